@@ -1,0 +1,59 @@
+# The two commands: `make run` serves, `make test` tests. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_HOME := $(CURDIR)/.cache/test-home
+# The real servers the second test pass uses when they are there (CI has them).
+SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
+SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: install run test test-embedded test-services lint format bench install-cuda
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[demo,dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/herd migrate --verbosity 0
+	$(BIN)/herd install_demo
+	$(BIN)/herd serve
+
+test: install lint test-embedded test-services
+
+# Embedded defaults: SQLite and the embedded Valkey.
+test-embedded: install
+	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
+	env -u REDIS_URL -u DATABASE_URL HERD_HOME=$(TEST_HOME) $(BIN)/pytest
+
+# The same suite against the local Redis and PostgreSQL, when they answer.
+test-services: install
+	@if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then \
+		rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME) && \
+		HERD_HOME=$(TEST_HOME) REDIS_URL=$(SERVICES_REDIS_URL) DATABASE_URL=$(SERVICES_DATABASE_URL) $(BIN)/pytest; \
+	else \
+		echo "test-services: no Redis on :6379 or PostgreSQL on :5432 here; skipped"; \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	$(BIN)/python bench/streaming.py
+	$(BIN)/python bench/batch.py
+	$(BIN)/python bench/interactive_under_batch.py
+
+# llama-cpp-python built with CUDA, for GPU workers (needs the CUDA toolkit).
+install-cuda: install
+	CMAKE_ARGS="-DGGML_CUDA=on" $(BIN)/pip install --force-reinstall --no-cache-dir --no-deps \
+		"llama-cpp-python==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))')"

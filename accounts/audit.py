@@ -1,0 +1,34 @@
+"""The audit log of administrative actions.
+
+``record(actor, action, target, details)`` is the one way to write it: key creation and
+revocation call it here; pulls, deletions and placement changes call it from their own apps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+
+from accounts.models import AuditAction, AuditEntry
+
+Actor = User | AnonymousUser | str | None
+
+
+def record(
+    actor: Actor, action: AuditAction | str, target: str, details: dict[str, Any] | None = None
+) -> AuditEntry:
+    """Write one entry. ``actor`` is a user, or a name (``"cli"``) when no user acted."""
+    if isinstance(actor, User):
+        user: User | None = actor
+        name = actor.get_username()
+    else:
+        user = None
+        name = actor if isinstance(actor, str) else "anonymous"
+    return AuditEntry.objects.create(
+        actor=user,
+        actor_name=name,
+        action=AuditAction(action),
+        target=target,
+        details=details or {},
+    )

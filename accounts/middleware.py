@@ -1,0 +1,344 @@
+"""API keys, limits, usage and metrics for ``/v1``, ``/api`` and ``/metrics``, around views
+that know nothing of them.
+
+Per request, before the view: the key comes from the in-process cache (``accounts.lookup``),
+the model allow-list is checked against the JSON body's ``model``, and one Redis pipeline both
+checks the key's limits and counts the request as running. After the response has ended (for a
+stream: after its last chunk, which is when the token counts are known), a second pipeline
+counts the tokens against the key's windows and updates the metrics, and the ``UsageRecord`` is
+written in a worker thread, off the response. While a stream runs, each chunk costs a timestamp
+check and keeping a reference to it: the counts are read from the last chunks once it ends.
+
+Refusals: 401 for a missing, unknown, expired or revoked key, or one of a deactivated user;
+403 for a model the key may not use, or for model management (``POST /api/pull``,
+``DELETE /api/delete``...) by a key whose user is not staff; 429 past a limit, with
+``Retry-After``. Each in the error shape of the API it concerns. The ``/metrics`` scrape
+needs a key too, but counts in neither usage nor metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils import timezone
+
+from accounts import metrics
+from accounts.limits import LimitCheck, queue_tokens
+from accounts.lookup import KeyInfo, afind_key
+from accounts.redis_client import async_client
+from accounts.usage import (
+    Tokens,
+    do_record_usage,
+    tokens_of_json,
+    tokens_of_request,
+    tokens_of_stream_tail,
+)
+from inference_app.openai.errors import OpenAIError
+from models_app.names import InvalidModelName, normalize_model_name
+from project.ollama_errors import OllamaError
+
+log = logging.getLogger(__name__)
+
+OPENAI, OLLAMA, METRICS = "openai", "ollama", "metrics"
+# Endpoints that change which models the server holds: when keys are required, only a key of
+# a staff user may call them with anything but GET.
+MANAGEMENT_PATHS = (
+    "/api/pull",
+    "/api/push",
+    "/api/create",
+    "/api/copy",
+    "/api/delete",
+    "/api/models",
+    "/api/blobs",
+)
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+GetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+# Usage writes run after their response; holding the tasks keeps them from being collected.
+_background: set[asyncio.Future[Any]] = set()
+
+
+def _spawn(awaitable: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(awaitable)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def area_of(path: str) -> str | None:
+    if path.startswith("/v1/") or path == "/v1":
+        return OPENAI
+    if path.startswith("/api/") or path == "/api":
+        return OLLAMA
+    if path == "/metrics":
+        return METRICS
+    return None
+
+
+def presented_secret(request: HttpRequest) -> str | None:
+    """The key from ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
+    authorization = request.headers.get("Authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return request.headers.get("X-Api-Key", "").strip() or None
+
+
+def requested_model(request: HttpRequest) -> str | None:
+    """The ``model`` (Ollama also says ``name``) of a POST's JSON body, if it names one.
+    Django caches the body, so the view reads it again for free."""
+    if request.method != "POST" or (request.content_type or "").startswith("multipart/"):
+        return None  # uploads (/v1/files) name no model, and may be larger than a body may be
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return None  # the view answers 413
+    if body.lstrip()[:1] != b"{":
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    name = data.get("model") or data.get("name")
+    return name if isinstance(name, str) else None
+
+
+def refusal(
+    area: str,
+    status: int,
+    message: str,
+    code: str,
+    *,
+    type_: str = "invalid_request_error",
+    headers: dict[str, str] | None = None,
+) -> HttpResponseBase:
+    """An error response in the shape of the API at ``area``."""
+    response: HttpResponseBase
+    if area == OPENAI:
+        response = OpenAIError(message, status=status, type_=type_, code=code).response()
+    elif area == OLLAMA:
+        response = OllamaError(message, status=status).response()
+    else:
+        response = JsonResponse({"error": message}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="herd"'
+    return response
+
+
+@dataclass
+class RequestContext:
+    """What the middleware knows of one request between its arrival and its end."""
+
+    request: HttpRequest
+    key: KeyInfo | None
+    model: str
+    started: float
+    endpoint: str = "unmatched"
+
+
+class ApiKeyMiddleware:
+    async_capable = True
+    sync_capable = False
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(self.get_response):
+            markcoroutinefunction(self)
+
+    async def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        area = area_of(request.path_info)
+        if area is None:
+            return await self.get_response(request)
+        started = time.monotonic()
+        raw_model = requested_model(request) if area != METRICS else None
+        model = _model_label(raw_model)
+        key: KeyInfo | None = None
+        if settings.HERD_AUTH_REQUIRED:
+            key, refused = await self._authenticate(request, area, raw_model)
+            if refused is not None:
+                return refused
+        if area == METRICS:
+            return await self.get_response(request)
+
+        # Views that record work done later (batches) read who asked from here.
+        request.herd_key = key  # type: ignore[attr-defined]
+        ctx = RequestContext(request, key, model, started)
+        check = LimitCheck(key, time.time()) if key is not None and key.limited else None
+        headers: dict[str, str] = {}
+        try:
+            pipe = async_client().pipeline(transaction=False)
+            queued = check.queue(pipe) if check is not None else 0
+            metrics.queue_started(pipe)
+            results = await pipe.execute()
+        except redis.RedisError as exc:
+            return refusal(area, 503, f"limits unavailable: {exc}", "service_unavailable")
+        if check is not None:
+            decision = check.decide(results[:queued])
+            headers = decision.headers
+            if not decision.allowed:
+                response = refusal(
+                    area,
+                    429,
+                    decision.message,
+                    "rate_limit_exceeded",
+                    type_=decision.reason,
+                    headers=headers,
+                )
+                await self._finish(ctx, response.status_code, None, None)
+                return response
+
+        response = await self.get_response(request)
+        for name, value in headers.items():
+            response[name] = value
+        match = request.resolver_match
+        ctx.endpoint = "/" + match.route if match is not None else "unmatched"
+        if isinstance(response, StreamingHttpResponse) and response.is_async:
+            # Read the view's stream before replacing it: the getter wraps the current one.
+            content = response.streaming_content
+            response.streaming_content = self._relay(
+                ctx, content, response.status_code, response.get("X-Request-Id")
+            )
+        elif response.streaming:
+            # Synchronous streams (file downloads) carry no token counts.
+            await self._finish(ctx, response.status_code, None, None)
+        else:
+            tokens = None
+            if response.get("Content-Type", "").startswith("application/json"):
+                tokens = tokens_of_json(response.content)  # type: ignore[attr-defined]
+            await self._finish(ctx, response.status_code, tokens, None)
+        return response
+
+    async def _authenticate(
+        self, request: HttpRequest, area: str, raw_model: str | None
+    ) -> tuple[KeyInfo | None, HttpResponseBase | None]:
+        secret = presented_secret(request)
+        if secret is None:
+            message = "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+            return None, refusal(area, 401, message, "missing_api_key")
+        key = await afind_key(secret)
+        if key is None:
+            return None, refusal(area, 401, "invalid API key", "invalid_api_key")
+        if key.revoked:
+            return None, refusal(area, 401, "this API key has been revoked", "invalid_api_key")
+        if not key.user_is_active:
+            message = "the owner of this API key is deactivated"
+            return None, refusal(area, 401, message, "invalid_api_key")
+        if key.expired(timezone.now()):
+            return None, refusal(area, 401, "this API key has expired", "invalid_api_key")
+        if raw_model is not None and not _allows(key, raw_model):
+            message = f"this API key may not use the model '{raw_model}'"
+            return key, refusal(area, 403, message, "model_not_allowed", type_="permission_error")
+        managing = request.method not in READ_METHODS and request.path_info.startswith(
+            MANAGEMENT_PATHS
+        )
+        if managing and not key.user_is_staff:
+            message = "managing models needs a key of a staff user"
+            return key, refusal(area, 403, message, "forbidden", type_="permission_error")
+        return key, None
+
+    async def _relay(
+        self, ctx: RequestContext, content: Any, status: int, request_id: str | None
+    ) -> AsyncIterator[bytes]:
+        """Pass the stream through; time its first chunk; keep its last two for the counts."""
+        ttft: float | None = None
+        previous = last = b""
+        try:
+            async with aclosing(content):
+                async for chunk in content:
+                    if ttft is None:
+                        ttft = time.monotonic() - ctx.started
+                    previous, last = last, chunk
+                    yield chunk
+        except BaseException:
+            # The client went away (or the stream failed): finish without holding it up.
+            _spawn(self._finish_stream(ctx, status, previous + last, request_id, ttft))
+            raise
+        await self._finish_stream(ctx, status, previous + last, request_id, ttft)
+
+    async def _finish_stream(
+        self,
+        ctx: RequestContext,
+        status: int,
+        tail: bytes,
+        request_id: str | None,
+        ttft: float | None,
+    ) -> None:
+        tokens = tokens_of_stream_tail(tail)
+        if tokens is None and request_id:
+            try:
+                tokens = await tokens_of_request(request_id)
+            except redis.RedisError:
+                log.warning("could not read the token counts of request %s", request_id)
+        await self._finish(ctx, status, tokens, ttft)
+
+    async def _finish(
+        self, ctx: RequestContext, status: int, tokens: Tokens | None, ttft: float | None
+    ) -> None:
+        """Count tokens and metrics (one round trip), then write the usage record in the
+        background."""
+        duration = time.monotonic() - ctx.started
+        counts = tokens or Tokens()
+        key = ctx.key
+        try:
+            pipe = async_client().pipeline(transaction=False)
+            if key is not None and counts.total and (key.tokens_per_minute or key.tokens_per_day):
+                queue_tokens(pipe, key.id, counts.total, time.time())
+            metrics.queue_finished(
+                pipe,
+                model=ctx.model,
+                endpoint=ctx.endpoint,
+                status=status,
+                prompt_tokens=counts.prompt,
+                completion_tokens=counts.completion,
+                duration=duration,
+                ttft=ttft,
+            )
+            await pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not count tokens and metrics: %s", exc)
+        fields = {
+            "key_id": key.id if key else None,
+            "user_id": key.user_id if key else None,
+            "team_id": key.team_id if key else None,
+            "model": ctx.model,
+            "endpoint": ctx.endpoint,
+            "method": ctx.request.method or "",
+            "status": status,
+            "prompt_tokens": counts.prompt,
+            "completion_tokens": counts.completion,
+            "duration_ms": duration * 1000,
+            "ttft_ms": None if ttft is None else ttft * 1000,
+        }
+        _spawn(sync_to_async(do_record_usage, thread_sensitive=False)(fields))
+
+
+def _model_label(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    try:
+        return normalize_model_name(raw)
+    except InvalidModelName:
+        return raw[:200]
+
+
+def _allows(key: KeyInfo, raw_model: str) -> bool:
+    if key.allowed_models is None:
+        return True
+    try:
+        return key.allows(normalize_model_name(raw_model))
+    except InvalidModelName:
+        return False

@@ -1,0 +1,72 @@
+"""What the benchmarks share: a real `herd serve` with the demo model, and RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "RESULTS.md"
+DEMO = "gemma3:270m"
+# The server's own default; the in-process side uses the same.
+THREADS = int(os.environ.get("BENCH_THREADS", "0")) or max(1, (os.cpu_count() or 1) // 2)
+
+
+def start_server(
+    home: Path, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`herd serve` in ``home`` with the demo model installed, once it answers."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(
+        {
+            "HERD_HOME": str(home),
+            "HERD_HOST": f"127.0.0.1:{port}",
+            "HERD_NUM_THREADS": str(THREADS),
+            **(extra_env or {}),
+        }
+    )
+    herd = [sys.executable, "-m", "project.cli"]
+    subprocess.run([*herd, "migrate", "-v0"], env=env, cwd=REPO, check=True)
+    subprocess.run([*herd, "install_demo"], env=env, cwd=REPO, check=True)
+    log = (home / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [*herd, "serve"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("herd serve did not start")
+
+
+def demo_model_path(home: Path) -> Path:
+    return next((home / "models").glob("*.gguf"))
+
+
+def run_header() -> str:
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return f"Run {date.today().isoformat()} on {machine}, {THREADS} llama.cpp threads"
+
+
+def write_results(section: str, path: Path = RESULTS) -> None:
+    """Replace this benchmark's section of RESULTS.md (its first line is the title), keeping
+    the others."""
+    title = section.splitlines()[0]
+    existing = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    parts = existing.split("\n## ")
+    kept = [parts[0].rstrip() + "\n"] + [
+        "## " + p.rstrip() + "\n" for p in parts[1:] if not ("## " + p).startswith(title)
+    ]
+    path.write_text("\n".join([*kept, section]))

@@ -1,0 +1,141 @@
+"""Interactive time to first token while a batch backlog saturates the worker.
+
+A 200-line batch of completions fills the demo model's batch lane; while it runs, streamed
+chat requests are sent one at a time on the interactive lane. Their first-token times are
+compared with the same requests on the idle server and with llama-cpp-python in-process.
+Run with `make bench`; it rewrites its section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from openai import OpenAI
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.common import (  # noqa: E402
+    DEMO,
+    THREADS,
+    demo_model_path,
+    run_header,
+    start_server,
+    write_results,
+)
+from tests.live import free_port  # noqa: E402
+
+PROMPT = "Write one sentence about the moon."
+
+
+def first_token_seconds(client: OpenAI) -> float:
+    started = time.perf_counter()
+    stream = client.completions.create(
+        model=DEMO, prompt=PROMPT, max_tokens=8, temperature=0.0, stream=True
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].text:
+            elapsed = time.perf_counter() - started
+            stream.close()
+            return elapsed
+    raise RuntimeError("no token came")
+
+
+def in_process_first_token(path: Path, trials: int) -> list[float]:
+    import llama_cpp
+
+    llama = llama_cpp.Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False)
+    times = []
+    for _ in range(trials):
+        llama.reset()
+        started = time.perf_counter()
+        for _chunk in llama.create_completion(PROMPT, max_tokens=8, temperature=0.0, stream=True):
+            times.append(time.perf_counter() - started)
+            break
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
+        home = Path(tmp)
+        port = free_port()
+        server = start_server(home, port)
+        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0)
+        try:
+            first_token_seconds(client)  # loads the model
+            idle = [first_token_seconds(client) for _ in range(args.trials)]
+            lines = "\n".join(
+                json.dumps(
+                    {
+                        "custom_id": f"b{i}",
+                        "method": "POST",
+                        "url": "/v1/completions",
+                        "body": {
+                            "model": DEMO,
+                            "prompt": f"Story {i}:",
+                            "max_tokens": 64,
+                            "temperature": 0,
+                        },
+                    }
+                )
+                for i in range(args.lines)
+            )
+            upload = client.files.create(
+                file=("backlog.jsonl", io.BytesIO(lines.encode())), purpose="batch"
+            )
+            batch = client.batches.create(
+                input_file_id=upload.id, endpoint="/v1/completions", completion_window="24h"
+            )
+            time.sleep(2)
+            busy = []
+            for _ in range(args.trials):
+                busy.append(first_token_seconds(client))
+                time.sleep(0.5)
+            counts = client.batches.retrieve(batch.id).request_counts
+            assert counts is not None and counts.completed < args.lines, "backlog ran dry"
+            client.batches.cancel(batch.id)
+        finally:
+            server.terminate()
+            server.wait(30)
+        # With the server gone, so that nothing else runs beside it.
+        local = in_process_first_token(demo_model_path(home), args.trials)
+
+    def ms(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1000:.0f} ms (p95 {max(values) * 1000:.0f} ms)"
+
+    base = statistics.median(local)
+    report = "\n".join(
+        [
+            "## Interactive first token under a batch backlog: gemma3:270m (Q4_K_M)",
+            "",
+            f"{run_header()}; {args.trials} streamed completions, one at a time, while a "
+            f"{args.lines}-line batch (64 tokens a line) keeps the worker busy; median and max.",
+            "",
+            "| | time to first token | ratio to in-process |",
+            "|---|---|---|",
+            f"| llama-cpp-python in-process, idle | {ms(local)} | 1.00 |",
+            f"| Herd, idle | {ms(idle)} | {statistics.median(idle) / base:.2f} |",
+            f"| Herd, batch backlog running | {ms(busy)} | {statistics.median(busy) / base:.2f} |",
+            "",
+            "A waiting interactive request is served after the batch line in progress; without the",
+            "lanes it would wait for the whole backlog.",
+            "",
+        ]
+    )
+    print(report)
+    write_results(report)
+
+
+if __name__ == "__main__":
+    main()

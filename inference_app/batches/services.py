@@ -1,0 +1,341 @@
+"""Batch job services: ``check_*`` validate, ``do_*`` change state.
+
+Every state change is a conditional UPDATE on the expected current state, so two workers (or a
+worker and the API) racing on one batch or line can never both win.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from inference_app.batches.files import FilePurpose, StoredFile
+from inference_app.batches.models import (
+    IN_FLIGHT,
+    NOT_STARTED,
+    TERMINAL,
+    UNFINISHED,
+    BatchJob,
+    BatchLine,
+    BatchStatus,
+    LineStatus,
+)
+from inference_app.batches.validation import ENDPOINT_SERIALIZERS, check_batch_input
+from models_app.models import ModelRecord
+from project.broker import sync_client
+from workers import keys
+from workers.models import Placement
+from workers.placement import NoWorker, choose_worker
+
+BATCH_LINE_TASK = "herd.batch_line"
+_WINDOW = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class BatchRequestError(ValueError):
+    def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.param = param
+        self.status = status
+
+
+def parse_completion_window(window: str) -> timedelta:
+    """OpenAI accepts ``24h``; any ``<n>[smhd]`` is accepted here too."""
+    match = _WINDOW.match(window)
+    if not match or int(match.group(1)) == 0:
+        raise BatchRequestError(
+            "completion_window must be a duration such as 24h", "completion_window"
+        )
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def do_create_batch(
+    input_file_id: str,
+    endpoint: str,
+    completion_window: str,
+    metadata: dict[str, Any] | None,
+    api_key_id: int | None = None,
+) -> BatchJob:
+    """Create a batch and validate its file. A valid file's lines are sent to the models'
+    batch lanes once the transaction commits; an invalid one fails the batch, and nothing runs.
+    """
+    if endpoint not in ENDPOINT_SERIALIZERS:
+        raise BatchRequestError(
+            f"endpoint must be one of {', '.join(ENDPOINT_SERIALIZERS)}", "endpoint"
+        )
+    window = parse_completion_window(completion_window)
+    input_file = StoredFile.objects.filter(pk=input_file_id).first()
+    if input_file is None:
+        raise BatchRequestError(f"No such file: {input_file_id}", "input_file_id", status=404)
+    if input_file.purpose != FilePurpose.BATCH:
+        raise BatchRequestError("the input file's purpose must be 'batch'", "input_file_id")
+    now = timezone.now()
+    batch = BatchJob.objects.create(
+        endpoint=endpoint,
+        input_file=input_file,
+        completion_window=completion_window,
+        metadata=metadata,
+        expires_at=now + window,
+        api_key_id=api_key_id,
+    )
+    lines, errors = check_batch_input(input_file.path.read_bytes(), endpoint)
+    if errors:
+        BatchJob.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.FAILED,
+            failed_at=timezone.now(),
+            errors={"object": "list", "data": errors},
+        )
+    else:
+        with transaction.atomic():
+            BatchLine.objects.bulk_create(
+                BatchLine(
+                    batch=batch,
+                    line_number=p.line_number,
+                    custom_id=p.custom_id,
+                    model_name=p.model_name,
+                    body=p.body,
+                )
+                for p in lines
+            )
+            BatchJob.objects.filter(pk=batch.pk).update(
+                status=BatchStatus.IN_PROGRESS, in_progress_at=timezone.now()
+            )
+            transaction.on_commit(lambda: send_lines(batch.pk))
+    batch.refresh_from_db()
+    return batch
+
+
+def send_lines(batch_id: str) -> None:
+    """Top the batch up to its window: send its next pending lines, in file order, as one task
+    each on its model's batch lane."""
+    from project.celery import app
+
+    in_flight = BatchLine.objects.filter(batch_id=batch_id, status__in=IN_FLIGHT).count()
+    room = settings.HERD_BATCH_WINDOW - in_flight
+    if room <= 0:
+        return
+    sizes = dict(ModelRecord.objects.values_list("name", "size"))
+    pins: dict[str, list[str]] = {}
+    for name, pinned in Placement.objects.values_list("model__name", "worker"):
+        pins.setdefault(name, []).append(pinned)
+    candidates = BatchLine.objects.filter(batch_id=batch_id, status=LineStatus.PENDING).order_by(
+        "line_number"
+    )[:room]
+    for line_id, model_name in candidates.values_list("pk", "model_name"):
+        if model_name not in sizes:
+            do_record_result(
+                line_id,
+                "",
+                failed=True,
+                response=None,
+                error={
+                    "code": "model_not_found",
+                    "message": f"The model '{model_name}' does not exist",
+                },
+            )
+            continue
+        try:
+            worker = choose_worker(
+                sync_client(), model_name, sizes[model_name], pins.get(model_name)
+            )
+        except NoWorker:
+            return  # lines stay pending; beat sends them when a worker is back
+        # Conditional, so two workers topping up at once never send one line twice.
+        if BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
+            status=LineStatus.QUEUED
+        ):
+            app.send_task(BATCH_LINE_TASK, args=(line_id,), queue=keys.batch_lane(worker.name))
+
+
+def do_claim_line(line_id: int, worker_instance: str) -> BatchLine | None:
+    """QUEUED -> RUNNING for this worker instance; None when the line is not for running (done,
+    cancelled, or taken: a task delivered twice runs once)."""
+    claimed = BatchLine.objects.filter(
+        pk=line_id, status=LineStatus.QUEUED, batch__status=BatchStatus.IN_PROGRESS
+    ).update(status=LineStatus.RUNNING, worker_instance=worker_instance)
+    if not claimed:
+        return None
+    line = BatchLine.objects.select_related("batch").get(pk=line_id)
+    BatchLine.objects.filter(pk=line_id).update(attempts=line.attempts + 1)
+    return line
+
+
+def do_release_line(line_id: int, worker_instance: str) -> None:
+    """RUNNING (by this instance) -> PENDING, for a line its worker could not finish."""
+    BatchLine.objects.filter(
+        pk=line_id, status=LineStatus.RUNNING, worker_instance=worker_instance
+    ).update(status=LineStatus.PENDING, worker_instance="")
+
+
+def top_up_all_batches() -> None:
+    """Send pending lines of every running batch, up to each one's window: picks up lines
+    handed back while the broker was away."""
+    for batch_id in BatchJob.objects.filter(status=BatchStatus.IN_PROGRESS).values_list(
+        "pk", flat=True
+    ):
+        send_lines(batch_id)
+
+
+def do_record_result(
+    line_id: int,
+    worker_instance: str,
+    *,
+    failed: bool,
+    response: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+) -> bool:
+    """RUNNING (by this instance) -> COMPLETED or FAILED, once. Returns whether it recorded;
+    then finalizes the batch if that was its last unfinished line."""
+    recorded = BatchLine.objects.filter(
+        Q(pk=line_id)
+        & (
+            Q(status=LineStatus.RUNNING, worker_instance=worker_instance)
+            | Q(status=LineStatus.PENDING, worker_instance="")  # never sent: no such model
+        )
+    ).update(
+        status=LineStatus.FAILED if failed else LineStatus.COMPLETED,
+        response=response,
+        error=error,
+        finished_at=timezone.now(),
+    )
+    if recorded:
+        batch_id = BatchLine.objects.filter(pk=line_id).values_list("batch_id", flat=True).first()
+        if batch_id:
+            send_lines(batch_id)
+            finalize_if_done(batch_id)
+    return bool(recorded)
+
+
+def line_request_id(batch_id: str, line_id: int, attempt: int) -> str:
+    """The request id a line runs under on its ``attempt``-th try (its cancel flag's key)."""
+    return f"{batch_id}-{line_id}-{attempt}"
+
+
+def do_cancel_batch(batch_id: str) -> BatchJob:
+    """Lines not started stop now; running ones are told to stop (within a token, or before
+    they start when they still wait for the engine); then the batch ends CANCELLED with the
+    results already made."""
+    moved = BatchJob.objects.filter(
+        pk=batch_id, status__in=(BatchStatus.VALIDATING, BatchStatus.IN_PROGRESS)
+    ).update(status=BatchStatus.CANCELLING, cancelling_at=timezone.now())
+    if moved:
+        BatchLine.objects.filter(batch_id=batch_id, status__in=NOT_STARTED).update(
+            status=LineStatus.CANCELLED
+        )
+        running = BatchLine.objects.filter(batch_id=batch_id, status=LineStatus.RUNNING)
+        pipe = sync_client().pipeline(transaction=False)
+        for line_id, attempt in running.values_list("pk", "attempts"):
+            pipe.set(keys.cancel_flag(line_request_id(batch_id, line_id, attempt)), 1, ex=600)
+        pipe.execute()
+        finalize_if_done(batch_id)
+    return BatchJob.objects.get(pk=batch_id)
+
+
+def do_cancel_line(line_id: int, worker_instance: str) -> None:
+    """RUNNING (by this instance) -> CANCELLED: its batch was cancelled while it ran."""
+    if BatchLine.objects.filter(
+        pk=line_id, status=LineStatus.RUNNING, worker_instance=worker_instance
+    ).update(status=LineStatus.CANCELLED, finished_at=timezone.now()):
+        batch_id = BatchLine.objects.filter(pk=line_id).values_list("batch_id", flat=True).first()
+        if batch_id:
+            finalize_if_done(batch_id)
+
+
+def expire_overdue_batches() -> list[str]:
+    """Batches past their completion window end EXPIRED, keeping their partial results."""
+    overdue = list(
+        BatchJob.objects.filter(
+            status=BatchStatus.IN_PROGRESS, expires_at__lte=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+    expired = []
+    for batch_id in overdue:
+        BatchLine.objects.filter(batch_id=batch_id, status__in=NOT_STARTED).update(
+            status=LineStatus.EXPIRED
+        )
+        if BatchJob.objects.filter(pk=batch_id, status=BatchStatus.IN_PROGRESS).update(
+            status=BatchStatus.FINALIZING, finalizing_at=timezone.now()
+        ):
+            _write_outputs(batch_id, BatchStatus.EXPIRED, "expired_at")
+            expired.append(batch_id)
+    return expired
+
+
+def requeue_lines_of_dead_workers(live_instances: set[str]) -> int:
+    """Lines left RUNNING by a worker that is gone go back to PENDING and are sent again."""
+    orphans = list(
+        BatchLine.objects.filter(status=LineStatus.RUNNING, batch__status=BatchStatus.IN_PROGRESS)
+        .exclude(worker_instance__in=live_instances)
+        .values_list("pk", "batch_id", "worker_instance")
+    )
+    batches: set[str] = set()
+    requeued = 0
+    for line_id, batch_id, instance in orphans:
+        if BatchLine.objects.filter(
+            pk=line_id, status=LineStatus.RUNNING, worker_instance=instance
+        ).update(status=LineStatus.PENDING, worker_instance=""):
+            batches.add(batch_id)
+            requeued += 1
+    for batch_id in batches:
+        send_lines(batch_id)
+    return requeued
+
+
+def finalize_if_done(batch_id: str) -> None:
+    """When no line is left to run: IN_PROGRESS -> FINALIZING -> COMPLETED, or
+    CANCELLING -> CANCELLED; output and error files written either way."""
+    if BatchLine.objects.filter(batch_id=batch_id, status__in=UNFINISHED).exists():
+        return
+    if BatchJob.objects.filter(pk=batch_id, status=BatchStatus.IN_PROGRESS).update(
+        status=BatchStatus.FINALIZING, finalizing_at=timezone.now()
+    ):
+        _write_outputs(batch_id, BatchStatus.COMPLETED, "completed_at")
+    elif BatchJob.objects.filter(pk=batch_id, status=BatchStatus.CANCELLING).exists():
+        _write_outputs(
+            batch_id, BatchStatus.CANCELLED, "cancelled_at", from_status=BatchStatus.CANCELLING
+        )
+
+
+def _write_outputs(
+    batch_id: str, final: BatchStatus, stamp: str, from_status: BatchStatus = BatchStatus.FINALIZING
+) -> None:
+    output: list[str] = []
+    failures: list[str] = []
+    for line in BatchLine.objects.filter(
+        batch_id=batch_id, status__in=(LineStatus.COMPLETED, LineStatus.FAILED)
+    ).order_by("line_number"):
+        record = json.dumps(
+            {
+                "id": f"batch_req_{line.pk}",
+                "custom_id": line.custom_id,
+                "response": line.response,
+                "error": line.error,
+            }
+        )
+        (failures if line.status == LineStatus.FAILED else output).append(record)
+    with transaction.atomic():
+        batch = BatchJob.objects.select_for_update().get(pk=batch_id)
+        if batch.status != from_status or batch.status in TERMINAL:
+            return  # someone else finished it
+        if output:
+            batch.output_file = StoredFile.create(
+                FilePurpose.BATCH_OUTPUT,
+                f"{batch_id}_output.jsonl",
+                ("\n".join(output) + "\n").encode(),
+            )
+        if failures:
+            batch.error_file = StoredFile.create(
+                FilePurpose.BATCH_OUTPUT,
+                f"{batch_id}_error.jsonl",
+                ("\n".join(failures) + "\n").encode(),
+            )
+        batch.status = final
+        setattr(batch, stamp, timezone.now())
+        batch.save()

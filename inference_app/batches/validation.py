@@ -1,0 +1,136 @@
+"""Check a batch input file line by line, before anything runs.
+
+Each line must be a JSON object with a unique ``custom_id``, ``method`` POST, ``url`` equal to
+the batch's endpoint, and a ``body`` the endpoint accepts (the same serializers as the live
+API) naming a ready model. Errors carry 1-based line numbers, as OpenAI reports them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rest_framework import serializers
+
+from inference_app.openai.errors import from_validation_errors
+from inference_app.openai.serializers import (
+    ChatCompletionSerializer,
+    CompletionSerializer,
+    EmbeddingSerializer,
+)
+from models_app.models import ModelRecord, ModelStatus
+from models_app.names import InvalidModelName, normalize_model_name
+
+ENDPOINT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+    "/v1/chat/completions": ChatCompletionSerializer,
+    "/v1/completions": CompletionSerializer,
+    "/v1/embeddings": EmbeddingSerializer,
+}
+
+
+@dataclass(frozen=True)
+class ParsedLine:
+    line_number: int
+    custom_id: str
+    model_name: str
+    body: dict[str, Any]
+
+
+def _error(line: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "param": param, "line": line}
+
+
+def check_batch_input(
+    content: bytes, endpoint: str
+) -> tuple[list[ParsedLine], list[dict[str, Any]]]:
+    """Parse ``content``; returns the lines and the errors (no lines run if any error)."""
+    serializer_cls = ENDPOINT_SERIALIZERS[endpoint]
+    ready = set(ModelRecord.objects.filter(status=ModelStatus.READY).values_list("name", flat=True))
+    lines: list[ParsedLine] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], [_error(1, "invalid_file", "the file is not UTF-8 text")]
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            errors.append(_error(number, "invalid_json_line", "this line is not valid JSON"))
+            continue
+        if not isinstance(item, dict):
+            errors.append(_error(number, "invalid_json_line", "each line must be a JSON object"))
+            continue
+        custom_id = item.get("custom_id")
+        if not isinstance(custom_id, str) or not custom_id:
+            errors.append(
+                _error(number, "missing_required_parameter", "custom_id is required", "custom_id")
+            )
+            continue
+        if custom_id in seen:
+            errors.append(
+                _error(
+                    number,
+                    "duplicate_custom_id",
+                    f"custom_id {custom_id!r} appears more than once",
+                    "custom_id",
+                )
+            )
+            continue
+        seen.add(custom_id)
+        if item.get("method") != "POST":
+            errors.append(_error(number, "invalid_method", "method must be POST", "method"))
+            continue
+        if item.get("url") != endpoint:
+            errors.append(
+                _error(
+                    number,
+                    "mismatched_endpoint",
+                    f"url must be the batch's endpoint {endpoint}",
+                    "url",
+                )
+            )
+            continue
+        body = item.get("body")
+        if not isinstance(body, dict):
+            errors.append(_error(number, "invalid_request", "body must be a JSON object", "body"))
+            continue
+        serializer = serializer_cls(data=body)
+        if not serializer.is_valid():
+            problem = from_validation_errors(serializer.errors)
+            errors.append(
+                _error(
+                    number,
+                    "invalid_request",
+                    problem.message,
+                    f"body.{problem.param}" if problem.param else "body",
+                )
+            )
+            continue
+        if body.get("stream"):
+            errors.append(
+                _error(number, "invalid_request", "stream is not allowed in a batch", "body.stream")
+            )
+            continue
+        try:
+            model_name = normalize_model_name(body["model"])
+        except InvalidModelName:
+            model_name = ""
+        if model_name not in ready:
+            errors.append(
+                _error(
+                    number,
+                    "model_not_found",
+                    f"The model '{body['model']}' does not exist",
+                    "body.model",
+                )
+            )
+            continue
+        lines.append(ParsedLine(number, custom_id, model_name, body))
+    if not lines and not errors:
+        errors.append(_error(1, "empty_file", "the input file has no requests"))
+    return lines, errors

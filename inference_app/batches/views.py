@@ -1,0 +1,192 @@
+"""``/v1/files`` and ``/v1/batches``, in OpenAI's shapes. Not on the token hot path, so these
+are plain DRF views; the logic lives in ``inference_app.batches.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework import serializers
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inference_app.batches.files import FilePurpose, StoredFile
+from inference_app.batches.models import BatchJob
+from inference_app.batches.services import BatchRequestError, do_cancel_batch, do_create_batch
+from inference_app.openai.errors import OpenAIError, from_validation_errors
+
+UPLOAD_PURPOSES = (FilePurpose.BATCH, FilePurpose.USER_DATA)
+
+
+class OpenAIView(APIView):
+    """DRF view answering in JSON, and errors in OpenAI's shape, whatever the client accepts
+    (the openai client asks for file content with ``Accept: application/binary``)."""
+
+    renderer_classes = [JSONRenderer]
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        return JSONRenderer(), JSONRenderer.media_type
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, BatchRequestError):
+            code = "not_found" if exc.status == 404 else "invalid_value"
+            exc = OpenAIError(str(exc), status=exc.status, param=exc.param, code=code)
+        elif isinstance(exc, APIException):  # DRF's own (bad multipart, wrong method...)
+            exc = OpenAIError(str(exc.detail), status=exc.status_code, code=exc.default_code)
+        if isinstance(exc, OpenAIError):
+            return Response(exc.body(), status=exc.status)
+        return super().handle_exception(exc)
+
+
+def not_found(kind: str, key: str) -> OpenAIError:
+    return OpenAIError(f"No such {kind}: {key}", status=404, code="not_found")
+
+
+def page(objects: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": objects,
+        "first_id": objects[0]["id"] if objects else None,
+        "last_id": objects[-1]["id"] if objects else None,
+        "has_more": has_more,
+    }
+
+
+class FileListView(OpenAIView):
+    parser_classes = [MultiPartParser]
+
+    def get(self, request: Request) -> Response:
+        files = StoredFile.objects.all()
+        if purpose := request.query_params.get("purpose"):
+            files = files.filter(purpose=purpose)
+        return Response(page([f.to_openai() for f in files], has_more=False))
+
+    def post(self, request: Request) -> Response:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.HERD_MAX_UPLOAD:
+            raise OpenAIError(
+                f"files are limited to {settings.HERD_MAX_UPLOAD} bytes",
+                status=413,
+                param="file",
+                code="file_too_large",
+            )
+        form: Any = request.data
+        purpose = form.get("purpose")
+        if purpose not in UPLOAD_PURPOSES:
+            raise OpenAIError(
+                f"purpose must be one of {', '.join(UPLOAD_PURPOSES)}",
+                param="purpose",
+                code="invalid_value",
+            )
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise OpenAIError("a file is required", param="file", code="missing_required_parameter")
+        if upload.size is not None and upload.size > settings.HERD_MAX_UPLOAD:
+            raise OpenAIError(
+                f"files are limited to {settings.HERD_MAX_UPLOAD} bytes",
+                status=413,
+                param="file",
+                code="file_too_large",
+            )
+        stored = StoredFile.create(purpose, upload.name or "upload", upload.read())
+        return Response(stored.to_openai())
+
+
+class FileDetailView(OpenAIView):
+    def get(self, request: Request, file_id: str) -> Response:
+        stored = StoredFile.objects.filter(pk=file_id).first()
+        if stored is None:
+            raise not_found("file", file_id)
+        return Response(stored.to_openai())
+
+    def delete(self, request: Request, file_id: str) -> Response:
+        stored = StoredFile.objects.filter(pk=file_id).first()
+        if stored is None:
+            raise not_found("file", file_id)
+        if (
+            BatchJob.objects.filter(input_file=stored)
+            .exclude(status__in=("completed", "failed", "expired", "cancelled"))
+            .exists()
+        ):
+            raise OpenAIError(
+                "the file is the input of a running batch", param="file_id", code="file_in_use"
+            )
+        if BatchJob.objects.filter(input_file=stored).exists():
+            # Finished batches keep pointing at their input: keep the row, drop the content.
+            stored.path.unlink(missing_ok=True)
+        else:
+            stored.delete_with_content()
+        return Response({"id": file_id, "object": "file", "deleted": True})
+
+
+class FileContentView(OpenAIView):
+    def get(self, request: Request, file_id: str) -> HttpResponse:
+        stored = StoredFile.objects.filter(pk=file_id).first()
+        if stored is None or not stored.path.exists():
+            raise not_found("file", file_id)
+        return HttpResponse(stored.path.read_bytes(), content_type="application/octet-stream")
+
+
+class CreateBatchSerializer(serializers.Serializer):
+    input_file_id = serializers.CharField()
+    endpoint = serializers.CharField()
+    completion_window = serializers.CharField(default="24h")
+    metadata = serializers.DictField(
+        child=serializers.CharField(max_length=512), required=False, allow_null=True
+    )
+
+
+class BatchListView(OpenAIView):
+    parser_classes = [JSONParser]
+
+    def get(self, request: Request) -> Response:
+        try:
+            limit = max(1, min(100, int(request.query_params.get("limit", 20))))
+        except ValueError:
+            raise OpenAIError("limit must be an integer", param="limit") from None
+        batches = BatchJob.objects.all()
+        if after := request.query_params.get("after"):
+            anchor = BatchJob.objects.filter(pk=after).first()
+            if anchor is None:
+                raise not_found("batch", after)
+            batches = batches.filter(created_at__lte=anchor.created_at).exclude(pk=anchor.pk)
+            batches = batches.exclude(created_at=anchor.created_at, id__gte=anchor.pk)
+        chosen = list(batches[: limit + 1])
+        return Response(page([b.to_openai() for b in chosen[:limit]], len(chosen) > limit))
+
+    def post(self, request: Request) -> Response:
+        serializer = CreateBatchSerializer(data=request.data)
+        if not serializer.is_valid():
+            raise from_validation_errors(serializer.errors)
+        data = serializer.validated_data
+        key = getattr(request._request, "herd_key", None)
+        batch = do_create_batch(
+            data["input_file_id"],
+            data["endpoint"],
+            data["completion_window"],
+            data.get("metadata"),
+            api_key_id=key.id if key is not None else None,
+        )
+        return Response(batch.to_openai())
+
+
+class BatchDetailView(OpenAIView):
+    def get(self, request: Request, batch_id: str) -> Response:
+        batch = BatchJob.objects.filter(pk=batch_id).first()
+        if batch is None:
+            raise not_found("batch", batch_id)
+        return Response(batch.to_openai())
+
+
+class BatchCancelView(OpenAIView):
+    def post(self, request: Request, batch_id: str) -> Response:
+        if not BatchJob.objects.filter(pk=batch_id).exists():
+            raise not_found("batch", batch_id)
+        return Response(do_cancel_batch(batch_id).to_openai())

@@ -1,0 +1,106 @@
+"""Hand a validated request to the workers: one Celery message on the model's lane.
+
+The model lookup and the publish happen in one hop to the sync thread: on the request path
+every thread hop is a measurable part of the time to first token.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from models_app.models import ModelRecord
+from models_app.services import find_ready_model
+from project.broker import sync_client
+from project.celery import app
+from workers import keys
+from workers.placement import NoWorker, choose_worker
+from workers.tasks import EMBED, GENERATE
+
+PayloadBuilder = Callable[[ModelRecord], dict[str, Any]]
+
+
+class Unavailable(RuntimeError):
+    """No worker can take the request now: answer 503 and ask the client to come back after
+    ``retry_after`` seconds."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.retry_after = int(settings.HERD_RETRY_AFTER)
+
+
+class LaneFull(Unavailable):
+    """The chosen worker's interactive lane holds ``HERD_MAX_QUEUE`` requests already (it is
+    the least busy that holds the model)."""
+
+    code = "queue_full"
+
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
+
+
+def new_request_id(asked: str | None = None) -> str:
+    """The client's own ``X-Request-Id`` when it is well formed (so it can ask where its
+    request stands before any answer arrives), else a fresh one."""
+    if asked and _CLIENT_REQUEST_ID.match(asked):
+        return asked
+    return uuid.uuid4().hex
+
+
+def send_task(
+    task: str, request_id: str, spec: dict[str, Any], payload: dict[str, Any], lane: str
+) -> None:
+    app.send_task(
+        task,
+        args=(request_id, spec, payload),
+        queue=lane,
+        # An interactive request nobody took in time has been answered with 503 already;
+        # a worker that finds it later drops it.
+        expires=None if payload.get("lane") == "batch" else settings.HERD_QUEUE_TIMEOUT,
+    )
+
+
+def _resolve_and_send(
+    task: str, model_name: str, build_payload: PayloadBuilder, asked_id: str | None
+) -> tuple[ModelRecord, str]:
+    record = find_ready_model(model_name)
+    payload = build_payload(record)
+    spec = record.to_spec()
+    request_id = new_request_id(asked_id)
+    try:
+        worker = choose_worker(sync_client(), record.name, record.size, spec["pinned_to"])
+    except NoWorker:
+        # None alive (the server is starting, say): the first worker up takes it; web answers
+        # 503 if none comes within the heartbeat TTL.
+        send_task(task, request_id, spec, payload, keys.unrouted_lane())
+        return record, request_id
+    if payload.get("lane") != "batch" and worker.waiting >= settings.HERD_MAX_QUEUE:
+        raise LaneFull(
+            f"model '{record.name}' has {worker.waiting} requests waiting; try again shortly"
+        )
+    batch = payload.get("lane") == "batch"
+    lane = keys.batch_lane(worker.name) if batch else keys.interactive_lane(worker.name)
+    send_task(task, request_id, spec, payload, lane)
+    return record, request_id
+
+
+async def enqueue_generation(
+    model_name: str, build_payload: PayloadBuilder, request_id: str | None = None
+) -> tuple[ModelRecord, str]:
+    """Resolve ``model_name`` (raises ModelNotFound) and enqueue a generation for it (raises
+    Unavailable when no worker can take it now)."""
+    return await sync_to_async(_resolve_and_send)(GENERATE, model_name, build_payload, request_id)
+
+
+async def enqueue_embeddings(
+    model_name: str, build_payload: PayloadBuilder, request_id: str | None = None
+) -> tuple[ModelRecord, str]:
+    """Resolve ``model_name`` (raises ModelNotFound) and enqueue an embedding request."""
+    return await sync_to_async(_resolve_and_send)(EMBED, model_name, build_payload, request_id)

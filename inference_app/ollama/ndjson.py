@@ -1,0 +1,108 @@
+"""Ollama response objects built from worker events, and NDJSON lines.
+
+A stream is one JSON object per line: a chunk per delta (``done: false``), then a final
+object with ``done: true``, ``done_reason`` and the timings in nanoseconds. ``stream: false``
+gets the final object alone, holding the whole answer.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+# Finish reasons Ollama names differently: a tool call ends the turn like EOS does.
+_DONE_REASONS = {"tool_calls": "stop"}
+
+
+def ndjson(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def created_at() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"id": c["id"], "function": {"index": i, "name": c["name"], "arguments": c["arguments"]}}
+        for i, c in enumerate(calls)
+    ]
+
+
+def ollama_logprobs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "token": e["token"],
+            "logprob": e["logprob"],
+            "bytes": e["bytes"],
+            "top_logprobs": [
+                {"token": t["token"], "logprob": t["logprob"], "bytes": t["bytes"]}
+                for t in e["top_logprobs"]
+            ],
+        }
+        for e in entries
+    ]
+
+
+class OllamaFormat:
+    """The objects of one ``/api/chat`` (``chat=True``) or ``/api/generate`` request."""
+
+    def __init__(self, model: str, *, chat: bool, started_ns: int) -> None:
+        self.model = model
+        self.chat = chat
+        self.started_ns = started_ns
+
+    def _body(self, text: str, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        if not self.chat:
+            return {"response": text}
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            message["tool_calls"] = ollama_tool_calls(tool_calls)
+        return {"message": message}
+
+    def chunk(
+        self,
+        text: str,
+        logprobs: list[dict[str, Any]] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        obj = {"model": self.model, "created_at": created_at(), **self._body(text, tool_calls)}
+        if logprobs is not None:
+            obj["logprobs"] = ollama_logprobs(logprobs)
+        obj["done"] = False
+        return obj
+
+    def final(
+        self,
+        done: dict[str, Any],
+        now_ns: int,
+        text: str = "",
+        logprobs: list[dict[str, Any]] | None = None,
+        *,
+        with_tool_calls: bool = False,
+    ) -> dict[str, Any]:
+        """The last object; ``text``, ``logprobs`` and the tool calls (``with_tool_calls``)
+        hold the whole answer when not streamed.
+        ``total_duration`` runs from the request's arrival to ``now_ns``, so it covers the
+        queue as well as the worker's load, prompt and generation times."""
+        timings = done.get("timings", {})
+        usage = done["usage"]
+        tool_calls = done.get("tool_calls") if with_tool_calls else None
+        obj = {"model": self.model, "created_at": created_at(), **self._body(text, tool_calls)}
+        if logprobs is not None:
+            obj["logprobs"] = ollama_logprobs(logprobs)
+        reason = done["finish_reason"]
+        obj.update(
+            {
+                "done": True,
+                "done_reason": _DONE_REASONS.get(reason, reason),
+                "total_duration": max(now_ns - self.started_ns, int(timings.get("total_ns", 0))),
+                "load_duration": int(timings.get("load_ns", 0)),
+                "prompt_eval_count": usage["prompt_tokens"],
+                "prompt_eval_duration": int(timings.get("prompt_eval_ns", 0)),
+                "eval_count": usage["completion_tokens"],
+                "eval_duration": int(timings.get("eval_ns", 0)),
+            }
+        )
+        return obj

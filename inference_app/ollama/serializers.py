@@ -1,0 +1,266 @@
+"""Request bodies of the Ollama endpoints, validated with DRF serializers.
+
+``to_payload(record)`` gives the JSON a worker receives (see ``workers.inference``): messages
+or a prompt, sampling options under ``workers.generation.SamplingOptions``' names (Ollama's
+defaults filled in, then the model record's, then the request's), and the Ollama-only knobs
+(``keep_alive`` in seconds, ``num_ctx``, ``tools``, ``action`` for a bare load or unload).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from rest_framework import serializers
+
+from inference_app.openai.serializers import StringOrListField
+from models_app.models import ModelRecord
+from project.durations import parse_duration
+from project.ollama_errors import OllamaError
+
+# Ollama's own sampling defaults (its API differs from OpenAI's here: a repeat penalty).
+OLLAMA_DEFAULTS: dict[str, Any] = {
+    "temperature": 0.8,
+    "top_k": 40,
+    "top_p": 0.9,
+    "min_p": 0.0,
+    "repeat_penalty": 1.1,
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+_SAMPLING = (*OLLAMA_DEFAULTS, "seed", "stop")
+# num_predict -1 (no limit) and -2 (fill the context) both run to the end of the context.
+_UNLIMITED = 1 << 30
+
+
+class KeepAliveField(serializers.Field):
+    """Seconds, or a duration string like ``"5m"``; negative keeps the model forever."""
+
+    def to_internal_value(self, data: Any) -> float:
+        try:
+            return parse_duration(data)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class FormatField(serializers.Field):
+    """``"json"``, a JSON schema, or empty: the grammar the output must follow."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any] | None:
+        if data in ("", None):
+            return None
+        if data == "json":
+            return {"type": "json_object"}
+        if isinstance(data, dict):
+            try:
+                Draft202012Validator.check_schema(data)
+            except SchemaError as exc:
+                raise serializers.ValidationError(
+                    f"not a valid JSON schema: {exc.message}"
+                ) from exc
+            return {"type": "json_schema", "schema": data}
+        raise serializers.ValidationError('must be "json" or a JSON schema')
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class OptionsSerializer(serializers.Serializer):
+    """The ``options`` object. Options Herd does not use (``num_gpu``, ``mirostat``...) are
+    accepted and ignored, as Ollama's runner ignores the ones its backend lacks."""
+
+    num_ctx = serializers.IntegerField(required=False, min_value=1)
+    num_predict = serializers.IntegerField(required=False, min_value=-2)
+    temperature = serializers.FloatField(required=False, min_value=0)
+    top_k = serializers.IntegerField(required=False, min_value=0)
+    top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+    min_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+    seed = serializers.IntegerField(required=False, min_value=-1, max_value=2**32 - 2)
+    stop = StringOrListField(required=False)
+    repeat_penalty = serializers.FloatField(required=False, min_value=0)
+    presence_penalty = serializers.FloatField(required=False)
+    frequency_penalty = serializers.FloatField(required=False)
+
+
+class FunctionSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    description = serializers.CharField(required=False, allow_blank=True)
+    parameters = serializers.DictField(required=False)
+
+
+class ToolSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=("function",), default="function")
+    function = FunctionSerializer()
+
+
+class ToolCallSerializer(serializers.Serializer):
+    function = serializers.DictField()
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=("system", "user", "assistant", "tool"))
+    content = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    images = serializers.ListField(child=serializers.CharField(), required=False)
+    tool_calls = ToolCallSerializer(many=True, required=False)
+    tool_name = serializers.CharField(required=False)
+    thinking = serializers.CharField(required=False, allow_blank=True)
+
+
+class _GenerationSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    stream = serializers.BooleanField(required=False, default=True)
+    format = FormatField(required=False, allow_null=True)
+    options = OptionsSerializer(required=False)
+    keep_alive = KeepAliveField(required=False, allow_null=True)
+    logprobs = serializers.BooleanField(required=False, default=False)
+    top_logprobs = serializers.IntegerField(required=False, min_value=0, max_value=20, default=0)
+
+    def common_payload(self, record: ModelRecord) -> dict[str, Any]:
+        data = self.validated_data
+        requested = data.get("options") or {}
+        defaults = record.default_options or {}
+        options = dict(OLLAMA_DEFAULTS)
+        options.update({k: v for k, v in defaults.items() if k in _SAMPLING})
+        options.update({k: v for k, v in requested.items() if k in _SAMPLING})
+        if options.get("seed") == -1:
+            options.pop("seed")  # Ollama's "random"
+        num_predict = requested.get("num_predict", defaults.get("num_predict"))
+        if num_predict is None:
+            options["max_tokens"] = settings.HERD_DEFAULT_MAX_TOKENS
+        else:
+            options["max_tokens"] = _UNLIMITED if num_predict < 0 else num_predict
+        if data.get("format"):
+            options["response_format"] = data["format"]
+        if data["logprobs"]:
+            options["logprobs"] = True
+            options["top_logprobs"] = data["top_logprobs"]
+        payload: dict[str, Any] = {"options": options}
+        num_ctx = requested.get("num_ctx", defaults.get("num_ctx"))
+        if num_ctx:
+            payload["num_ctx"] = num_ctx
+        if data.get("keep_alive") is not None:
+            payload["keep_alive"] = data["keep_alive"]
+        return payload
+
+
+def check_images(record: ModelRecord, images: list[str]) -> None:
+    if images and "vision" not in (record.capabilities or []):
+        raise OllamaError(f"model '{record.name}' does not support images: it has no vision input")
+
+
+def bare_action(keep_alive: float | None) -> str:
+    """An empty prompt loads the model; with ``keep_alive: 0`` it unloads it."""
+    return "unload" if keep_alive == 0 else "load"
+
+
+class ChatSerializer(_GenerationSerializer):
+    messages = MessageSerializer(many=True, required=False, default=list)
+    tools = ToolSerializer(many=True, required=False)
+
+    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+        data = self.validated_data
+        payload = self.common_payload(record)
+        messages = data["messages"]
+        check_images(record, [i for m in messages for i in m.get("images", [])])
+        if not messages:
+            payload["action"] = bare_action(data.get("keep_alive"))
+            return payload
+        payload["messages"] = [_worker_message(m) for m in messages]
+        if data.get("tools"):
+            payload["tools"] = [
+                {"type": "function", "function": dict(t["function"])} for t in data["tools"]
+            ]
+            payload["tool_choice"] = "auto"
+        return payload
+
+
+def _worker_message(message: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message["role"], "content": message.get("content", "")}
+    if message.get("tool_calls"):
+        out["tool_calls"] = [
+            {"type": "function", "function": dict(call["function"])}
+            for call in message["tool_calls"]
+        ]
+    if message.get("tool_name"):
+        out["tool_name"] = message["tool_name"]
+    return out
+
+
+class GenerateSerializer(_GenerationSerializer):
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    system = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+    raw = serializers.BooleanField(required=False, default=False)
+    images = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    suffix = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate_suffix(self, value: str) -> str:
+        if value:
+            raise serializers.ValidationError("suffix (fill-in-the-middle) is not supported")
+        return value
+
+    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+        data = self.validated_data
+        payload = self.common_payload(record)
+        check_images(record, data["images"])
+        prompt, system = data["prompt"], data["system"]
+        if not prompt:
+            payload["action"] = bare_action(data.get("keep_alive"))
+        elif data["raw"]:
+            payload["prompt"] = prompt
+        elif record.chat_template:
+            # Ollama renders a generate prompt as one user turn of the model's template.
+            system_turn = [{"role": "system", "content": system}] if system else []
+            payload["messages"] = [*system_turn, {"role": "user", "content": prompt}]
+        else:
+            payload["prompt"] = f"{system}\n\n{prompt}" if system else prompt
+        return payload
+
+
+class EmbedSerializer(serializers.Serializer):
+    model = serializers.CharField()
+    input = StringOrListField(allow_empty_strings=False)
+    truncate = serializers.BooleanField(required=False, default=True)
+    options = OptionsSerializer(required=False)
+    keep_alive = KeepAliveField(required=False, allow_null=True)
+    dimensions = serializers.IntegerField(required=False, min_value=1)
+
+    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+        data = self.validated_data
+        dimensions = data.get("dimensions")
+        if dimensions and dimensions != record.embedding_length:
+            raise OllamaError(f"this model's embeddings have {record.embedding_length} dimensions")
+        payload: dict[str, Any] = {"input": data["input"], "truncate": data["truncate"]}
+        num_ctx = (data.get("options") or {}).get("num_ctx")
+        if num_ctx:
+            payload["num_ctx"] = num_ctx
+        if data.get("keep_alive") is not None:
+            payload["keep_alive"] = data["keep_alive"]
+        return payload
+
+
+class EmbeddingsSerializer(serializers.Serializer):
+    """The older ``/api/embeddings``: one ``prompt``, one ``embedding``."""
+
+    model = serializers.CharField()
+    prompt = serializers.CharField(trim_whitespace=False)
+    options = OptionsSerializer(required=False)
+    keep_alive = KeepAliveField(required=False, allow_null=True)
+
+    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+        data = self.validated_data
+        # The older endpoint returns the model's raw vector; /api/embed normalizes.
+        payload: dict[str, Any] = {"input": [data["prompt"]], "truncate": True, "normalize": False}
+        if data.get("keep_alive") is not None:
+            payload["keep_alive"] = data["keep_alive"]
+        return payload

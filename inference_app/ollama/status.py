@@ -1,0 +1,75 @@
+"""``GET /api/ps`` (the models workers hold right now) and ``GET /api/version``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
+
+from inference_app.ollama.endpoint import ollama_endpoint
+from inference_app.relay import broker_client
+from models_app.models import ModelRecord
+from workers.heartbeat import live_workers
+
+# What /api/ps shows for a model kept forever (negative keep_alive): Ollama shows a date
+# centuries ahead too.
+FOREVER = "2318-01-01T00:00:00Z"
+
+
+def ollama_details(record: ModelRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"parent_model": "", "format": "gguf", "family": "", "families": None}
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": record.family,
+        "families": [record.family] if record.family else None,
+        "parameter_size": record.parameter_size,
+        "quantization_level": record.quantization,
+    }
+
+
+def _expires_at(epoch: float | None) -> str:
+    if epoch is None:
+        return FOREVER
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@ollama_endpoint("GET")
+async def ps(request: HttpRequest) -> HttpResponseBase:
+    """From the live workers' registry entries, so it shows what is really loaded (a model
+    held by two workers shows twice, once per copy)."""
+    workers = await sync_to_async(live_workers)(broker_client())
+    held = [model for worker in workers for model in worker.get("models", [])]
+    names = {m["name"] for m in held}
+    records = {r.name: r async for r in ModelRecord.objects.filter(name__in=names)}
+    models = [
+        {
+            "name": m["name"],
+            "model": m["name"],
+            "size": m["size"],
+            "digest": m["digest"],
+            "details": ollama_details(records.get(m["name"])),
+            "expires_at": _expires_at(m["expires_at"]),
+            "size_vram": m["size_vram"],
+            "context_length": m["context_length"],
+        }
+        for m in sorted(held, key=lambda m: m["name"])
+    ]
+    return JsonResponse({"models": models})
+
+
+def herd_version() -> str:
+    try:
+        return version("herd")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+@ollama_endpoint("GET")
+async def api_version(request: HttpRequest) -> HttpResponseBase:
+    return JsonResponse({"version": herd_version()})

@@ -1,0 +1,120 @@
+"""Read a request's events from its Redis stream, for web.
+
+``RequestRelay.events()`` yields events as workers publish them and ends after the last one.
+It never hangs on a lost worker: before a worker takes the request it waits at most
+``HERD_QUEUE_TIMEOUT`` (and gives up at once when no worker is alive at all); after, it checks
+the taking worker's heartbeat whenever the stream is quiet and ends with an error event when the
+heartbeat is gone. ``cancel()`` tells the engine to stop; call it when the client has left.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+from django.conf import settings
+
+from project.broker import sync_client
+from workers import keys
+from workers.events import STREAM_TTL_SECONDS, error_event
+from workers.heartbeat import instance_alive, live_workers
+
+_POLL_MS = 500
+FINAL_TYPES = ("done", "embeddings", "error")
+
+
+def broker_client() -> redis.Redis:
+    """Web's synchronous client of the broker (for the worker registry)."""
+    return sync_client()
+
+
+# redis.asyncio clients belong to one event loop; uvicorn runs one loop per process.
+_async_clients: dict[int, aredis.Redis] = {}
+
+
+def _async_client() -> aredis.Redis:
+    import asyncio
+
+    loop_id = id(asyncio.get_running_loop())
+    client = _async_clients.get(loop_id)
+    if client is None:
+        client = _async_clients[loop_id] = aredis.Redis.from_url(settings.REDIS_URL)
+    return client
+
+
+class RequestRelay:
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.worker: str | None = None
+        self.instance = ""
+        self.finished = False
+        self._stream = keys.request_stream(request_id)
+        self._last_id = "0-0"
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        client = _async_client()
+        enqueued_at = time.monotonic()
+        quiet_since = time.monotonic()
+        while True:
+            reply: Any = await client.xread(
+                {self._stream: self._last_id}, count=256, block=_POLL_MS
+            )
+            if reply:
+                quiet_since = time.monotonic()
+                for entry_id, fields in reply[0][1]:
+                    self._last_id = entry_id
+                    event = json.loads(fields[b"e"])
+                    if event["type"] == "start":
+                        self.worker = event["worker"]
+                        self.instance = event["instance"]
+                        continue
+                    if event["type"] in FINAL_TYPES:
+                        self.finished = True
+                        yield event
+                        return
+                    yield event
+                continue
+            lost = await self._lost_worker(enqueued_at, quiet_since)
+            if lost is not None:
+                self.finished = True
+                await self.cancel()
+                yield lost
+                return
+
+    async def _lost_worker(self, enqueued_at: float, quiet_since: float) -> dict[str, Any] | None:
+        """An error event when the request can no longer be served, else None."""
+        client = _async_client()
+        ttl = float(settings.HERD_HEARTBEAT_TTL)
+        if self.worker is not None:
+            if time.monotonic() - quiet_since < ttl / 3:
+                return None
+            heartbeat: Any = await client.get(keys.worker_heartbeat(self.worker))
+            if instance_alive(heartbeat, self.instance):
+                return None
+            return error_event(
+                f"worker {self.worker} stopped while serving this request",
+                status=503,
+                type_="server_error",
+                code="worker_lost",
+            )
+        waited = time.monotonic() - enqueued_at
+        if waited > ttl and not live_workers(sync_client()):
+            return error_event(
+                "no worker is running to serve this model", status=503, code="no_worker"
+            )
+        if waited > float(settings.HERD_QUEUE_TIMEOUT):
+            return error_event(
+                "no worker took this request in time", status=503, code="queue_timeout"
+            )
+        return None
+
+    async def cancel(self) -> None:
+        await _async_client().set(keys.cancel_flag(self.request_id), 1, ex=STREAM_TTL_SECONDS)
+
+    def cancel_now(self) -> None:
+        """Synchronous cancel, safe from a ``finally`` in a cancelled coroutine."""
+        sync_client().set(keys.cancel_flag(self.request_id), 1, ex=STREAM_TTL_SECONDS)

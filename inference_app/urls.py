@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from inference_app.batches import views as batches
+from inference_app.ollama import embeddings as ollama_embeddings
+from inference_app.ollama import generation as ollama_generation
+from inference_app.ollama import status as ollama_status
+from inference_app.openai import views as openai
+
+urlpatterns = [
+    path("v1/models", openai.list_models),
+    path("v1/models/<path:name>", openai.retrieve_model),
+    path("v1/chat/completions", openai.chat_completions),
+    path("v1/completions", openai.completions),
+    path("v1/embeddings", openai.embeddings),
+    path("v1/files", batches.FileListView.as_view()),
+    path("v1/files/<str:file_id>", batches.FileDetailView.as_view()),
+    path("v1/files/<str:file_id>/content", batches.FileContentView.as_view()),
+    path("v1/batches", batches.BatchListView.as_view()),
+    path("v1/batches/<str:batch_id>", batches.BatchDetailView.as_view()),
+    path("v1/batches/<str:batch_id>/cancel", batches.BatchCancelView.as_view()),
+    path("api/chat", ollama_generation.chat),
+    path("api/generate", ollama_generation.generate),
+    path("api/embed", ollama_embeddings.embed),
+    path("api/embeddings", ollama_embeddings.embeddings),
+    path("api/ps", ollama_status.ps),
+    path("api/version", ollama_status.api_version),
+]

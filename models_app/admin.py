@@ -1,0 +1,146 @@
+"""The admin: model records (edit defaults, template and system prompt; delete through the
+service, so files and workers follow), a form to pull from a reference, and pull jobs."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+
+from models_app.models import ModelRecord, PullJob
+from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
+from models_app.references import PullRefused
+from models_app.services import ModelNotFound, do_delete_model
+
+
+class PullForm(forms.Form):
+    reference = forms.CharField(
+        max_length=300,
+        help_text="hf.co/{owner}/{repo}[:quant] or hf.co/{owner}/{repo}/{file}.gguf",
+        widget=forms.TextInput(attrs={"size": 80}),
+    )
+
+
+@admin.register(ModelRecord)
+class ModelRecordAdmin(admin.ModelAdmin):
+    change_list_template = "admin/models_app/modelrecord/change_list.html"
+    list_display = (
+        "name",
+        "status",
+        "family",
+        "parameter_size",
+        "quantization",
+        "context_length",
+        "size",
+    )
+    list_filter = ("status", "family", "quantization")
+    search_fields = ("name", "family")
+    readonly_fields = (
+        "name",
+        "status",
+        "path",
+        "sha256",
+        "size",
+        "architecture",
+        "family",
+        "parameter_count",
+        "parameter_size",
+        "quantization",
+        "context_length",
+        "embedding_length",
+        "capabilities",
+        "model_info",
+        "created_at",
+        "modified_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "status", "path", "size", "sha256")}),
+        (
+            "Metadata (from the GGUF file)",
+            {
+                "fields": (
+                    "architecture",
+                    "family",
+                    "parameter_count",
+                    "parameter_size",
+                    "quantization",
+                    "context_length",
+                    "embedding_length",
+                    "capabilities",
+                    "model_info",
+                )
+            },
+        ),
+        ("Behaviour", {"fields": ("chat_template", "system_prompt", "default_options")}),
+        ("Times", {"fields": ("created_at", "modified_at")}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # models come from a pull or `herd import`, with their file
+
+    def get_urls(self) -> list[URLPattern]:
+        pull = path(
+            "pull/",
+            self.admin_site.admin_view(self.pull_view),
+            name="models_app_modelrecord_pull",
+        )
+        return [pull, *super().get_urls()]
+
+    def pull_view(self, request: HttpRequest) -> HttpResponse:
+        form = PullForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job, joined = do_start_pull(check_pull_reference(form.cleaned_data["reference"]))
+            except PullRefused as exc:
+                form.add_error("reference", str(exc))
+            else:
+                verb = "joined the running pull of" if joined else "started pulling"
+                self.message_user(request, f"{verb} {job.name}", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:models_app_pulljob_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Pull a model from Hugging Face",
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/models_app/modelrecord/pull.html", context)
+
+    def delete_model(self, request: HttpRequest, obj: ModelRecord) -> None:
+        with contextlib.suppress(ModelNotFound):  # deleted meanwhile
+            do_delete_model(obj.name)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelRecord]) -> None:
+        for record in list(queryset):
+            self.delete_model(request, record)
+
+
+@admin.register(PullJob)
+class PullJobAdmin(admin.ModelAdmin):
+    list_display = ("name", "status", "progress", "attempts", "error", "created_at")
+    list_filter = ("status",)
+    search_fields = ("name", "repo_id")
+    actions = ["cancel_pulls"]
+    readonly_fields = [f.name for f in PullJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started from the model list's "Pull a model"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, job: PullJob) -> str:
+        if not job.total:
+            return "-"
+        return f"{100 * job.completed // job.total}% of {job.total} bytes"
+
+    @admin.action(description="Cancel the selected pulls")
+    def cancel_pulls(self, request: HttpRequest, queryset: QuerySet[PullJob]) -> None:
+        cancelled = sum(do_cancel_pull(job.pk) for job in queryset)
+        self.message_user(request, f"cancelled {cancelled} pull(s)")

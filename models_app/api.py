@@ -1,0 +1,147 @@
+"""The REST resources the web pages use: model records and pull jobs, under ``/api/models/``
+and ``/api/pulls/`` (paths Ollama does not use). Errors answer in Ollama's ``{"error": ...}``
+shape, like everything under ``/api``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from django.http import Http404
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from models_app.models import ModelRecord, PullJob
+from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
+from models_app.references import PullRefused
+from models_app.services import do_delete_model
+from project.ollama_errors import OllamaError, from_validation_errors
+
+
+class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
+    details = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelRecord
+        fields = [
+            "id",
+            "name",
+            "status",
+            "path",
+            "size",
+            "sha256",
+            "architecture",
+            "family",
+            "parameter_count",
+            "parameter_size",
+            "quantization",
+            "context_length",
+            "embedding_length",
+            "capabilities",
+            "details",
+            "chat_template",
+            "system_prompt",
+            "default_options",
+            "created_at",
+            "modified_at",
+        ]
+        # Only what an admin may change about a model; the rest comes from its file.
+        read_only_fields = [
+            f for f in fields if f not in ("chat_template", "system_prompt", "default_options")
+        ]
+
+    def get_details(self, record: ModelRecord) -> dict[str, Any]:
+        return record.ollama_details()
+
+    def validate_chat_template(self, value: str) -> str:
+        try:
+            ImmutableSandboxedEnvironment().parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise serializers.ValidationError(f"not a Jinja template: {exc}") from None
+        return value
+
+    def validate_default_options(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be an object of option names to values")
+        return value
+
+
+class OllamaShapedErrors:
+    """DRF's errors in Ollama's ``{"error": "..."}`` shape."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, ValidationError):
+            exc = from_validation_errors(exc.detail)
+        elif isinstance(exc, APIException):
+            exc = OllamaError(str(exc.detail), status=exc.status_code)
+        elif isinstance(exc, PullRefused):
+            exc = OllamaError(str(exc), status=exc.status)
+        elif isinstance(exc, Http404):
+            exc = OllamaError("not found", status=404)
+        if isinstance(exc, OllamaError):
+            return Response(exc.body(), status=exc.status)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class ModelRecordViewSet(
+    OllamaShapedErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[ModelRecord],
+):
+    """List, read, edit (template, system prompt, default options) and delete model records."""
+
+    queryset = ModelRecord.objects.all()
+    serializer_class = ModelRecordSerializer
+
+    def get_queryset(self) -> Any:
+        name = self.request.query_params.get("name")
+        return self.queryset.filter(name=name) if name else self.queryset
+
+    def perform_destroy(self, instance: ModelRecord) -> None:
+        do_delete_model(instance.name)
+
+
+class PullJobSerializer(serializers.Serializer[PullJob]):
+    def to_representation(self, instance: PullJob) -> dict[str, Any]:
+        return instance.to_dict()
+
+
+class PullJobViewSet(
+    OllamaShapedErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[PullJob],
+):
+    """Pull jobs with their progress; ``POST`` starts (or joins) one, ``cancel`` stops it."""
+
+    queryset = PullJob.objects.all()
+    serializer_class = PullJobSerializer
+
+    def get_queryset(self) -> Any:
+        name = self.request.query_params.get("name")
+        return self.queryset.filter(name=name) if name else self.queryset
+
+    def create(self, request: Request) -> Response:
+        model = request.data.get("model") if isinstance(request.data, dict) else None
+        if not isinstance(model, str):
+            raise OllamaError("model is required")
+        job, joined = do_start_pull(check_pull_reference(model))
+        return Response(
+            job.to_dict(), status=status.HTTP_200_OK if joined else status.HTTP_202_ACCEPTED
+        )
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        if not do_cancel_pull(job.pk):
+            raise OllamaError(f"pull {job.pk} has already finished ({job.status})", status=409)
+        job.refresh_from_db()
+        return Response(job.to_dict())

@@ -1,0 +1,127 @@
+"""Read what a model record needs from a GGUF file's header, with the ``gguf`` package."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gguf import GGUFReader, GGUFValueType, LlamaFileType
+
+# Keys too large to copy onto a record or into /api/show (vocabularies, merges).
+_BULKY_KEYS = (
+    "tokenizer.ggml.tokens",
+    "tokenizer.ggml.scores",
+    "tokenizer.ggml.token_type",
+    "tokenizer.ggml.merges",
+    "tokenizer.ggml.added_tokens",
+)
+
+
+class GGUFError(ValueError):
+    """The file is not a GGUF this server can read."""
+
+
+@dataclass(frozen=True)
+class GGUFMetadata:
+    architecture: str
+    name: str
+    parameter_count: int
+    quantization: str
+    context_length: int
+    embedding_length: int
+    chat_template: str
+    pooling: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    present_keys: frozenset[str] = frozenset()
+
+    @property
+    def parameter_size(self) -> str:
+        """``268098176`` -> ``"268.10M"``, as Ollama shows it."""
+        count = self.parameter_count
+        for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+            if count >= scale:
+                return f"{count / scale:.2f}{unit}"
+        return str(count)
+
+    def model_info(self) -> dict[str, Any]:
+        """The header's keys as Ollama's ``/api/show`` gives them: JSON values, the
+        vocabulary arrays as null, the chat template left to ``template``."""
+        info: dict[str, Any] = {k: _jsonable(v) for k, v in self.info.items()}
+        info.pop("tokenizer.chat_template", None)
+        info.setdefault("general.parameter_count", self.parameter_count)
+        for key in _BULKY_KEYS:
+            if key in self.present_keys:
+                info[key] = None
+        return dict(sorted(info.items()))
+
+    @property
+    def capabilities(self) -> list[str]:
+        # A model whose header declares a pooling type was trained for embeddings only.
+        return ["embedding"] if self.pooling else ["completion", "embedding"]
+
+
+def _open(path: Path) -> GGUFReader:
+    try:
+        return GGUFReader(path)
+    except (OSError, ValueError) as exc:
+        raise GGUFError(f"{path}: not a readable GGUF file ({exc})") from exc
+
+
+def read_gguf_metadata(path: Path, parts: Sequence[Path] = ()) -> GGUFMetadata:
+    """Read the header of ``path``; ``parts`` are the other files of a split GGUF, whose
+    tensors count towards the parameters. Raises GGUFError when one is missing or not a GGUF."""
+    reader = _open(path)
+    info = {
+        name: _field_value(reader, name) for name in reader.fields if not name.startswith("GGUF.")
+    }
+    arch = str(info.get("general.architecture", ""))
+    parameter_count = sum(
+        int(np.prod(t.shape)) for r in (reader, *map(_open, parts)) for t in r.tensors
+    )
+    return GGUFMetadata(
+        architecture=arch,
+        name=str(info.get("general.name", "")),
+        parameter_count=parameter_count,
+        quantization=_quantization(info.get("general.file_type"), reader),
+        context_length=int(info.get(f"{arch}.context_length", 0) or 0),
+        embedding_length=int(info.get(f"{arch}.embedding_length", 0) or 0),
+        chat_template=str(info.get("tokenizer.chat_template", "") or ""),
+        pooling=f"{arch}.pooling_type" in info,
+        info={k: v for k, v in info.items() if k not in _BULKY_KEYS},
+        present_keys=frozenset(info),
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _field_value(reader: GGUFReader, name: str) -> Any:
+    field_ = reader.fields[name]
+    if field_.types and field_.types[0] == GGUFValueType.ARRAY and name in _BULKY_KEYS:
+        return None  # skipped: decoding a 256k-entry vocabulary costs seconds
+    value = field_.contents()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _quantization(file_type: Any, reader: GGUFReader) -> str:
+    if isinstance(file_type, int):
+        try:
+            return re.sub(r"^(MOSTLY_|ALL_)", "", LlamaFileType(file_type).name)
+        except ValueError:
+            pass
+    # No file type in the header: name it after the most common tensor type.
+    kinds = [t.tensor_type.name for t in reader.tensors]
+    return max(set(kinds), key=kinds.count) if kinds else ""

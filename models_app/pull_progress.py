@@ -1,0 +1,57 @@
+"""A pull job's progress as Ollama's ``/api/pull`` objects, read from its row.
+
+``pulling manifest``; then ``pulling <digest>`` (with ``digest``, ``total``, ``completed``) for
+each file whenever its bytes on disk change; ``verifying sha256 digest``; ``writing manifest``;
+``success``. A job that fails or is cancelled ends the sequence with ``{"error": ...}``. The row
+is polled: it is the source of truth, written by whichever worker runs the job, and a job that
+changes worker (one died) reads the same here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from models_app.models import PullJob, PullStatus
+
+POLL_SECONDS = 0.2
+
+
+def _file_event(entry: dict[str, Any]) -> dict[str, Any]:
+    sha = entry["sha256"]
+    return {
+        "status": f"pulling {sha[:12]}",
+        "digest": f"sha256:{sha}",
+        "total": entry["size"],
+        "completed": entry["completed"],
+    }
+
+
+async def pull_events(job_id: int) -> AsyncIterator[dict[str, Any]]:
+    yield {"status": "pulling manifest"}
+    shown: dict[str, int] = {}
+    verifying_shown = False
+    while True:
+        job = await PullJob.objects.filter(pk=job_id).afirst()
+        if job is None:
+            yield {"error": "the pull was deleted"}
+            return
+        downloaded = job.status in (PullStatus.VERIFYING, PullStatus.READY)
+        for entry in job.file_progress():
+            if downloaded:
+                entry["completed"] = entry["size"]
+            if shown.get(entry["sha256"]) != entry["completed"]:
+                shown[entry["sha256"]] = entry["completed"]
+                yield _file_event(entry)
+        if downloaded and not verifying_shown:
+            verifying_shown = True
+            yield {"status": "verifying sha256 digest"}
+        if job.status == PullStatus.READY:
+            yield {"status": "writing manifest"}
+            yield {"status": "success"}
+            return
+        if job.status in (PullStatus.FAILED, PullStatus.CANCELLED):
+            yield {"error": job.error or f"pull {job.status}"}
+            return
+        await asyncio.sleep(POLL_SECONDS)

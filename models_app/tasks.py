@@ -1,0 +1,36 @@
+"""Celery tasks of the pulls queue. Web sends them by name (``models_app.pulls.PULL_TASK``)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from models_app.pulls import PULL_TASK
+
+RESUME_ORPHANED_PULLS = "herd.resume_orphaned_pulls"
+
+
+# No autoretry and no time limit: a download may rightly take hours, and a failure is recorded
+# on the job (FAILED, with its error); pulling again resumes from the partial file.
+@shared_task(name=PULL_TASK, acks_late=True, ignore_result=True)
+def pull(job_id: int) -> None:
+    """Download, check and register one pull job. Safe to deliver twice, and a no-op for a job
+    that no longer exists: only the delivery that claims the QUEUED job runs it."""
+    from models_app.puller import run_pull
+    from workers.runtime import runtime
+
+    run_pull(job_id, runtime().instance)
+
+
+@shared_task(name=RESUME_ORPHANED_PULLS, ignore_result=True)
+def resume_orphaned_pulls() -> None:
+    """Pulls whose worker died go back to the queue, to resume from their partial files.
+
+    The message of a pull whose worker was killed stays unacknowledged in the broker until the
+    visibility timeout (an hour) brings it back; this sends the job again within a beat.
+    """
+    from models_app.pulls import requeue_orphaned_pulls
+    from workers.heartbeat import live_workers
+    from workers.runtime import runtime
+
+    live = {w.get("instance", "") for w in live_workers(runtime().redis)}
+    requeue_orphaned_pulls(live)

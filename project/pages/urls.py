@@ -1,0 +1,37 @@
+"""Every page. ``/`` is shared with Ollama's probe (see ``models_app.pages.home``); the rest
+live under ``/ui/``, clear of ``/api`` (Ollama's names) and ``/v1`` (OpenAI's)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from inference_app import pages as inference_pages
+from models_app import pages as model_pages
+from project.pages.static import serve_static
+from project.pages.usage import usage_page
+from workers.pages import workers_page
+
+urlpatterns = [
+    path("", model_pages.home),
+    path("ui/models/table", model_pages.model_table),
+    path("ui/models/<int:pk>/", model_pages.model_detail),
+    path("ui/models/<int:pk>/delete", model_pages.delete_model),
+    path("ui/pulls/", model_pages.start_pull),
+    path("ui/pulls/<int:pk>/", model_pages.pull_progress),
+    path("ui/pulls/<int:pk>/cancel", model_pages.cancel_pull),
+    path("ui/workers/", workers_page),
+    path("ui/batches/", inference_pages.batches_page),
+    path("ui/batches/<str:batch_id>/", inference_pages.batch_detail),
+    path("ui/batches/<str:batch_id>/cancel", inference_pages.cancel_batch),
+    path("ui/files/<str:file_id>/download", inference_pages.download_file),
+    path("ui/playground/", inference_pages.playground),
+    path("ui/usage/", usage_page),
+    path(
+        "ui/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("ui/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("static/<path:path>", serve_static),
+]

@@ -1,0 +1,236 @@
+"""Django settings, all read from the environment (django-environ).
+
+Every ``HERD_*`` variable is listed in the README's settings table. A malformed value fails at
+start-up with ``ImproperlyConfigured`` naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+from accounts.hosts import AUTH_MODES, default_auth_mode
+from project.durations import parse_duration
+from project.home import embedded_broker_url_file, herd_home, local_secret_key
+from project.sizes import parse_size
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+HERD_HOME = herd_home()
+HERD_HOST = env.str("HERD_HOST", default="127.0.0.1:11434")
+# A prefix for every Redis key and queue name, so that several installations (or test runs)
+# can share one Redis without reading each other's work.
+HERD_NAMESPACE = env.str("HERD_NAMESPACE", default="herd")
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or local_secret_key(HERD_HOME)
+DEBUG = env.bool("HERD_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("HERD_ALLOWED_HOSTS", default=["*"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "models_app",
+    "inference_app",
+    "workers",
+    "accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "accounts.cors.CorsMiddleware",
+    "accounts.middleware.ApiKeyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+ASGI_APPLICATION = "project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{HERD_HOME / 'herd.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server, the workers and beat all write to one file: wait for a lock rather
+    # than failing, and let readers run beside the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            # WAL with synchronous=NORMAL: commits skip an fsync each, and the file stays
+            # consistent; a crash may lose the last moments of usage records, not corrupt them.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _broker_url() -> str:
+    configured = env.str("REDIS_URL", default="")
+    if configured:
+        return configured
+    url_file = embedded_broker_url_file(HERD_HOME)
+    if url_file.exists():
+        return url_file.read_text().strip()
+    # Nothing configured and no embedded broker running yet: `herd serve` starts one and
+    # passes REDIS_URL to its children; other commands that need a broker say so when they
+    # connect.
+    return "redis://127.0.0.1:6379/0"
+
+
+REDIS_URL_CONFIGURED = bool(env.str("REDIS_URL", default=""))
+REDIS_URL = _broker_url()
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = HERD_HOME / "static"
+# htmx, the stylesheet and the playground's script; served by project.pages.static.
+STATICFILES_DIRS = [BASE_DIR / "static"]
+LOGIN_URL = "/ui/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/ui/login/"
+
+MODELS_DIR = Path(env.str("HERD_MODELS", default=str(HERD_HOME / "models")))
+# Disk space a pull must leave free in MODELS_DIR after the model is down.
+try:
+    HERD_DISK_RESERVE = parse_size(env.str("HERD_DISK_RESERVE", default="256MB"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HERD_DISK_RESERVE: {exc}") from exc
+# A pull writes (and reports progress) in blocks of this size.
+try:
+    HERD_PULL_CHUNK = parse_size(env.str("HERD_PULL_CHUNK", default="1MiB"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HERD_PULL_CHUNK: {exc}") from exc
+
+try:
+    MAX_BODY_BYTES = parse_size(env.str("HERD_MAX_BODY", default="16MB"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HERD_MAX_BODY: {exc}") from exc
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
+# Inference.
+HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=4096)
+HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)  # 0: half the logical cores
+HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=4)
+# How long web waits for a worker to pick a request up before answering 503.
+HERD_QUEUE_TIMEOUT = env.float("HERD_QUEUE_TIMEOUT", default=300.0)
+# Requests waiting in one interactive lane beyond which new ones get 503 and Retry-After.
+HERD_MAX_QUEUE = env.int("HERD_MAX_QUEUE", default=512)
+HERD_RETRY_AFTER = env.int("HERD_RETRY_AFTER", default=2)
+# A worker whose heartbeat is older than this is taken for dead.
+HERD_HEARTBEAT_TTL = env.float("HERD_HEARTBEAT_TTL", default=3.0)
+HERD_DEFAULT_MAX_TOKENS = env.int("HERD_DEFAULT_MAX_TOKENS", default=2048)
+# How long a model stays loaded after its last request when the request does not say
+# (Ollama's keep_alive: seconds or "5m"; negative keeps models forever).
+try:
+    HERD_KEEP_ALIVE = parse_duration(env.str("HERD_KEEP_ALIVE", default="5m"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HERD_KEEP_ALIVE: {exc}") from exc
+
+# Batches and files.
+HERD_FILES_DIR = Path(env.str("HERD_FILES", default=str(HERD_HOME / "files")))
+try:
+    HERD_MAX_UPLOAD = parse_size(env.str("HERD_MAX_UPLOAD", default="200MB"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"HERD_MAX_UPLOAD: {exc}") from exc
+# Lines of one batch queued or running at once: batches sharing a lane take turns.
+HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=8)
+# Threads per worker that run batch lines (they wait on the engine, not on the CPU).
+HERD_BATCH_RUNNERS = env.int("HERD_BATCH_RUNNERS", default=16)
+# How often beat expires overdue batches and sends back the work of dead workers.
+HERD_BEAT_INTERVAL = env.float("HERD_BEAT_INTERVAL", default=5.0)
+
+# API keys: required unless HERD_AUTH=off, which is the default only on a loopback HERD_HOST
+# (`herd serve` refuses to listen elsewhere with auth off unless HERD_AUTH=off is explicit).
+HERD_AUTH_EXPLICIT = bool(env.str("HERD_AUTH", default=""))
+HERD_AUTH = env.str("HERD_AUTH", default="") or default_auth_mode(HERD_HOST)
+if HERD_AUTH not in AUTH_MODES:
+    raise ImproperlyConfigured(f"HERD_AUTH: expected one of {AUTH_MODES}, got {HERD_AUTH!r}")
+HERD_AUTH_REQUIRED = HERD_AUTH == "required"
+# How long a web process trusts what it read about a key: a revocation (or a new limit)
+# takes effect everywhere within this many seconds.
+HERD_KEY_CACHE_SECONDS = env.float("HERD_KEY_CACHE_SECONDS", default=5.0)
+# Browser origins allowed to call the APIs (CORS); "*" for any.
+HERD_ORIGINS = env.list("HERD_ORIGINS", default=[])
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Herd",
+    "DESCRIPTION": "Herd's REST endpoints: batches and files (OpenAI's shapes), keys and usage.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Celery: the broker is Redis (or the embedded Valkey). Workers run the threads pool (one
+# process holds the models), take one message per free thread, and acknowledge after the
+# task ends so that a task lost with its worker comes back.
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "queue_order_strategy": "priority",
+    "visibility_timeout": env.int("HERD_VISIBILITY_TIMEOUT", default=3600),
+    "global_keyprefix": f"{HERD_NAMESPACE}:",
+    # Look for deliveries unacknowledged past the visibility timeout (their worker died)
+    # every HERD_RESTORE_INTERVAL seconds.
+    "unacked_restore_interval": env.int("HERD_RESTORE_INTERVAL", default=10),
+    "unacked_restore_throttle": 1,
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_DEFAULT_QUEUE = f"{HERD_NAMESPACE}.default"
+CELERY_BEAT_SCHEDULE_FILENAME = str(HERD_HOME / "run" / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "expire-batches": {"task": "herd.expire_batches", "schedule": HERD_BEAT_INTERVAL},
+    "reap-dead-workers": {"task": "herd.reap_dead_workers", "schedule": HERD_BEAT_INTERVAL},
+    "resume-orphaned-pulls": {"task": "herd.resume_orphaned_pulls", "schedule": HERD_BEAT_INTERVAL},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("HERD_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import ollama
+import pytest
+from openai import OpenAI
+
+from tests.hub_server import FakeHub, populate
+from tests.keyed import KEYED_ORIGIN, KeyedServer, start_keyed_server
+from tests.live import LiveServer, drop_postgres_database, make_server
+from tests.tiny_gguf import write_tiny_gguf
+
+# The server's body limit in the live tests, small enough to test 413 cheaply.
+LIVE_MAX_BODY = 1_000_000
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 130K-parameter model: loads in milliseconds, generates thousands of tokens/s."""
+    return write_tiny_gguf(tmp_path_factory.mktemp("models") / "tiny.gguf", n_ctx=4096)
+
+
+@pytest.fixture(scope="session")
+def slow_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 27M-parameter model, a few hundred tokens/s here: long enough generations to cancel,
+    or to kill a worker under."""
+    return write_tiny_gguf(
+        tmp_path_factory.mktemp("models") / "slow.gguf",
+        n_embd=512,
+        n_layer=8,
+        n_head=8,
+        n_ff=1536,
+        n_ctx=4096,
+    )
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, slow_gguf: Path
+) -> Iterator[LiveServer]:
+    live = make_server(
+        tmp_path_factory.mktemp("live"),
+        {"tiny": tiny_gguf, "slow": slow_gguf},
+        {"HERD_MAX_BODY": str(LIVE_MAX_BODY)},
+    )
+    live.start()
+    yield live
+    live.stop()
+    if live.env.get("DATABASE_URL", "").startswith("postgres") and live.env[
+        "DATABASE_URL"
+    ] != os.environ.get("DATABASE_URL"):
+        drop_postgres_database(live.env["DATABASE_URL"])
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+    """A local stand-in for the Hugging Face hub (see tests.hub_server)."""
+    fake = FakeHub()
+    populate(fake, tmp_path_factory.mktemp("hub"))
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def pull_server(tmp_path_factory: pytest.TempPathFactory, hub: FakeHub) -> Iterator[LiveServer]:
+    """A server of its own for the pull tests, which kill its worker; HF_ENDPOINT is the
+    fake hub, and beat looks for orphaned pulls every second."""
+    root = tmp_path_factory.mktemp("pull-live")
+    live = make_server(
+        root,
+        {},
+        {
+            "HF_ENDPOINT": hub.url,
+            "HF_HOME": str(root / "hf"),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HERD_BEAT_INTERVAL": "1",
+            "HERD_PULL_CHUNK": "16KiB",
+        },
+    )
+    live.start()
+    yield live
+    live.stop()
+    if live.env.get("DATABASE_URL", "").startswith("postgres") and live.env[
+        "DATABASE_URL"
+    ] != os.environ.get("DATABASE_URL"):
+        drop_postgres_database(live.env["DATABASE_URL"])
+
+
+@pytest.fixture
+def client(server: LiveServer) -> OpenAI:
+    return OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+@pytest.fixture
+def ollama_client(server: LiveServer) -> ollama.Client:
+    """The official ``ollama`` client, pointed at the live server."""
+    return ollama.Client(host=server.base_url, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def keyed_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, slow_gguf: Path
+) -> Iterator[KeyedServer]:
+    """A live server with HERD_AUTH=required (the shared ``server`` keeps auth off), with a
+    staff user ``admin`` and its key ``staff_secret``."""
+    live = start_keyed_server(
+        tmp_path_factory.mktemp("keyed"),
+        {"tiny": tiny_gguf, "slow": slow_gguf},
+        {"HERD_ORIGINS": KEYED_ORIGIN},
+    )
+    yield live
+    live.stop()
+    if live.env.get("DATABASE_URL", "").startswith("postgres") and live.env[
+        "DATABASE_URL"
+    ] != os.environ.get("DATABASE_URL"):
+        drop_postgres_database(live.env["DATABASE_URL"])

@@ -1,0 +1,150 @@
+"""Function calling on the worker: which calls a request allows, the grammar that forces one,
+holding back text that opens like a call, and reading calls out of generated text.
+
+A request's ``tools`` are OpenAI function tools (``{"type": "function", "function": {"name",
+"description", "parameters"}}``); ``tool_choice`` is ``"auto"``, ``"none"``, ``"required"`` or
+``{"type": "function", "function": {"name": ...}}``. Calls come back in the ``done`` event as
+``tool_calls``: ``[{"id", "name", "arguments": {...}}]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+TOOL_CALL_OPEN = "<tool_call>"
+_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+
+
+class ToolChoiceError(ValueError):
+    """``tool_choice`` names a function that is not among ``tools``."""
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """``none``: tools are ignored. ``auto``: the model sees them and may call one. ``forced``:
+    the output is grammar-constrained to one call (``schema``)."""
+
+    mode: str
+    functions: list[dict[str, Any]] = field(default_factory=list)
+    schema: dict[str, Any] | None = None
+
+    @property
+    def names(self) -> set[str]:
+        return {f["name"] for f in self.functions}
+
+
+def plan_tools(tools: list[dict[str, Any]] | None, tool_choice: Any) -> ToolPlan:
+    functions = [t["function"] for t in tools or [] if t.get("type", "function") == "function"]
+    if not functions or tool_choice == "none":
+        return ToolPlan("none")
+    if tool_choice in (None, "auto"):
+        return ToolPlan("auto", functions)
+    if tool_choice == "required":
+        return ToolPlan("forced", functions, call_schema(functions))
+    wanted = tool_choice["function"]["name"]
+    chosen = [f for f in functions if f["name"] == wanted]
+    if not chosen:
+        raise ToolChoiceError(f"tool_choice names '{wanted}', which is not among the tools")
+    return ToolPlan("forced", functions, call_schema(chosen))
+
+
+def call_schema(functions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON schema that only a call of one of ``functions`` satisfies."""
+    variants = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": f["name"]},
+                "arguments": f.get("parameters") or {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for f in functions
+    ]
+    return variants[0] if len(variants) == 1 else {"anyOf": variants}
+
+
+def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]] | None:
+    """The calls in ``text`` when all of it is calls: ``<tool_call>{...}</tool_call>`` blocks,
+    or one JSON object (or a list of them) with ``name`` and ``arguments`` (or ``parameters``).
+    None when it is anything else, or names a function that was not offered."""
+    stripped = text.strip()
+    if stripped.startswith(TOOL_CALL_OPEN):
+        blocks = _BLOCK.findall(stripped)
+    else:
+        fenced = _FENCE.match(stripped)
+        blocks = [fenced.group(1) if fenced else stripped]
+    calls = []
+    for block in blocks:
+        try:
+            parsed = json.loads(block)
+        except ValueError:
+            return None
+        for item in parsed if isinstance(parsed, list) else [parsed]:
+            call = _as_call(item, names)
+            if call is None:
+                return None
+            calls.append(call)
+    return calls or None
+
+
+def _as_call(item: Any, names: set[str]) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or item.get("name") not in names:
+        return None
+    arguments = item.get("arguments", item.get("parameters", {}))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return None
+    if not isinstance(arguments, dict):
+        return None
+    return {"id": f"call_{uuid.uuid4().hex[:24]}", "name": item["name"], "arguments": arguments}
+
+
+Piece = tuple[str, int, list[dict[str, Any]] | None]
+
+
+class ToolCallHold:
+    """Decides, from the first text of an answer, whether it is a call (held back until the
+    end, then parsed) or prose (passed straight through). A forced call holds everything."""
+
+    def __init__(self, plan: ToolPlan) -> None:
+        self._plan = plan
+        self._holding = plan.mode == "forced"
+        self._decided = plan.mode != "auto"
+        self._held: list[Piece] = []
+
+    def feed(self, piece: Piece) -> list[Piece]:
+        """The pieces to send now."""
+        if self._decided and not self._holding:
+            return [piece]
+        self._held.append(piece)
+        if self._decided:
+            return []
+        opening = "".join(p[0] for p in self._held).lstrip()
+        if not opening:
+            return []
+        if opening.startswith(("{", "[", "```", TOOL_CALL_OPEN)):
+            self._decided = self._holding = True
+            return []
+        if TOOL_CALL_OPEN.startswith(opening) or "```".startswith(opening):
+            return []  # could still become a call
+        self._decided = True
+        released, self._held = self._held, []
+        return released
+
+    def finish(self) -> tuple[list[dict[str, Any]] | None, list[Piece]]:
+        """(the calls, if the held text is calls; else the held pieces to send as text)."""
+        held, self._held = self._held, []
+        if self._holding:
+            calls = parse_tool_calls("".join(p[0] for p in held), self._plan.names)
+            if calls:
+                return calls, []
+        return None, held
