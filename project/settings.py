@@ -168,6 +168,9 @@ except ValueError as exc:
 HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=8)
 # Threads per worker that run batch lines (they wait on the engine, not on the CPU).
 HERD_BATCH_RUNNERS = env.int("HERD_BATCH_RUNNERS", default=16)
+# A batch line queued this many seconds ago whose message is in no lane and held by no
+# worker was lost by the broker (a restart mid-delivery): it is sent again.
+HERD_LOST_LINE_AFTER = env.float("HERD_LOST_LINE_AFTER", default=30.0)
 # How often beat expires overdue batches and sends back the work of dead workers.
 HERD_BEAT_INTERVAL = env.float("HERD_BEAT_INTERVAL", default=5.0)
 

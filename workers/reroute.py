@@ -8,12 +8,16 @@ and is sent again. A request taken twice this way runs once: workers claim reque
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import redis
+from django.db.models import Q
+from django.utils import timezone
 
-from inference_app.batches.models import BatchLine, LineStatus
+from inference_app.batches.models import BatchLine, BatchStatus, LineStatus
 from workers import keys
 from workers.placement import NoWorker, choose_worker
 from workers.queues import list_key, message_args
@@ -76,3 +80,51 @@ def _release_batch(client: redis.Redis, key: str) -> int:
     if released:
         log.info("sent %d batch lines of %s back to pending", released, key)
     return released
+
+
+def release_lost_lines(client: redis.Redis, older_than: float) -> int:
+    """Send back to PENDING the batch lines QUEUED over ``older_than`` seconds ago whose message
+    is neither waiting in a batch lane nor held by a worker; returns how many.
+
+    The Redis transport moves a message from its list into the unacknowledged set in two steps:
+    a broker restart between them loses the message. The line then stays QUEUED with nothing to
+    run it, so beat looks for such lines and hands them back to be sent again. Should the
+    message turn up after all, the two deliveries meet at the line's claim and one runs.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    candidates = dict(
+        BatchLine.objects.filter(status=LineStatus.QUEUED, batch__status=BatchStatus.IN_PROGRESS)
+        .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True))
+        .values_list("pk", "queued_at")
+    )
+    if not candidates:
+        return 0
+    lost = set(candidates) - _lines_with_messages(client)
+    released = 0
+    for line_id in lost:
+        released += BatchLine.objects.filter(
+            pk=line_id, status=LineStatus.QUEUED, queued_at=candidates[line_id]
+        ).update(status=LineStatus.PENDING)
+    if released:
+        log.warning("%d queued batch lines had lost their messages; sending them again", released)
+    return released
+
+
+def _lines_with_messages(client: redis.Redis) -> set[int]:
+    """Ids of the batch lines whose messages wait in a batch lane or are held by a worker."""
+    raw_messages: list[bytes] = []
+    for key in _lanes(client, "batch").values():
+        waiting: Any = client.lrange(key, 0, -1)
+        raw_messages += waiting
+    held: Any = client.hvals(list_key("unacked"))
+    for entry in held:
+        try:
+            raw_messages.append(json.dumps(json.loads(entry)[0]).encode())
+        except (ValueError, IndexError, TypeError):
+            continue
+    ids = set()
+    for raw in raw_messages:
+        args = message_args(raw)
+        if args and isinstance(args[0], int):
+            ids.add(args[0])
+    return ids

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 GENERATE = "herd.generate"
 EMBED = "herd.embed"
@@ -50,13 +51,15 @@ def expire_batches() -> None:
 @shared_task(name=REAP_DEAD_WORKERS, ignore_result=True)
 def reap_dead_workers() -> None:
     """Work held by a worker whose heartbeat stopped goes back to the queues, work waiting in
-    its lanes moves to live workers, and lines handed back are sent again."""
+    its lanes moves to live workers, lines whose messages the broker lost are found, and lines
+    handed back are sent again."""
     from inference_app.batches.services import requeue_lines_of_dead_workers, top_up_all_batches
     from workers.heartbeat import live_workers
-    from workers.reroute import reroute_from_dead_workers
+    from workers.reroute import release_lost_lines, reroute_from_dead_workers
     from workers.runtime import runtime
 
     workers = live_workers(runtime().redis)
     requeue_lines_of_dead_workers({w.get("instance", "") for w in workers})
     reroute_from_dead_workers(runtime().redis, {w["name"] for w in workers})
+    release_lost_lines(runtime().redis, settings.HERD_LOST_LINE_AFTER)
     top_up_all_batches()

@@ -7,6 +7,7 @@ worker and the API) racing on one batch or line can never both win.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import (
@@ -35,6 +38,9 @@ from workers.models import Placement
 from workers.placement import NoWorker, choose_worker
 
 BATCH_LINE_TASK = "herd.batch_line"
+# What a publish or a Redis call raises while the broker is away (or restarting).
+BROKER_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisError, OSError)
+log = logging.getLogger(__name__)
 _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -147,11 +153,23 @@ def send_lines(batch_id: str) -> None:
             )
         except NoWorker:
             return  # lines stay pending; beat sends them when a worker is back
+        except BROKER_ERRORS:
+            return  # likewise once the broker is back
         # Conditional, so two workers topping up at once never send one line twice.
-        if BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
-            status=LineStatus.QUEUED
+        if not BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
+            status=LineStatus.QUEUED, queued_at=timezone.now()
         ):
+            continue
+        try:
             app.send_task(BATCH_LINE_TASK, args=(line_id,), queue=keys.batch_lane(worker.name))
+        except BROKER_ERRORS:
+            # The message may not exist: hand the line back so beat sends it again. Should it
+            # exist after all, the two deliveries meet at do_claim_line and one of them runs.
+            BatchLine.objects.filter(pk=line_id, status=LineStatus.QUEUED).update(
+                status=LineStatus.PENDING
+            )
+            log.warning("the broker is away; line %s waits for the next top-up", line_id)
+            return
 
 
 def do_claim_line(line_id: int, worker_instance: str) -> BatchLine | None:
