@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.http import HttpRequest
 
 from accounts.models import AuditAction, AuditEntry
 
@@ -32,3 +33,13 @@ def record(
         target=target,
         details=details or {},
     )
+
+
+def api_actor(request: HttpRequest) -> Actor:
+    """Who made an API call: the user of its key, or (keys off) ``api`` and the address."""
+    key = getattr(request, "herd_key", None)
+    if key is not None:
+        user = User.objects.filter(pk=key.user_id).first()
+        if user is not None:
+            return user
+    return f"api ({request.META.get('REMOTE_ADDR', '?')})"

@@ -49,6 +49,7 @@ from accounts.usage import (
 from inference_app.openai.errors import OpenAIError
 from models_app.names import InvalidModelName, normalize_model_name
 from project.ollama_errors import OllamaError
+from workers.fairness import current_sharer
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,10 @@ class ApiKeyMiddleware:
         if area == METRICS:
             return await self.get_response(request)
 
-        # Views that record work done later (batches) read who asked from here.
+        # Views that record work done later (batches) read who asked from here; dispatch
+        # gives each key its turn in the lanes.
         request.herd_key = key  # type: ignore[attr-defined]
+        current_sharer.set(str(key.id) if key is not None else None)
         ctx = RequestContext(request, key, model, started)
         check = LimitCheck(key, time.time()) if key is not None and key.limited else None
         headers: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""Hand a validated request to the workers: one Celery message on the model's lane.
+"""Hand a validated request to the workers: one Celery message on the model's lane, at the
+level of its turn among its key's waiting requests (``workers.fairness``).
 
 The model lookup and the publish happen in one hop to the sync thread: on the request path
 every thread hop is a measurable part of the time to first token.
@@ -19,6 +20,7 @@ from models_app.services import find_ready_model
 from project.broker import sync_client
 from project.celery import app
 from workers import keys
+from workers.fairness import current_sharer, level_of, take_turn, waiting_set
 from workers.placement import NoWorker, choose_worker
 from workers.tasks import EMBED, GENERATE
 
@@ -55,12 +57,18 @@ def new_request_id(asked: str | None = None) -> str:
 
 
 def send_task(
-    task: str, request_id: str, spec: dict[str, Any], payload: dict[str, Any], lane: str
+    task: str,
+    request_id: str,
+    spec: dict[str, Any],
+    payload: dict[str, Any],
+    lane: str,
+    level: int = 0,
 ) -> None:
     app.send_task(
         task,
         args=(request_id, spec, payload),
         queue=lane,
+        priority=level,
         # An interactive request nobody took in time has been answered with 503 already;
         # a worker that finds it later drops it.
         expires=None if payload.get("lane") == "batch" else settings.HERD_QUEUE_TIMEOUT,
@@ -85,9 +93,17 @@ def _resolve_and_send(
         raise LaneFull(
             f"model '{record.name}' has {worker.waiting} requests waiting; try again shortly"
         )
-    batch = payload.get("lane") == "batch"
-    lane = keys.batch_lane(worker.name) if batch else keys.interactive_lane(worker.name)
-    send_task(task, request_id, spec, payload, lane)
+    if payload.get("lane") == "batch":
+        send_task(task, request_id, spec, payload, keys.batch_lane(worker.name))
+        return record, request_id
+    level = 0
+    sharer = current_sharer.get()
+    if sharer is not None:
+        turn = take_turn(sync_client(), worker.name, sharer, request_id)
+        payload["sharer"] = sharer
+        payload["waiting_set"] = waiting_set(worker.name, sharer)
+        level = level_of(turn)
+    send_task(task, request_id, spec, payload, keys.interactive_lane(worker.name), level)
     return record, request_id
 
 

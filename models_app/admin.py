@@ -13,6 +13,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
+from accounts import audit
+from accounts.models import AuditAction
 from models_app.models import ModelRecord, PullJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.references import PullRefused
@@ -100,6 +102,8 @@ class ModelRecordAdmin(admin.ModelAdmin):
             except PullRefused as exc:
                 form.add_error("reference", str(exc))
             else:
+                if not joined:
+                    audit.record(request.user, AuditAction.MODEL_PULLED, job.name, {"pull": job.pk})
                 verb = "joined the running pull of" if joined else "started pulling"
                 self.message_user(request, f"{verb} {job.name}", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:models_app_pulljob_changelist"))
@@ -113,7 +117,13 @@ class ModelRecordAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: ModelRecord) -> None:
         with contextlib.suppress(ModelNotFound):  # deleted meanwhile
-            do_delete_model(obj.name)
+            removed = do_delete_model(obj.name)
+            audit.record(
+                request.user,
+                AuditAction.MODEL_DELETED,
+                obj.name,
+                {"files": [str(p) for p in removed]},
+            )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ModelRecord]) -> None:
         for record in list(queryset):

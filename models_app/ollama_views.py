@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts import audit
+from accounts.models import AuditAction
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
 from models_app.pull_progress import pull_events
@@ -102,7 +104,9 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
     if not isinstance(stream, bool):
         raise OllamaError("stream must be true or false")
     reference = check_pull_reference(model_field(body, "model", "name"))
-    job, _joined = await sync_to_async(do_start_pull)(reference)
+    job, joined = await sync_to_async(do_start_pull)(reference)
+    if not joined:
+        await sync_to_async(_audit)(request, AuditAction.MODEL_PULLED, job.name, {"pull": job.pk})
     headers = {"X-Pull-Id": str(job.pk)}
     if stream:
         return StreamingHttpResponse(
@@ -184,6 +188,13 @@ async def copy(request: HttpRequest) -> HttpResponseBase:
 async def delete(request: HttpRequest) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")
-    normalize_model_name(name)
-    await sync_to_async(do_delete_model)(name)
+    normalized = normalize_model_name(name)
+    removed = await sync_to_async(do_delete_model)(name)
+    await sync_to_async(_audit)(
+        request, AuditAction.MODEL_DELETED, normalized, {"files": [str(p) for p in removed]}
+    )
     return HttpResponse(status=200)
+
+
+def _audit(request: HttpRequest, action: AuditAction, target: str, details: dict[str, Any]) -> None:
+    audit.record(audit.api_actor(request), action, target, details)

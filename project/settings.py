@@ -213,6 +213,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # every HERD_RESTORE_INTERVAL seconds.
     "unacked_restore_interval": env.int("HERD_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
+    # Ten levels, 0 taken first: a request's level is its turn among its key's waiting
+    # requests (workers.fairness).
+    "priority_steps": list(range(10)),
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

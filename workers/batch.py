@@ -84,6 +84,8 @@ def _run_claimed(line: BatchLine, instance: str) -> None:
         serializer.to_payload() if embeddings else serializer.to_payload(record.default_options)
     )
     payload["lane"] = "batch"
+    if line.batch.api_key_id is not None:
+        payload["sharer"] = str(line.batch.api_key_id)  # batches of one key take turns with others
 
     from workers.inference import serve_embeddings, serve_generation
 

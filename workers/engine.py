@@ -1,7 +1,9 @@
 """The engine: one per resident model, the only code that touches its llama context.
 
 Contract: ``submit(job)`` queues a job and returns at once; the engine's own thread runs jobs
-one at a time, interactive jobs before batch jobs and each lane in arrival order, and sets
+one at a time, interactive jobs before batch jobs; within a lane, a job whose sharer (the API
+key that asked) has others waiting goes after every sharer's earlier turns (the first waiting
+job of each sharer, then the second...), then in arrival order (``workers.fairness``); it sets
 ``job.done`` when the job has finished (its ``result`` or ``error`` filled in). Jobs talk to
 their caller only through the callbacks they carry. ``close()`` drains nothing: it stops the
 thread after the running job and fails the ones still queued.
@@ -13,6 +15,7 @@ import itertools
 import logging
 import queue
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +31,10 @@ BATCH = 1
 @dataclass(order=True)
 class EngineJob:
     priority: int
+    turn: int
     sequence: int
     run: Callable[[llama_cpp.Llama], Any] = field(compare=False)
+    sharer: str | None = field(default=None, compare=False)
     done: threading.Event = field(default_factory=threading.Event, compare=False)
     result: Any = field(default=None, compare=False)
     error: BaseException | None = field(default=None, compare=False)
@@ -54,16 +59,27 @@ class SerialEngine:
         self.llama = llama
         self._jobs: queue.PriorityQueue[EngineJob] = queue.PriorityQueue()
         self._counter = itertools.count()
+        self._waiting: Counter[str] = Counter()  # queued jobs per sharer
+        self._waiting_lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._loop, name=f"engine:{name}", daemon=True)
         self._thread.start()
 
     def submit(
-        self, run: Callable[[llama_cpp.Llama], Any], *, lane: int = INTERACTIVE
+        self,
+        run: Callable[[llama_cpp.Llama], Any],
+        *,
+        lane: int = INTERACTIVE,
+        sharer: str | None = None,
     ) -> EngineJob:
         if self._closed:
             raise EngineClosed(f"engine for {self.name} is closed")
-        job = EngineJob(lane, next(self._counter), run)
+        turn = 0
+        if sharer is not None:
+            with self._waiting_lock:
+                turn = self._waiting[sharer]
+                self._waiting[sharer] += 1
+        job = EngineJob(lane, turn, next(self._counter), run, sharer=sharer)
         self._jobs.put(job)
         return job
 
@@ -72,11 +88,16 @@ class SerialEngine:
 
     def close(self) -> None:
         self._closed = True
-        self._jobs.put(EngineJob(-1, -1, lambda _llama: None))  # wakes the loop to exit
+        self._jobs.put(EngineJob(-1, -1, -1, lambda _llama: None))  # wakes the loop to exit
 
     def _loop(self) -> None:
         while True:
             job = self._jobs.get()
+            if job.sharer is not None:
+                with self._waiting_lock:
+                    self._waiting[job.sharer] -= 1
+                    if not self._waiting[job.sharer]:
+                        del self._waiting[job.sharer]
             if self._closed:
                 self._fail_remaining(job)
                 return

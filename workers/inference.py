@@ -18,6 +18,7 @@ import numpy as np
 
 from workers.engine import BATCH, INTERACTIVE
 from workers.events import BackgroundPublisher, EventPublisher, error_event
+from workers.fairness import leave_queue
 from workers.generation import (
     Emit,
     RequestRejected,
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 def serve_generation(request_id: str, spec: dict[str, Any], payload: dict[str, Any]) -> None:
     """Run one chat or completion request (or an Ollama load/unload) and publish its events."""
+    leave_queue(runtime().redis, payload, request_id)
     publisher = EventPublisher(runtime().redis, request_id)
     if not _announce(publisher):
         return
@@ -116,7 +118,7 @@ def _generate_on_engine(
         finally:
             sink.close()
 
-    job = resident.engine.submit(run, lane=lane)
+    job = resident.engine.submit(run, lane=lane, sharer=payload.get("sharer"))
     # This thread does the Redis round trips while the engine decodes.
     sink.pump(job.done)
     _run_on_engine(publisher, job)
@@ -184,6 +186,7 @@ def _load(
 
 def serve_embeddings(request_id: str, spec: dict[str, Any], payload: dict[str, Any]) -> None:
     """Embed each input and publish one ``embeddings`` event."""
+    leave_queue(runtime().redis, payload, request_id)
     publisher = EventPublisher(runtime().redis, request_id)
     if not _announce(publisher):
         return
@@ -225,7 +228,8 @@ def serve_embeddings(request_id: str, spec: dict[str, Any], payload: dict[str, A
 
     lane = BATCH if payload.get("lane") == "batch" else INTERACTIVE
     try:
-        _run_on_engine(publisher, resident.engine.submit(run, lane=lane))
+        job = resident.engine.submit(run, lane=lane, sharer=payload.get("sharer"))
+        _run_on_engine(publisher, job)
     finally:
         runtime().residency.release(resident, payload.get("keep_alive"))
 

@@ -15,7 +15,8 @@ from typing import Any
 import redis
 
 from workers import keys
-from workers.queues import list_key
+from workers.fairness import LEVELS
+from workers.queues import lane_lists
 
 
 class NoWorker(RuntimeError):
@@ -41,13 +42,16 @@ def candidates(client: redis.Redis) -> list[Candidate]:
     pipe = client.pipeline(transaction=False)
     for name in names:
         pipe.get(keys.worker_heartbeat(name))
-        pipe.llen(list_key(keys.interactive_lane(name)))
+        for lane_list in lane_lists(keys.interactive_lane(name)):
+            pipe.llen(lane_list)
     replies = pipe.execute()
     found = []
+    stride = 1 + LEVELS
     for index, name in enumerate(names):
-        raw, waiting = replies[2 * index], replies[2 * index + 1]
+        raw = replies[stride * index]
+        waiting = sum(int(n) for n in replies[stride * index + 1 : stride * (index + 1)])
         if raw is not None:
-            found.append(Candidate(name, json.loads(raw), int(waiting)))
+            found.append(Candidate(name, json.loads(raw), waiting))
     return found
 
 

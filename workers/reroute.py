@@ -20,40 +20,44 @@ from django.utils import timezone
 from inference_app.batches.models import BatchLine, BatchStatus, LineStatus
 from workers import keys
 from workers.placement import NoWorker, choose_worker
-from workers.queues import list_key, message_args
+from workers.queues import list_key, message_args, queue_of_list
 
 log = logging.getLogger(__name__)
 
 
-def _lanes(client: redis.Redis, kind: str) -> dict[str, str]:
-    """Worker name -> Redis list of its non-empty ``kind`` lanes."""
-    pattern = list_key(
-        keys.interactive_lane("*") if kind == "interactive" else keys.batch_lane("*")
-    )
-    prefix, suffix = pattern.split("*")
-    found = {}
-    for raw in client.scan_iter(match=pattern):
+def _lanes(client: redis.Redis, kind: str) -> dict[str, list[str]]:
+    """Worker name -> the Redis lists (one per priority level) of its non-empty ``kind``
+    lanes."""
+    lane = keys.interactive_lane("*") if kind == "interactive" else keys.batch_lane("*")
+    prefix, suffix = list_key(lane).split("*")
+    found: dict[str, list[str]] = {}
+    for raw in client.scan_iter(match=list_key(lane) + "*"):
         key = raw.decode()
-        found[key[len(prefix) : len(key) - len(suffix)]] = key
+        queue, _level = queue_of_list(key)
+        if not queue.endswith(suffix):
+            continue  # a longer lane name that merely starts like this one
+        worker = key[len(prefix) :].split(suffix)[0]
+        found.setdefault(worker, []).append(key)
     return found
 
 
 def reroute_from_dead_workers(client: redis.Redis, live: set[str]) -> int:
     """Move what waits for workers not in ``live``; returns how many messages moved."""
     moved = 0
-    for worker, key in _lanes(client, "interactive").items():
+    for worker, lists in _lanes(client, "interactive").items():
         if worker not in live:
-            moved += _move_interactive(client, key)
-    for worker, key in _lanes(client, "batch").items():
+            moved += sum(_move_interactive(client, key) for key in lists)
+    for worker, lists in _lanes(client, "batch").items():
         if worker not in live:
-            moved += _release_batch(client, key)
+            moved += sum(_release_batch(client, key) for key in lists)
     return moved
 
 
 def _move_interactive(client: redis.Redis, key: str) -> int:
     moved = 0
-    # Newest first (the left end), each pushed onto the right end of its new lane: the oldest
-    # ends up rightmost, taken first.
+    _queue, level = queue_of_list(key)
+    # Newest first (the left end), each pushed onto the right end of its new lane (at the same
+    # priority level): the oldest ends up rightmost, taken first.
     messages: Any = client.lrange(key, 0, -1)
     for raw in messages:
         args = message_args(raw)
@@ -63,7 +67,7 @@ def _move_interactive(client: redis.Redis, key: str) -> int:
         except NoWorker:
             return moved  # nobody to give it to: leave the rest where it is
         if client.lrem(key, 1, raw):
-            client.rpush(list_key(keys.interactive_lane(target.name)), raw)
+            client.rpush(list_key(keys.interactive_lane(target.name), level), raw)
             moved += 1
     if moved:
         log.info("moved %d waiting requests out of %s", moved, key)
@@ -113,9 +117,10 @@ def release_lost_lines(client: redis.Redis, older_than: float) -> int:
 def _lines_with_messages(client: redis.Redis) -> set[int]:
     """Ids of the batch lines whose messages wait in a batch lane or are held by a worker."""
     raw_messages: list[bytes] = []
-    for key in _lanes(client, "batch").values():
-        waiting: Any = client.lrange(key, 0, -1)
-        raw_messages += waiting
+    for lists in _lanes(client, "batch").values():
+        for key in lists:
+            waiting: Any = client.lrange(key, 0, -1)
+            raw_messages += waiting
     held: Any = client.hvals(list_key("unacked"))
     for entry in held:
         try:
