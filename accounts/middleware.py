@@ -182,14 +182,18 @@ class ApiKeyMiddleware:
         ctx = RequestContext(request, key, model, started)
         check = LimitCheck(key, time.time()) if key is not None and key.limited else None
         headers: dict[str, str] = {}
-        try:
-            pipe = async_client().pipeline(transaction=False)
-            queued = check.queue(pipe) if check is not None else 0
-            metrics.queue_started(pipe)
-            results = await pipe.execute()
-        except redis.RedisError as exc:
-            return refusal(area, 503, f"limits unavailable: {exc}", "service_unavailable")
-        if check is not None:
+        if check is None:
+            # Nothing to decide before the view: count the request as running without
+            # holding it up (the round trip is on the path to the first token).
+            _spawn(_count_started())
+        else:
+            try:
+                pipe = async_client().pipeline(transaction=False)
+                queued = check.queue(pipe)
+                metrics.queue_started(pipe)
+                results = await pipe.execute()
+            except redis.RedisError as exc:
+                return refusal(area, 503, f"limits unavailable: {exc}", "service_unavailable")
             decision = check.decide(results[:queued])
             headers = decision.headers
             if not decision.allowed:
@@ -327,6 +331,15 @@ class ApiKeyMiddleware:
             "ttft_ms": None if ttft is None else ttft * 1000,
         }
         _spawn(sync_to_async(do_record_usage, thread_sensitive=False)(fields))
+
+
+async def _count_started() -> None:
+    try:
+        pipe = async_client().pipeline(transaction=False)
+        metrics.queue_started(pipe)
+        await pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not count a request as running: %s", exc)
 
 
 def _model_label(raw: str | None) -> str:

@@ -56,6 +56,8 @@ class ModelRecord(models.Model):
 
     def pinned_workers(self) -> list[str]:
         """Names of the workers an admin pinned this model to (workers.Placement)."""
+        if getattr(self, "has_pins", True) is False:
+            return []  # read with the record (services.find_ready_model): nothing to ask
         return list(self.placements.values_list("worker", flat=True))
 
     def to_spec(self) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 
 from models_app.gguf_metadata import read_gguf_metadata
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
+from workers.models import Placement
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,13 @@ def find_ready_model(name: str) -> ModelRecord:
         normalized = normalize_model_name(name)
     except ValueError:
         raise ModelNotFound(name) from None
-    record = ModelRecord.objects.filter(name=normalized, status=ModelStatus.READY).first()
+    # Whether any worker is pinned comes with the record (one query where none is: the
+    # usual case, and the request path).
+    record = (
+        ModelRecord.objects.filter(name=normalized, status=ModelStatus.READY)
+        .annotate(has_pins=Exists(Placement.objects.filter(model=OuterRef("pk"))))
+        .first()
+    )
     if record is None:
         raise ModelNotFound(name)
     return record
