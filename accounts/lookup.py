@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.http import HttpRequest
 
 from accounts.models import ApiKey
 from accounts.tokens import hash_secret
@@ -102,3 +103,10 @@ def find_key_now(secret: str) -> KeyInfo | None:
 
 def forget_cached_keys() -> None:
     _cache.clear()
+
+
+def may_use(request: HttpRequest, model: str) -> bool:
+    """Whether the key the request came with (none: keys are off) may use ``model``: model
+    lists show a key only the models it may call."""
+    key: KeyInfo | None = getattr(request, "herd_key", None)
+    return key is None or key.allows(model)

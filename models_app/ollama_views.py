@@ -19,6 +19,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts import audit
+from accounts.lookup import may_use
 from accounts.models import AuditAction
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
@@ -121,7 +122,7 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
 @model_endpoint("GET")
 async def tags(request: HttpRequest) -> HttpResponseBase:
     records = [r async for r in ModelRecord.objects.filter(status=ModelStatus.READY)]
-    return JsonResponse({"models": [r.to_ollama() for r in records]})
+    return JsonResponse({"models": [r.to_ollama() for r in records if may_use(request, r.name)]})
 
 
 @model_endpoint("POST")

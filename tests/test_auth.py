@@ -117,6 +117,18 @@ def test_a_key_limited_to_some_models_gets_403_for_others(keyed_server: KeyedSer
     assert ollama.json() == {"error": "this API key may not use the model 'slow'"}
 
 
+def test_a_key_limited_to_some_models_sees_only_those(keyed_server: KeyedServer) -> None:
+    secret = keyed_server.create_key("sees-tiny", "--models", "tiny")
+    listed = keyed_server.call("GET", "/v1/models", secret).json()
+    assert [m["id"] for m in listed["data"]] == ["tiny:latest"]
+    assert keyed_server.call("GET", "/v1/models/tiny", secret).status_code == 200
+    assert_openai_error(keyed_server.call("GET", "/v1/models/slow", secret), 404, "model_not_found")
+    tags = keyed_server.call("GET", "/api/tags", secret).json()
+    assert [m["name"] for m in tags["models"]] == ["tiny:latest"]
+    everything = keyed_server.call("GET", "/v1/models", keyed_server.staff_secret).json()
+    assert {"tiny:latest", "slow:latest"} <= {m["id"] for m in everything["data"]}
+
+
 def test_managing_models_needs_a_staff_key(keyed_server: KeyedServer) -> None:
     secret = keyed_server.create_key("not-staff")
     reply = keyed_server.call("POST", "/api/pull", secret, json={"model": "tiny"})

@@ -17,6 +17,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.lookup import may_use
 from inference_app.dispatch import Unavailable, enqueue_embeddings, enqueue_generation
 from inference_app.openai.errors import OpenAIError, from_validation_errors, model_not_found
 from inference_app.openai.responses import ChatFormat, CompletionFormat, sse
@@ -96,12 +97,16 @@ async def resolve_model(name: str) -> ModelRecord:
 @openai_endpoint("GET")
 async def list_models(request: HttpRequest) -> HttpResponseBase:
     records = [r async for r in ModelRecord.objects.filter(status=ModelStatus.READY)]
-    return JsonResponse({"object": "list", "data": [r.to_openai() for r in records]})
+    visible = [r.to_openai() for r in records if may_use(request, r.name)]
+    return JsonResponse({"object": "list", "data": visible})
 
 
 @openai_endpoint("GET")
 async def retrieve_model(request: HttpRequest, name: str) -> HttpResponseBase:
-    return JsonResponse((await resolve_model(name)).to_openai())
+    record = await resolve_model(name)
+    if not may_use(request, record.name):
+        raise model_not_found(name)  # as OpenAI answers for a model one has no access to
+    return JsonResponse(record.to_openai())
 
 
 @openai_endpoint("POST")
