@@ -45,16 +45,18 @@ INSTALLED_APPS = [
     "accounts",
 ]
 
+# Django's own middleware, as subclasses that pass requests to the APIs straight on (see
+# project.middleware): on the pages and the admin they are Django's.
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "project.middleware.ApiSecurityMiddleware",
     "accounts.cors.CorsMiddleware",
     "accounts.middleware.ApiKeyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "project.middleware.ApiSessionMiddleware",
+    "project.middleware.ApiCommonMiddleware",
+    "project.middleware.ApiCsrfViewMiddleware",
+    "project.middleware.ApiAuthenticationMiddleware",
+    "project.middleware.ApiMessageMiddleware",
+    "project.middleware.ApiXFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -53,6 +54,9 @@ class Command(BaseCommand):
         from workers.lanes import lanes_for_worker
 
         threads = options["threads"] or settings.HERD_WORKER_THREADS
+        # A token passes from the engine thread to the thread that publishes it; with Python's
+        # default 5 ms switch interval that handover can wait for a busy thread's turn.
+        sys.setswitchinterval(0.0005)
         app.worker_main(
             [
                 "worker",
