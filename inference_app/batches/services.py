@@ -248,10 +248,7 @@ def do_cancel_batch(batch_id: str) -> BatchJob:
             status=LineStatus.CANCELLED
         )
         running = BatchLine.objects.filter(batch_id=batch_id, status=LineStatus.RUNNING)
-        pipe = sync_client().pipeline(transaction=False)
-        for line_id, attempt in running.values_list("pk", "attempts"):
-            pipe.set(keys.cancel_flag(line_request_id(batch_id, line_id, attempt)), 1, ex=600)
-        pipe.execute()
+        _set_cancel_flags(batch_id, list(running.values_list("pk", "attempts")))
         finalize_if_done(batch_id)
     return BatchJob.objects.get(pk=batch_id)
 
@@ -275,15 +272,35 @@ def expire_overdue_batches() -> list[str]:
     )
     expired = []
     for batch_id in overdue:
-        BatchLine.objects.filter(batch_id=batch_id, status__in=NOT_STARTED).update(
-            status=LineStatus.EXPIRED
-        )
-        if BatchJob.objects.filter(pk=batch_id, status=BatchStatus.IN_PROGRESS).update(
+        if not BatchJob.objects.filter(pk=batch_id, status=BatchStatus.IN_PROGRESS).update(
             status=BatchStatus.FINALIZING, finalizing_at=timezone.now()
         ):
-            _write_outputs(batch_id, BatchStatus.EXPIRED, "expired_at")
-            expired.append(batch_id)
+            continue  # finished or cancelled meanwhile
+        # Running lines expire too, before the outputs are read: a result that arrives later
+        # finds its line no longer RUNNING and is dropped, so the counts and the output file
+        # always agree. Their generations are told to stop.
+        running = list(
+            BatchLine.objects.filter(batch_id=batch_id, status=LineStatus.RUNNING).values_list(
+                "pk", "attempts"
+            )
+        )
+        BatchLine.objects.filter(batch_id=batch_id, status__in=UNFINISHED).update(
+            status=LineStatus.EXPIRED, finished_at=timezone.now()
+        )
+        _set_cancel_flags(batch_id, running)
+        _write_outputs(batch_id, BatchStatus.EXPIRED, "expired_at")
+        expired.append(batch_id)
     return expired
+
+
+def _set_cancel_flags(batch_id: str, running: list[tuple[int, int]]) -> None:
+    """Tell the generations of these (line id, attempt) pairs to stop within a token."""
+    if not running:
+        return
+    pipe = sync_client().pipeline(transaction=False)
+    for line_id, attempt in running:
+        pipe.set(keys.cancel_flag(line_request_id(batch_id, line_id, attempt)), 1, ex=600)
+    pipe.execute()
 
 
 def requeue_lines_of_dead_workers(live_instances: set[str]) -> int:
