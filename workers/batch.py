@@ -19,6 +19,7 @@ from accounts.models import ApiKey
 from accounts.usage import do_record_usage
 from inference_app.batches.models import BatchJob, BatchLine, BatchStatus
 from inference_app.batches.services import (
+    BROKER_ERRORS,
     do_cancel_line,
     do_claim_line,
     do_record_result,
@@ -32,6 +33,9 @@ from workers import keys
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
+
+# Tries a line gets when something other than the broker breaks while it runs.
+MAX_LINE_ATTEMPTS = 3
 
 
 def start_batch_line(line_id: int) -> None:
@@ -52,11 +56,24 @@ def start_batch_line(line_id: int) -> None:
 def _run_and_record(line: BatchLine, instance: str) -> None:
     try:
         _run_claimed(line, instance)
-    except Exception:
-        # The broker went away mid-line, or something else broke: hand the line back, and
-        # beat sends it again once it can.
-        log.exception("batch line %s failed; handing it back", line.pk)
+    except BROKER_ERRORS:
+        # The broker went away mid-line: hand the line back, and beat sends it again once it
+        # can. However often: the line itself is not at fault.
+        log.exception("batch line %s lost the broker; handing it back", line.pk)
         do_release_line(line.pk, instance)
+    except Exception as exc:
+        attempt = line.attempts + 1
+        if attempt < MAX_LINE_ATTEMPTS:
+            log.exception("batch line %s failed on try %s; handing it back", line.pk, attempt)
+            do_release_line(line.pk, instance)
+            return
+        # A line that breaks every time it runs would otherwise keep its batch from ever
+        # finishing: it goes to the error file instead.
+        log.exception("batch line %s failed %s times; recording the failure", line.pk, attempt)
+        error = {"code": "server_error", "message": f"the line failed {attempt} times: {exc}"}
+        request_id = line_request_id(line.batch_id, line.pk, attempt)
+        response = {"status_code": 500, "request_id": request_id, "body": {"error": error}}
+        do_record_result(line.pk, instance, failed=True, response=response, error=error)
     finally:
         close_old_connections()  # this thread's database connection, if the line opened one
 

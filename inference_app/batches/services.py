@@ -219,8 +219,8 @@ def do_record_result(
         )
     ).update(
         status=LineStatus.FAILED if failed else LineStatus.COMPLETED,
-        response=response,
-        error=error,
+        response=storable_json(response),
+        error=storable_json(error),
         finished_at=timezone.now(),
     )
     if recorded:
@@ -229,6 +229,22 @@ def do_record_result(
             send_lines(batch_id)
             finalize_if_done(batch_id)
     return bool(recorded)
+
+
+def storable_json(value: Any) -> Any:
+    """``value`` with every NUL character in its strings replaced by U+FFFD.
+
+    PostgreSQL's jsonb cannot hold U+0000, which a model can generate like any other
+    character; on every database alike, so that a batch's output does not depend on where it
+    was stored, the character becomes the replacement character, as an undecodable byte does.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {storable_json(k): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable_json(v) for v in value]
+    return value
 
 
 def line_request_id(batch_id: str, line_id: int, attempt: int) -> str:
