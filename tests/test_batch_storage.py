@@ -51,7 +51,8 @@ def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
     assert json.loads(output)["response"]["body"]["choices"][0]["text"] == "a\ufffdb"
 
 
-@pytest.mark.django_db
+# Committed rows: the runner closes its thread's database connection after each line.
+@pytest.mark.django_db(transaction=True)
 def test_a_line_that_breaks_every_time_fails_after_its_tries_instead_of_looping(
     settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
