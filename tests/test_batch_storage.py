@@ -43,6 +43,7 @@ def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
 
     line.refresh_from_db()
     assert line.status == LineStatus.COMPLETED
+    assert line.response is not None
     assert line.response["body"]["choices"][0]["text"] == "a\ufffdb"
     batch.refresh_from_db()
     assert batch.status == BatchStatus.COMPLETED
@@ -86,6 +87,7 @@ def test_a_line_that_breaks_every_time_fails_after_its_tries_instead_of_looping(
         expected = LineStatus.FAILED if attempt == batch_runner.MAX_LINE_ATTEMPTS else "pending"
         assert line.status == expected, attempt
 
+    assert line.error is not None
     assert line.error["code"] == "server_error"
     assert "cannot be stored" in line.error["message"]
     batch.refresh_from_db()
