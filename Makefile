@@ -48,8 +48,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# One run of the whole suite; each script rewrites its own section of bench/RESULTS.md.
 bench: install
+	$(BIN)/pip install --quiet -e '.[demo,dev,bench]'
 	$(BIN)/python bench/streaming.py
+	$(BIN)/python bench/concurrency.py
 	$(BIN)/python bench/batch.py
 	$(BIN)/python bench/interactive_under_batch.py
 

@@ -55,9 +55,9 @@ def demo_model_path(home: Path) -> Path:
     return next((home / "models").glob("*.gguf"))
 
 
-def run_header() -> str:
+def run_header(threads: int = THREADS) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    return f"Run {date.today().isoformat()} on {machine}, {THREADS} llama.cpp threads"
+    return f"Run {date.today().isoformat()} on {machine}, {threads} llama.cpp threads"
 
 
 def write_results(section: str, path: Path = RESULTS) -> None:

@@ -144,7 +144,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 # Inference.
 HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=4096)
 HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)  # 0: half the logical cores
-HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=4)
+HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=16)
+# Sequences one resident model decodes together (continuous batching); 1 runs one request at a
+# time; 0 picks per device (workers.residency.parallel_slots).
+HERD_PARALLEL = env.int("HERD_PARALLEL", default=0)
+if HERD_PARALLEL < 0:
+    raise ImproperlyConfigured(f"HERD_PARALLEL: expected 0 or more, got {HERD_PARALLEL}")
 # How long web waits for a worker to pick a request up before answering 503.
 HERD_QUEUE_TIMEOUT = env.float("HERD_QUEUE_TIMEOUT", default=300.0)
 # Requests waiting in one interactive lane beyond which new ones get 503 and Retry-After.

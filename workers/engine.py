@@ -1,12 +1,15 @@
 """The engine: one per resident model, the only code that touches its llama context.
 
-Contract: ``submit(job)`` queues a job and returns at once; the engine's own thread runs jobs
-one at a time, interactive jobs before batch jobs; within a lane, a job whose sharer (the API
-key that asked) has others waiting goes after every sharer's earlier turns (the first waiting
-job of each sharer, then the second...), then in arrival order (``workers.fairness``); it sets
+Contract: ``submit(job)`` queues a job and returns at once; the engine runs jobs in order,
+interactive jobs before batch jobs; within a lane, a job whose sharer (the API key that asked)
+has others waiting goes after every sharer's earlier turns (the first waiting job of each
+sharer, then the second...), then in arrival order (``workers.fairness``); it sets
 ``job.done`` when the job has finished (its ``result`` or ``error`` filled in). Jobs talk to
-their caller only through the callbacks they carry. ``close()`` drains nothing: it stops the
-thread after the running job and fails the ones still queued.
+their caller only through the callbacks they carry. ``close()`` drains nothing: it stops after
+the running jobs and fails the ones still queued.
+
+``SerialEngine`` runs one job at a time on its own thread. ``workers.batched.BatchedEngine``
+runs up to N at once and decodes their generations together; ``make_engine`` picks one.
 """
 
 from __future__ import annotations
@@ -51,8 +54,13 @@ class EngineClosed(RuntimeError):
     pass
 
 
-class SerialEngine:
-    """Runs one job at a time on one ``Llama`` (see the module docstring)."""
+def _wake_up() -> EngineJob:
+    """A job that sorts before every real one: it wakes a waiting thread to see the close."""
+    return EngineJob(-1, -1, -1, lambda _llama: None)
+
+
+class Engine:
+    """The job queue every engine shares (see the module docstring); subclasses run jobs."""
 
     def __init__(self, name: str, llama: llama_cpp.Llama) -> None:
         self.name = name
@@ -62,8 +70,6 @@ class SerialEngine:
         self._waiting: Counter[str] = Counter()  # queued jobs per sharer
         self._waiting_lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name=f"engine:{name}", daemon=True)
-        self._thread.start()
 
     def submit(
         self,
@@ -87,32 +93,65 @@ class SerialEngine:
         return self._jobs.qsize()
 
     def close(self) -> None:
-        self._closed = True
-        self._jobs.put(EngineJob(-1, -1, -1, lambda _llama: None))  # wakes the loop to exit
+        raise NotImplementedError
 
-    def _loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job.sharer is not None:
-                with self._waiting_lock:
-                    self._waiting[job.sharer] -= 1
-                    if not self._waiting[job.sharer]:
-                        del self._waiting[job.sharer]
-            if self._closed:
-                self._fail_remaining(job)
-                return
-            try:
-                job.result = job.run(self.llama)
-            except BaseException as exc:  # the job's caller decides what it means
-                job.error = exc
-            finally:
-                job.done.set()
+    def _take(self) -> EngineJob | None:
+        """The next job to run (blocking); None once the engine is closed, after failing the
+        job taken and every other one still queued."""
+        job = self._jobs.get()
+        if job.sharer is not None:
+            with self._waiting_lock:
+                self._waiting[job.sharer] -= 1
+                if not self._waiting[job.sharer]:
+                    del self._waiting[job.sharer]
+        if self._closed:
+            self._fail_remaining(job)
+            return None
+        return job
+
+    def _run(self, job: EngineJob) -> None:
+        try:
+            job.result = job.run(self.llama)
+        except BaseException as exc:  # the job's caller decides what it means
+            job.error = exc
+        finally:
+            job.done.set()
 
     def _fail_remaining(self, first: EngineJob) -> None:
         pending = [first]
-        while not self._jobs.empty():
-            pending.append(self._jobs.get_nowait())
+        while True:
+            try:
+                pending.append(self._jobs.get_nowait())
+            except queue.Empty:
+                break
         for job in pending:
             job.error = EngineClosed(f"engine for {self.name} closed")
             job.done.set()
+
+
+class SerialEngine(Engine):
+    """Runs one job at a time on one ``Llama`` (see the module docstring)."""
+
+    def __init__(self, name: str, llama: llama_cpp.Llama) -> None:
+        super().__init__(name, llama)
+        self._thread = threading.Thread(target=self._loop, name=f"engine:{name}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closed = True
+        self._jobs.put(_wake_up())
+
+    def _loop(self) -> None:
+        while (job := self._take()) is not None:
+            self._run(job)
         self.llama.close()
+
+
+def make_engine(name: str, llama: llama_cpp.Llama, parallel: int) -> Engine:
+    """A serial engine for one sequence at a time, else a batched one with ``parallel``
+    slots (it rebuilds ``llama``'s context to hold them)."""
+    if parallel <= 1:
+        return SerialEngine(name, llama)
+    from workers.batched import BatchedEngine  # imports this module
+
+    return BatchedEngine(name, llama, parallel)

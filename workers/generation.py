@@ -1,5 +1,8 @@
 """One generation on a loaded ``llama_cpp.Llama``: sampling set-up, the token loop, stop
-strings, limits and cancellation. Owned by an engine; never called concurrently on one Llama.
+strings, limits and cancellation. Owned by an engine: on a serial engine it runs
+``llama.generate`` (never concurrently on one Llama); on a slot of a batched engine its tokens
+come from the model's shared decode steps (``workers.batched``), each sequence sampling with a
+chain of its own.
 """
 
 from __future__ import annotations
@@ -8,15 +11,18 @@ import codecs
 import ctypes
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import llama_cpp
+from llama_cpp import _internals
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
+from workers.batched import batch_slot
 from workers.logprobs import LogprobReader
+from workers.stepper import sequence_context
 
 
 class RequestRejected(ValueError):
@@ -95,9 +101,10 @@ def tokenize_prompt(llama: llama_cpp.Llama, prompt: str) -> list[int]:
 def check_prompt_fits(llama: llama_cpp.Llama, tokens: list[int], param: str) -> None:
     if not tokens:
         raise RequestRejected("the prompt is empty", code="empty_prompt", param=param)
-    if len(tokens) >= llama.n_ctx():
+    n_ctx = sequence_context(llama)
+    if len(tokens) >= n_ctx:
         raise RequestRejected(
-            f"This model's maximum context length is {llama.n_ctx()} tokens; the prompt has "
+            f"This model's maximum context length is {n_ctx} tokens; the prompt has "
             f"{len(tokens)} tokens.",
             code="context_length_exceeded",
             param=param,
@@ -156,25 +163,74 @@ class _StopScanner:
         return out
 
 
+def sampler_for(llama: llama_cpp.Llama, options: SamplingOptions) -> _internals.LlamaSampler:
+    """The sampler chain ``llama.generate`` would build for ``options``, for one sequence of a
+    batched engine: penalties, the grammar, then greedy or top-k/typical/top-p/min-p/temp/dist
+    with the request's own seed (so one sequence's seed never moves another's)."""
+    seed = options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+    sampler = _internals.LlamaSampler()
+    sampler.add_penalties(
+        n_vocab=llama.n_vocab(),
+        penalty_last_n=llama.last_n_tokens_size,
+        penalty_repeat=options.repeat_penalty,
+        penalty_freq=options.frequency_penalty,
+        penalty_present=options.presence_penalty,
+    )
+    grammar = grammar_for(options.response_format)
+    if grammar is not None:
+        sampler.add_grammar(llama._model, grammar)
+    if options.temperature < 0.0:
+        sampler.add_dist(seed)
+    elif options.temperature == 0.0:
+        sampler.add_greedy()
+    else:
+        sampler.add_top_k(options.top_k)
+        sampler.add_typical(1.0, 1)
+        sampler.add_top_p(options.top_p, 1)
+        sampler.add_min_p(options.min_p, 1)
+        sampler.add_temp(options.temperature)
+        sampler.add_dist(seed)
+    return sampler
+
+
 def run_generation(
     llama: llama_cpp.Llama, prompt_tokens: list[int], options: SamplingOptions, emit: Emit
 ) -> GenerationResult:
     """Generate from ``prompt_tokens`` until EOG, a stop string, ``max_tokens``, the context
     end, or until ``emit`` returns False. Text goes out through ``emit`` as whole UTF-8
     characters."""
-    max_tokens = min(options.max_tokens, llama.n_ctx() - len(prompt_tokens))
-    llama.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
-    result = GenerationResult("length", len(prompt_tokens), 0)
-    scanner = _StopScanner(options.stop)
-    vocab = llama._model.vocab
+    max_tokens = min(options.max_tokens, sequence_context(llama) - len(prompt_tokens))
     decoder = PieceDecoder(llama)
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending_tokens = 0
     # Logprobs cost a softmax over the vocabulary per token: only when asked.
     reader = LogprobReader(llama, options.top_logprobs, decoder.piece) if options.logprobs else None
-    pending_logprobs: list[dict[str, Any]] | None = [] if reader else None
     started = time.perf_counter_ns()
-    first_token_at = started
+    slot = batch_slot()
+    if slot is None:
+        return _consume(
+            llama,
+            _serial_tokens(llama, prompt_tokens, options, reader),
+            len(prompt_tokens),
+            max_tokens,
+            options,
+            decoder,
+            emit,
+            started,
+        )
+    sampler = sampler_for(llama, options)
+    # At least one token, as llama.generate gives before the loop can count.
+    with slot.generate(prompt_tokens, sampler, max(1, max_tokens), reader) as tokens:
+        return _consume(
+            llama, tokens, len(prompt_tokens), max_tokens, options, decoder, emit, started
+        )
+
+
+def _serial_tokens(
+    llama: llama_cpp.Llama,
+    prompt_tokens: list[int],
+    options: SamplingOptions,
+    reader: LogprobReader | None,
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    llama.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
     tokens = llama.generate(
         prompt_tokens,
         top_k=options.top_k,
@@ -187,6 +243,29 @@ def run_generation(
         grammar=grammar_for(options.response_format),
     )
     for token in tokens:
+        # Read while the context still holds the logits that sampled this token.
+        yield token, reader.entry(token) if reader is not None else None
+
+
+def _consume(
+    llama: llama_cpp.Llama,
+    tokens: Iterable[tuple[int, dict[str, Any] | None]],
+    prompt_length: int,
+    max_tokens: int,
+    options: SamplingOptions,
+    decoder: PieceDecoder,
+    emit: Emit,
+    started: int,
+) -> GenerationResult:
+    """The token loop both engines share: EOG, stop strings, limits, cancellation."""
+    result = GenerationResult("length", prompt_length, 0)
+    scanner = _StopScanner(options.stop)
+    vocab = llama._model.vocab
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending_tokens = 0
+    pending_logprobs: list[dict[str, Any]] | None = [] if options.logprobs else None
+    first_token_at = started
+    for token, logprob in tokens:
         if result.completion_tokens == 0:
             first_token_at = time.perf_counter_ns()
         if llama_cpp.llama_vocab_is_eog(vocab, token):
@@ -194,8 +273,8 @@ def run_generation(
             break
         result.completion_tokens += 1
         pending_tokens += 1
-        if reader is not None and pending_logprobs is not None:
-            pending_logprobs.append(reader.entry(token))
+        if pending_logprobs is not None and logprob is not None:
+            pending_logprobs.append(logprob)
         # Incremental: a character split across tokens waits for its last byte; a byte that
         # can never be valid UTF-8 becomes U+FFFD instead of stalling the stream.
         text = utf8.decode(decoder.piece(token))

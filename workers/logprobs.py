@@ -22,10 +22,12 @@ class LogprobReader:
         self._top_n = top_n
         self._piece = piece  # token id -> bytes
 
-    def entry(self, token: int) -> dict[str, Any]:
+    def entry(self, token: int, row: int = -1) -> dict[str, Any]:
+        """``row``: the batch position whose logits sampled ``token`` (-1: the last one)."""
         # After generate() yields a token, the context still holds the logits that sampled it
-        # (the next decode happens when the loop asks for the next token).
-        pointer = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        # (the next decode happens when the loop asks for the next token); the batched engine
+        # reads each sequence's row before its next step.
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx, row)
         logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).astype(np.float64)
         peak = logits.max()
         logprobs = logits - (peak + np.log(np.exp(logits - peak).sum()))

@@ -21,7 +21,9 @@ from typing import Any
 import llama_cpp
 from django.conf import settings
 
-from workers.engine import SerialEngine
+from workers.engine import Engine, make_engine
+from workers.runtime import runtime
+from workers.stepper import sequence_context
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +34,37 @@ def llama_threads() -> int:
     return int(settings.HERD_NUM_THREADS) or max(1, (os.cpu_count() or 2) // 2)
 
 
+# Sequences a model decodes together when HERD_PARALLEL does not say: on a CPU a step of a few
+# sequences costs little more than a step of one (the weights are read once per step); a GPU
+# has room for more before a step slows down.
+DEFAULT_PARALLEL = {"cpu": 4, "cuda": 8}
+
+
+def parallel_slots(device: str) -> int:
+    """``HERD_PARALLEL``, else the default for the device kind (``cpu``, ``cuda:N``)."""
+    configured = int(settings.HERD_PARALLEL)
+    if configured:
+        return configured
+    return DEFAULT_PARALLEL.get(device.split(":", 1)[0], DEFAULT_PARALLEL["cpu"])
+
+
+class _SharedEmbedder(llama_cpp.Llama):
+    """The embedding context, used by whichever engine slot runs an embeddings job: one call
+    at a time, since a batched engine runs several jobs at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = threading.Lock()
+
+    def embed(self, *args: Any, **kwargs: Any) -> Any:
+        with self._turn:
+            return super().embed(*args, **kwargs)
+
+
 @dataclass
 class ResidentModel:
     spec: dict[str, Any]
-    engine: SerialEngine
+    engine: Engine
     loaded_at: float
     load_seconds: float
     last_used: float = field(default_factory=time.monotonic)
@@ -48,6 +77,7 @@ class ResidentModel:
     requested_ctx: int = 0
     context_length: int = 0  # what llama.cpp allocated
     _embedder: llama_cpp.Llama | None = None
+    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self, device: str) -> dict[str, Any]:
         """What the worker registry (and so ``/api/ps``) shows about this model."""
@@ -70,20 +100,21 @@ class ResidentModel:
 
     def embedder(self) -> llama_cpp.Llama:
         """A second context on the same (memory-mapped, so shared) weights, set up for
-        pooled embeddings. Made on first use; only ever called on the engine's thread."""
-        if self._embedder is None:
-            generator = self.engine.llama
-            self._embedder = llama_cpp.Llama(
-                model_path=self.spec["path"],
-                embedding=True,
-                n_ctx=generator.n_ctx(),
-                n_batch=generator.n_ctx(),
-                n_ubatch=generator.n_ctx(),
-                n_threads=llama_threads(),
-                pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-                verbose=False,
-            )
-        return self._embedder
+        pooled embeddings. Made on first use, by one of the engine's threads."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                n_ctx = sequence_context(self.engine.llama)
+                self._embedder = _SharedEmbedder(
+                    model_path=self.spec["path"],
+                    embedding=True,
+                    n_ctx=n_ctx,
+                    n_batch=n_ctx,
+                    n_ubatch=n_ctx,
+                    n_threads=llama_threads(),
+                    pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                    verbose=False,
+                )
+            return self._embedder
 
 
 class ModelTooLarge(RuntimeError):
@@ -231,15 +262,17 @@ class Residency:
             n_gpu_layers=-1,
             verbose=False,
         )
+        parallel = parallel_slots(runtime().device)
+        engine = make_engine(spec["name"], llama, parallel)
         took = time.monotonic() - started
-        log.info("loaded %s in %.2fs (n_ctx=%d)", spec["name"], took, n_ctx)
+        log.info("loaded %s in %.2fs (n_ctx=%d, %d at once)", spec["name"], took, n_ctx, parallel)
         return ResidentModel(
             spec,
-            SerialEngine(spec["name"], llama),
+            engine,
             time.time(),
             took,
             requested_ctx=n_ctx,
-            context_length=llama.n_ctx(),
+            context_length=sequence_context(llama),
         )
 
 

@@ -1,0 +1,320 @@
+"""A batched engine decodes several sequences of one model in the same steps, and each of them
+comes out exactly as it would alone (``workers.batched``, ``workers.stepper``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import pytest
+
+from workers.batched import BatchedEngine, batch_slot
+from workers.engine import BATCH, INTERACTIVE, Engine, SerialEngine
+from workers.generation import (
+    GenerationResult,
+    SamplingOptions,
+    run_generation,
+    tokenize_prompt,
+)
+from workers.residency import Residency
+
+PROMPTS = ["hello world the", "a model is", "yes no true false answer", "herd llama token of"]
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "boolean"}, "count": {"type": "integer"}},
+    "required": ["answer", "count"],
+}
+
+
+def make_llama(path: Path, n_ctx: int = 512) -> llama_cpp.Llama:
+    return llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=1, verbose=False)
+
+
+@pytest.fixture
+def batched(tiny_gguf: Path) -> Iterator[BatchedEngine]:
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=4)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def serial(tiny_gguf: Path) -> Iterator[SerialEngine]:
+    """llama-cpp-python's own generate loop, one request at a time: the reference."""
+    engine = SerialEngine("tiny-serial", make_llama(tiny_gguf))
+    yield engine
+    engine.close()
+
+
+@dataclass
+class Outcome:
+    result: GenerationResult
+    pieces: list[str] = field(default_factory=list)
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
+    slot: int | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
+def generation(
+    prompt: str,
+    *,
+    before: Callable[[], object] | None = None,
+    on_piece: Callable[[int], bool] | None = None,
+    **options: Any,
+) -> tuple[Callable[[llama_cpp.Llama], Outcome], Outcome]:
+    """A job as workers.inference builds one: tokenize, then run_generation. ``on_piece``
+    gets the number of pieces so far and returns False to cancel."""
+    outcome = Outcome(GenerationResult("", 0, 0))
+
+    def emit(text: str, _tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+        outcome.pieces.append(text)
+        outcome.logprobs.extend(logprobs or [])
+        return on_piece(len(outcome.pieces)) if on_piece is not None else True
+
+    def run(llama: llama_cpp.Llama) -> Outcome:
+        slot = batch_slot()
+        outcome.slot = slot.index if slot is not None else None
+        if before is not None:
+            before()
+        tokens = tokenize_prompt(llama, prompt)
+        outcome.result = run_generation(llama, tokens, SamplingOptions(**options), emit)
+        return outcome
+
+    return run, outcome
+
+
+def alone(engine: Engine, prompt: str, **options: Any) -> Outcome:
+    run, _ = generation(prompt, **options)
+    outcome: Outcome = engine.submit(run).wait()
+    return outcome
+
+
+def together(engine: BatchedEngine, requests: list[tuple[str, dict[str, Any]]]) -> list[Outcome]:
+    """Run the requests at once: each waits for all the others to have a slot first."""
+    barrier = threading.Barrier(len(requests))
+    jobs = []
+    for prompt, options in requests:
+        run, _ = generation(prompt, before=lambda: barrier.wait(10), **options)
+        jobs.append(engine.submit(run))
+    return [job.wait() for job in jobs]
+
+
+GREEDY: dict[str, Any] = {"temperature": 0.0, "max_tokens": 60}
+
+
+def test_greedy_sequences_in_shared_steps_equal_each_one_alone(slow_gguf: Path) -> None:
+    """On the larger test model: a step takes long enough that the four surely overlap."""
+    serial = SerialEngine("slow-serial", make_llama(slow_gguf))
+    batched = BatchedEngine("slow", make_llama(slow_gguf), parallel=4)
+    try:
+        references = [alone(serial, p, **GREEDY) for p in PROMPTS]
+        by_themselves = [alone(batched, p, **GREEDY) for p in PROMPTS]
+        assert batched.stats.max_sequences == 1
+        shared = together(batched, [(p, GREEDY) for p in PROMPTS])
+    finally:
+        serial.close()
+        batched.close()
+
+    for reference, single, joint in zip(references, by_themselves, shared, strict=True):
+        assert reference.result.completion_tokens >= 20  # long enough to mean something
+        assert single.text == reference.text
+        assert joint.text == reference.text
+        assert joint.result.finish_reason == reference.result.finish_reason
+        assert joint.result.completion_tokens == reference.result.completion_tokens
+    assert batched.stats.max_sequences == len(PROMPTS)
+    assert batched.stats.shared_steps >= 20
+
+
+def test_a_sequence_joining_mid_generation_equals_itself_alone(
+    batched: BatchedEngine, serial: SerialEngine
+) -> None:
+    """The newcomer's prompt is decoded in the same steps as the others' next tokens."""
+    long: dict[str, Any] = {"temperature": 0.0, "max_tokens": 200}
+    references = [alone(serial, p, **long) for p in PROMPTS[:3]]
+    started = threading.Event()
+
+    def note_tenth(n: int) -> bool:
+        if n >= 10:
+            started.set()
+        return True
+
+    first, _ = generation(PROMPTS[0], on_piece=note_tenth, **long)
+    second, _ = generation(PROMPTS[1], **long)
+    jobs = [batched.submit(first), batched.submit(second)]
+    assert started.wait(10)
+    late, _ = generation(PROMPTS[2], **long)
+    jobs.append(batched.submit(late))
+    outcomes = [job.wait() for job in jobs]
+
+    for reference, outcome in zip(references, outcomes, strict=True):
+        assert outcome.text == reference.text
+    assert batched.stats.max_sequences >= 2
+
+
+def test_each_sequence_keeps_its_own_stop_limit_and_grammar(
+    batched: BatchedEngine, serial: SerialEngine
+) -> None:
+    plain = alone(serial, PROMPTS[0], **GREEDY)
+    # A stop string from the middle of the answer, found nowhere before that.
+    cut = next(i for i in range(10, 40) if plain.text.find(plain.text[i : i + 4]) == i)
+    stop = plain.text[cut : cut + 4]
+    json_format = {"type": "json_schema", "schema": SCHEMA}
+    structured = alone(serial, PROMPTS[2], temperature=0.0, response_format=json_format)
+
+    stopped, limited, shaped, free = together(
+        batched,
+        [
+            (PROMPTS[0], {**GREEDY, "stop": (stop,)}),
+            (PROMPTS[1], {**GREEDY, "max_tokens": 5}),
+            (PROMPTS[2], {"temperature": 0.0, "response_format": json_format}),
+            (PROMPTS[0], GREEDY),
+        ],
+    )
+
+    assert (stopped.text, stopped.result.finish_reason) == (plain.text[:cut], "stop")
+    limited_alone = alone(serial, PROMPTS[1], **{**GREEDY, "max_tokens": 5})
+    assert (limited.result.completion_tokens, limited.result.finish_reason) == (5, "length")
+    assert limited.text == limited_alone.text
+    answer = json.loads(shaped.text)
+    assert isinstance(answer["answer"], bool) and isinstance(answer["count"], int)
+    assert shaped.text == structured.text
+    assert shaped.result.finish_reason == "stop"
+    # The grammar constrained its own sequence only.
+    assert free.text == plain.text
+
+
+def test_seeded_sampling_and_logprobs_are_per_sequence(
+    batched: BatchedEngine, serial: SerialEngine
+) -> None:
+    sampled: dict[str, Any] = {"temperature": 0.9, "max_tokens": 40, "seed": 7}
+    with_logprobs = {**GREEDY, "max_tokens": 12, "logprobs": True, "top_logprobs": 3}
+    seeded_alone = alone(serial, PROMPTS[1], **sampled)
+    logprobs_alone = alone(serial, PROMPTS[3], **with_logprobs)
+
+    first, second, other, scored = together(
+        batched,
+        [
+            (PROMPTS[1], sampled),
+            (PROMPTS[1], sampled),
+            (PROMPTS[1], {**sampled, "seed": 8}),
+            (PROMPTS[3], with_logprobs),
+        ],
+    )
+
+    assert first.text == second.text == seeded_alone.text
+    assert other.text != first.text
+    assert len(scored.logprobs) == scored.result.completion_tokens == 12
+    # Same tokens and top lists; the values only to float precision: llama.cpp multiplies a
+    # one-token batch with a different F32 kernel than a batch of several (llamafile's sgemm
+    # takes batches of two or more), which moves a logit in its last bits.
+    assert _tokens(scored.logprobs) == _tokens(logprobs_alone.logprobs)
+    assert _values(scored.logprobs) == pytest.approx(_values(logprobs_alone.logprobs), abs=1e-5)
+
+
+def _tokens(entries: list[dict[str, Any]]) -> list[list[str]]:
+    return [[e["token"], *(t["token"] for t in e["top_logprobs"])] for e in entries]
+
+
+def _values(entries: list[dict[str, Any]]) -> list[float]:
+    return [v for e in entries for v in (e["logprob"], *(t["logprob"] for t in e["top_logprobs"]))]
+
+
+def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf, n_ctx=1024), parallel=3)
+    release = threading.Event()
+    long: dict[str, Any] = {"temperature": 0.0, "max_tokens": 300}
+    try:
+        references = [alone(engine, p, **long) for p in PROMPTS[:2]]
+        # Two sequences whose readers stall until released: they cannot finish meanwhile.
+        held = [generation(p, on_piece=lambda _n: release.wait(30), **long) for p in PROMPTS[:2]]
+        held_jobs = [engine.submit(run) for run, _ in held]
+        cancelled_run, cancelled = generation(PROMPTS[2], on_piece=lambda n: n < 3, **long)
+        cancelled_job = engine.submit(cancelled_run)
+        # Every slot is taken: this one waits for the cancelled sequence's slot.
+        waiting_run, waiting = generation(PROMPTS[3], **{**GREEDY, "max_tokens": 8})
+        waiting_job = engine.submit(waiting_run, lane=BATCH)
+
+        cancelled_job.wait()
+        assert cancelled.result.finish_reason == "cancelled"
+        assert 3 <= cancelled.result.completion_tokens < 10
+        memory = llama_cpp.llama_get_memory(engine.llama._ctx.ctx)
+        waiting_job.wait()  # ran while the held sequences still hold their slots
+        assert not any(job.done.is_set() for job in held_jobs)
+        assert waiting.slot == cancelled.slot
+        assert waiting.result.completion_tokens == 8
+        # Its cache went with it (the waiting job's 8 tokens were freed the same way).
+        deadline = time.monotonic() + 5
+        while llama_cpp.llama_memory_seq_pos_max(memory, waiting.slot) != -1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        for _run, outcome in held:
+            assert outcome.slot is not None
+            assert llama_cpp.llama_memory_seq_pos_max(memory, outcome.slot) >= 0
+    finally:
+        release.set()
+    try:
+        for (_run, outcome), reference in zip(held, references, strict=True):
+            held_jobs.pop(0).wait()
+            assert outcome.text == reference.text
+    finally:
+        engine.close()
+
+
+def test_a_free_slot_goes_to_interactive_jobs_before_batch_lines(tiny_gguf: Path) -> None:
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=2)
+    hold, gate = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def note(name: str) -> Callable[[llama_cpp.Llama], None]:
+        return lambda _llama: order.append(name)
+
+    try:
+        # One slot stays busy throughout; the other frees once everything is queued.
+        held = engine.submit(lambda _llama: hold.wait(10))
+        blocker = engine.submit(lambda _llama: gate.wait(10))
+        time.sleep(0.1)
+        jobs = [
+            engine.submit(note("batch 1"), lane=BATCH),
+            engine.submit(note("interactive 1"), lane=INTERACTIVE),
+            engine.submit(note("batch 2"), lane=BATCH),
+            engine.submit(note("interactive 2"), lane=INTERACTIVE),
+        ]
+        gate.set()
+        for job in [blocker, *jobs]:
+            job.wait()
+        assert not held.done.is_set()
+    finally:
+        hold.set()
+        engine.close()
+    assert order == ["interactive 1", "interactive 2", "batch 1", "batch 2"]
+
+
+def test_herd_parallel_picks_the_engine(tiny_gguf: Path, settings: Any) -> None:
+    spec = {"id": 1, "name": "tiny", "path": str(tiny_gguf), "num_ctx": 256}
+    residency = Residency()
+    settings.HERD_PARALLEL = 3
+    resident = residency.get(spec)
+    try:
+        assert isinstance(resident.engine, BatchedEngine)
+        assert resident.engine.parallel == 3
+        # Each sequence gets the whole context asked for.
+        assert resident.context_length == 256
+    finally:
+        residency.release(resident, 0)
+    assert not residency.resident()
+
+    settings.HERD_PARALLEL = 1
+    resident = residency.get(spec)
+    try:
+        assert isinstance(resident.engine, SerialEngine)
+        assert resident.context_length == 256
+    finally:
+        residency.release(resident, 0)
