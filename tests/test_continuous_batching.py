@@ -245,19 +245,16 @@ def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
         cancelled_job.wait()
         assert cancelled.result.finish_reason == "cancelled"
         assert 3 <= cancelled.result.completion_tokens < 10
-        memory = llama_cpp.llama_get_memory(engine.llama._ctx.ctx)
         waiting_job.wait()  # ran while the held sequences still hold their slots
         assert not any(job.done.is_set() for job in held_jobs)
         assert waiting.slot == cancelled.slot
         assert waiting.result.completion_tokens == 8
-        # Its cache went with it (the waiting job's 8 tokens were freed the same way).
+        # The waiting sequence's stream is free again as soon as it is done; the held two
+        # keep theirs.
         deadline = time.monotonic() + 5
-        while llama_cpp.llama_memory_seq_pos_max(memory, waiting.slot) != -1:
+        while engine.stepper.active() != 2:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        for _run, outcome in held:
-            assert outcome.slot is not None
-            assert llama_cpp.llama_memory_seq_pos_max(memory, outcome.slot) >= 0
     finally:
         release.set()
     try:
@@ -318,3 +315,28 @@ def test_herd_parallel_picks_the_engine(tiny_gguf: Path, settings: Any) -> None:
         assert resident.context_length == 256
     finally:
         residency.release(resident, 0)
+
+
+def test_a_prompt_that_starts_like_a_cached_one_decodes_only_the_rest(tiny_gguf: Path) -> None:
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=2)
+    fresh = BatchedEngine("tiny-fresh", make_llama(tiny_gguf), parallel=2)
+    try:
+        first = alone(engine, PROMPTS[0], **GREEDY)
+        assert engine.stats.reused_tokens == 0
+        # The same prompt again: everything but its last token is in a stream already.
+        again = alone(engine, PROMPTS[0], **GREEDY)
+        assert again.text == first.text
+        prompt_tokens = first.result.prompt_tokens
+        assert engine.stats.reused_tokens == prompt_tokens - 1
+        # A follow-up that carries the first exchange: its start comes from the cache, and the
+        # answer is the one a cold cache gives.
+        follow_up = PROMPTS[0] + first.text + " and then"
+        reused_before = engine.stats.reused_tokens
+        warm = alone(engine, follow_up, **GREEDY)
+        assert engine.stats.reused_tokens - reused_before >= prompt_tokens
+        cold = alone(fresh, follow_up, **GREEDY)
+        assert fresh.stats.reused_tokens == 0
+        assert warm.text == cold.text
+    finally:
+        engine.close()
+        fresh.close()

@@ -43,7 +43,7 @@ class Slot:
     ) -> Iterator[TokenStream]:
         """Decode ``prompt`` in this slot and sample up to ``max_tokens`` tokens with
         ``sampler`` (the stepper owns it from here); leaving the block frees the slot."""
-        stream = self._stepper.start(self.index, prompt, sampler, max_tokens, reader)
+        stream = self._stepper.start(prompt, sampler, max_tokens, reader)
         try:
             yield stream
         finally:

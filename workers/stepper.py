@@ -2,16 +2,22 @@
 
 Contract: ``Stepper(llama, slots)`` owns ``llama``'s context from then on (rebuilt by
 ``parallel_context`` so that its KV cache holds ``slots`` sequences side by side). A sequence
-joins with ``start(slot, prompt, sampler, max_tokens)`` and gets a ``TokenStream``: iterating
-it yields each sampled token (the end-of-generation token included, then nothing more) with
-its logprob entry when a ``LogprobReader`` was given; ``close()`` takes the sequence out before
-the next step and frees its slot's cache. Each step is one ``llama_decode`` over a
+joins with ``start(prompt, sampler, max_tokens)`` and gets a ``TokenStream``: iterating it
+yields each sampled token (the end-of-generation token included, then nothing more) with its
+logprob entry when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the
+next step and frees its stream of the cache for the next sequence. Each step is one
+``llama_decode`` over a
 ``llama_batch`` holding the next token of every generating sequence plus one joining
 sequence's prompt (as much of it as ``n_batch`` leaves room for); each sequence then samples its
 own next token from its own row of logits with its own sampler chain.
 
 A sequence never waits for another to be read: the stepper samples ahead of the reader, by at
 most ``LOOKAHEAD`` tokens, so that a slow reader skips steps instead of holding up the rest.
+
+Each stream of the cache keeps what its last sequence left in it. A joining sequence takes the
+free stream that already holds the longest start of its prompt (a chat's earlier turns, a
+shared system prompt, the same prompt again) and decodes only the rest, as llama-cpp-python
+does in a context of one sequence.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ class StepStats:
     sampled: int = 0  # tokens sampled
     max_sequences: int = 0  # the most sequences one step carried
     shared_steps: int = 0  # steps that carried more than one sequence
+    reused_tokens: int = 0  # prompt tokens found in a stream's cache instead of decoded
 
 
 def parallel_context(llama: llama_cpp.Llama, slots: int) -> None:
@@ -58,18 +65,16 @@ def parallel_context(llama: llama_cpp.Llama, slots: int) -> None:
     tokens each, in separate streams (``kv_unified`` off, as llama-server has it): each
     sequence attends to its own cells only, as it would alone. A step's tokens still go through
     the weights as one matrix, as long as the batch lists its sequences in slot order (see
-    ``Stepper._ready_sequences``). Decode steps are batches to llama.cpp, so they run on
-    ``n_threads_batch``: it is set to ``n_threads``, the worker's thread budget."""
+    ``Stepper._ready_sequences``). Steps of more than one token run on ``n_threads_batch``,
+    as prompts do in a context of one sequence: the same thread counts as a serial engine."""
     per_sequence = llama.n_ctx()
     params = llama.context_params
     params.n_ctx = per_sequence * slots
     params.n_seq_max = slots
     params.kv_unified = False
-    params.n_threads_batch = params.n_threads
     old = llama._ctx
     old.close()  # first, so that two KV caches never exist at once
     llama._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
-    llama.n_threads_batch = params.n_threads
 
 
 def sequence_context(llama: llama_cpp.Llama) -> int:
@@ -84,13 +89,12 @@ class _Sequence:
 
     def __init__(
         self,
-        slot: int,
         prompt: list[int],
         sampler: _internals.LlamaSampler,
         max_tokens: int,
         reader: LogprobReader | None,
     ) -> None:
-        self.slot = slot
+        self.slot = -1  # its stream of the cache (its sequence id), chosen when it is admitted
         self.prompt = prompt
         self.fed = 0  # prompt tokens decoded so far
         self.next_token: int | None = None  # sampled, not yet decoded
@@ -148,6 +152,10 @@ class Stepper:
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._active: dict[int, _Sequence] = {}  # slot -> sequence, the stepper's thread only
         self._joining: list[_Sequence] = []
+        # The tokens each stream of the cache holds, and when it was last given out.
+        self._cached: list[list[int]] = [[] for _ in range(slots)]
+        self._last_used = [0] * slots
+        self._admitted = 0
         self._wakeup = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=f"stepper:{name}", daemon=True)
@@ -155,14 +163,14 @@ class Stepper:
 
     def start(
         self,
-        slot: int,
         prompt: list[int],
         sampler: _internals.LlamaSampler,
         max_tokens: int,
         reader: LogprobReader | None = None,
     ) -> TokenStream:
-        """Queue a sequence on ``slot`` (whose previous sequence, if any, must be closed)."""
-        sequence = _Sequence(slot, list(prompt), sampler, max_tokens, reader)
+        """Queue a sequence; it takes a free stream before the next step. At most ``slots``
+        sequences may be open at once."""
+        sequence = _Sequence(list(prompt), sampler, max_tokens, reader)
         if max_tokens <= 0:
             sequence.finished = True
             sequence.delivered.put(_END)
@@ -172,6 +180,11 @@ class Stepper:
             self._joining.append(sequence)
             self._wakeup.notify()
         return TokenStream(self, sequence)
+
+    def active(self) -> int:
+        """How many sequences hold a stream now (closed ones leave at the next step)."""
+        with self._wakeup:
+            return len(self._active)
 
     def wake(self) -> None:
         with self._wakeup:
@@ -207,11 +220,8 @@ class Stepper:
         for slot, sequence in list(self._active.items()):
             if sequence.closed:
                 self._drop(slot)
-        for sequence in self._joining:
-            if sequence.slot in self._active:  # its predecessor's close came after the start
-                self._drop(sequence.slot)
-            self._active[sequence.slot] = sequence
-        self._joining.clear()
+        while self._joining and len(self._active) < self.slots:
+            self._admit(self._joining.pop(0))
         ready = []
         for sequence in self._active.values():
             if sequence.finished:
@@ -225,9 +235,38 @@ class Stepper:
         # (measured on the demo model: 110 ms a step of eight, against 52 ms in order).
         return sorted(ready, key=lambda sequence: sequence.slot)
 
+    def _admit(self, sequence: _Sequence) -> None:
+        """Give ``sequence`` the free stream holding the longest start of its prompt (the
+        least recently used among equals) and cut that stream back to the shared start."""
+        prompt = sequence.prompt
+
+        def shared(slot: int) -> int:
+            cached = self._cached[slot]
+            n = 0
+            for a, b in zip(cached, prompt, strict=False):
+                if a != b:
+                    break
+                n += 1
+            return n
+
+        free = [slot for slot in range(self.slots) if slot not in self._active]
+        slot = max(free, key=lambda s: (shared(s), -self._last_used[s]))
+        # At least the prompt's last token is decoded again: its logits start the answer.
+        keep = min(shared(slot), len(prompt) - 1)
+        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1):
+            llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+            keep = 0
+        self._cached[slot] = prompt[:keep]
+        self._admitted += 1
+        self._last_used[slot] = self._admitted
+        sequence.slot = slot
+        sequence.fed = keep
+        self.stats.reused_tokens += keep
+        self._active[slot] = sequence
+
     def _drop(self, slot: int) -> None:
+        """The stream keeps its cache: the next sequence may start where this one began."""
         sequence = self._active.pop(slot)
-        llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
         sequence.sampler.close()
 
     def _drop_all(self) -> None:
@@ -289,6 +328,7 @@ class Stepper:
                 sequence.delivered.put(item)
 
     def _put(self, index: int, token: int, position: int, sequence: _Sequence) -> None:
+        self._cached[sequence.slot].append(token)
         batch = self._batch
         batch.token[index] = token
         batch.pos[index] = position
@@ -317,6 +357,7 @@ class Stepper:
                 sequence.finished = True
                 sequence.next_token = None
                 sequence.delivered.put(exc)
-            # Its cache may hold part of the failed step: start that slot afresh.
+            # Its cache may hold part of the failed step: start that stream afresh.
+            self._cached[sequence.slot] = []
             with contextlib.suppress(Exception):
                 llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)
