@@ -240,7 +240,7 @@ def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
         cancelled_job = engine.submit(cancelled_run)
         # Every slot is taken: this one waits for the cancelled sequence's slot.
         waiting_run, waiting = generation(PROMPTS[3], **{**GREEDY, "max_tokens": 8})
-        waiting_job = engine.submit(waiting_run, lane=BATCH)
+        waiting_job = engine.submit(waiting_run, lane=INTERACTIVE)
 
         cancelled_job.wait()
         assert cancelled.result.finish_reason == "cancelled"
@@ -265,8 +265,16 @@ def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
         engine.close()
 
 
+def _holding(started: threading.Event, release: threading.Event) -> Callable[[Any], None]:
+    def run(_llama: Any) -> None:
+        started.set()
+        release.wait(10)
+
+    return run
+
+
 def test_a_free_slot_goes_to_interactive_jobs_before_batch_lines(tiny_gguf: Path) -> None:
-    engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=2)
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=3)
     hold, gate = threading.Event(), threading.Event()
     order: list[str] = []
 
@@ -274,10 +282,15 @@ def test_a_free_slot_goes_to_interactive_jobs_before_batch_lines(tiny_gguf: Path
         return lambda _llama: order.append(name)
 
     try:
-        # One slot stays busy throughout; the other frees once everything is queued.
-        held = engine.submit(lambda _llama: hold.wait(10))
-        blocker = engine.submit(lambda _llama: gate.wait(10))
-        time.sleep(0.1)
+        # Every slot busy: two batch lines (one stays busy throughout, one frees once
+        # everything is queued) and, in the slot kept for them, an interactive job.
+        started = [threading.Event() for _ in range(3)]
+        held = engine.submit(_holding(started[0], hold), lane=BATCH)
+        assert started[0].wait(5)
+        blocker = engine.submit(_holding(started[1], gate), lane=BATCH)
+        assert started[1].wait(5)
+        chat = engine.submit(_holding(started[2], hold), lane=INTERACTIVE)
+        assert started[2].wait(5)
         jobs = [
             engine.submit(note("batch 1"), lane=BATCH),
             engine.submit(note("interactive 1"), lane=INTERACTIVE),
@@ -287,11 +300,35 @@ def test_a_free_slot_goes_to_interactive_jobs_before_batch_lines(tiny_gguf: Path
         gate.set()
         for job in [blocker, *jobs]:
             job.wait()
-        assert not held.done.is_set()
+        assert not held.done.is_set() and not chat.done.is_set()
     finally:
         hold.set()
         engine.close()
     assert order == ["interactive 1", "interactive 2", "batch 1", "batch 2"]
+
+
+def test_one_slot_is_kept_for_interactive_jobs_under_a_batch_backlog(tiny_gguf: Path) -> None:
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=2)
+    hold = threading.Event()
+    try:
+        started = threading.Event()
+        line = engine.submit(_holding(started, hold), lane=BATCH)
+        assert started.wait(5)
+        # The second line waits, though a slot is free: that slot is for interactive jobs.
+        next_line_started = threading.Event()
+        next_line = engine.submit(lambda _llama: next_line_started.set(), lane=BATCH)
+        time.sleep(0.2)
+        assert not next_line_started.is_set()
+        chat = alone(engine, PROMPTS[0], **{**GREEDY, "max_tokens": 4})
+        assert chat.result.completion_tokens == 4
+        assert chat.slot == 0
+        assert not line.done.is_set() and not next_line_started.is_set()
+        hold.set()
+        next_line.wait()
+        assert next_line_started.is_set()
+    finally:
+        hold.set()
+        engine.close()
 
 
 def test_herd_parallel_picks_the_engine(tiny_gguf: Path, settings: Any) -> None:

@@ -3,12 +3,14 @@
 Same contract as ``workers.engine`` (lanes, fair turns, ``close``), with N slots instead of
 one. Each slot has a thread that takes the next job from the shared queue whenever its last
 job has finished, so a free slot always goes to the first waiting job in lane and turn order:
-interactive jobs first, batch lines fill the rest. A job's closure runs on its slot's thread
-as before (templates, tokenization and tool plans are untouched); when it calls
-``run_generation``, the generation goes through ``batch_slot()`` to the model's ``Stepper``
-instead of ``llama.generate``, and joins every other slot's generation in the same decode
-steps. A generation that ends, stops or is cancelled leaves at the next step boundary and its
-thread takes the next job at once.
+interactive jobs first, batch lines fill the rest, all but one slot: the first slot takes
+interactive jobs only, so one is always ready for a chat request however long the backlog.
+
+A job's closure runs on its slot's thread as before (templates, tokenization and tool plans are
+untouched); when it calls ``run_generation``, the generation goes through ``batch_slot()`` to
+the model's ``Stepper`` instead of ``llama.generate``, and joins every other slot's generation
+in the same decode steps. A generation that ends, stops or is cancelled leaves at the next step
+boundary and its thread takes the next job at once.
 """
 
 from __future__ import annotations
@@ -88,8 +90,11 @@ class BatchedEngine(Engine):
 
     def _slot_loop(self, index: int) -> None:
         _current_slot.set(Slot(self.stepper, index))
+        # Slot 0 is kept for interactive jobs: with batch lines in every other slot, a chat
+        # request still starts at the next step instead of after a line.
+        interactive_only = index == 0
         try:
-            while (job := self._take()) is not None:
+            while (job := self._take(interactive_only)) is not None:
                 self._run(job)
         finally:
             self._slot_done()

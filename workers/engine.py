@@ -59,13 +59,34 @@ def _wake_up() -> EngineJob:
     return EngineJob(-1, -1, -1, lambda _llama: None)
 
 
+class JobQueue(queue.PriorityQueue[EngineJob]):
+    """Jobs in lane and turn order; a taker may also wait for an interactive one only."""
+
+    def put(self, item: EngineJob, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        # Every waiter looks: one that waits for interactive jobs only must not swallow the
+        # wake-up a batch job's taker needs.
+        with self.not_empty:
+            self.not_empty.notify_all()
+
+    def get_interactive(self) -> EngineJob:
+        """The first job once it is an interactive one (or a wake-up), leaving batch jobs to
+        the other takers."""
+        with self.not_empty:
+            while not (self.queue and self.queue[0].priority <= INTERACTIVE):
+                self.not_empty.wait()
+            job: EngineJob = self._get()
+            self.not_full.notify()
+            return job
+
+
 class Engine:
     """The job queue every engine shares (see the module docstring); subclasses run jobs."""
 
     def __init__(self, name: str, llama: llama_cpp.Llama) -> None:
         self.name = name
         self.llama = llama
-        self._jobs: queue.PriorityQueue[EngineJob] = queue.PriorityQueue()
+        self._jobs = JobQueue()
         self._counter = itertools.count()
         self._waiting: Counter[str] = Counter()  # queued jobs per sharer
         self._waiting_lock = threading.Lock()
@@ -95,10 +116,10 @@ class Engine:
     def close(self) -> None:
         raise NotImplementedError
 
-    def _take(self) -> EngineJob | None:
-        """The next job to run (blocking); None once the engine is closed, after failing the
-        job taken and every other one still queued."""
-        job = self._jobs.get()
+    def _take(self, interactive_only: bool = False) -> EngineJob | None:
+        """The next job to run (blocking), or the next interactive one; None once the engine
+        is closed, after failing the job taken and every other one still queued."""
+        job = self._jobs.get_interactive() if interactive_only else self._jobs.get()
         if job.sharer is not None:
             with self._waiting_lock:
                 self._waiting[job.sharer] -= 1
