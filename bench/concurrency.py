@@ -1,8 +1,9 @@
 """Concurrency benchmark: aggregate tokens/s and time to first token with 1, 4, 8 and 16
 clients, Herd against llama-cpp-python's server and llama.cpp's ``llama-server -np 8``.
 
-Every server runs the demo model (gemma3:270m Q4_K_M) with the same thread count, one after
-the other on an otherwise idle machine. Each client sends streamed greedy completions of at
+Every server runs the demo model (gemma3:270m Q4_K_M) with the same thread count; all three
+are up at once, idle but for the one being measured, and each client count is measured on each
+server in turn. Each client sends streamed greedy completions of at
 most 64 tokens, each with its own prompt, one after another, for a fixed number of rounds;
 aggregate throughput is the completion tokens of all clients over the wall time of the whole
 run. Run with `make bench`; it rewrites the concurrency section of bench/RESULTS.md.
@@ -14,10 +15,10 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,75 +122,70 @@ def run_load(base: str, model: str, clients: int, rounds: int, max_tokens: int) 
     return LoadResult(clients, time.perf_counter() - started, replies)
 
 
-def measure(
-    name: str,
-    start: Callable[[], object],
-    base: str,
-    model: str,
-    args: argparse.Namespace,
-) -> list[LoadResult]:
-    process = start()
-    try:
+@dataclass
+class Peer:
+    name: str
+    base: str
+    model: str
+    process: subprocess.Popen[bytes]
+    results: list[LoadResult]
+
+
+def measure_all(peers: list[Peer], args: argparse.Namespace) -> None:
+    """Each client count on every server in turn, so that a slower spell of the machine falls
+    on all of them alike rather than on whichever ran then."""
+    for peer in peers:
         with httpx.Client(timeout=600) as http:
-            streamed_completion(http, base, model, "warm up", 8)
-        results = []
-        for clients in CLIENTS:
-            result = run_load(base, model, clients, args.rounds, args.max_tokens)
+            streamed_completion(http, peer.base, peer.model, "warm up", 8)
+    for clients in CLIENTS:
+        for peer in peers:
+            result = run_load(peer.base, peer.model, clients, args.rounds, args.max_tokens)
             print(
-                f"{name}: {clients} clients, {result.tokens_per_s:.1f} tokens/s, "
+                f"{peer.name}: {clients} clients, {result.tokens_per_s:.1f} tokens/s, "
                 f"first token p50 {result.first_token(0.5):.3f} s",
                 flush=True,
             )
-            results.append(result)
-        return results
-    finally:
-        process.terminate()  # type: ignore[attr-defined]
-        process.wait(30)  # type: ignore[attr-defined]
+            peer.results.append(result)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3, help="requests per client")
+    parser.add_argument("--rounds", type=int, default=4, help="requests per client")
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
 
+    peers: list[Peer] = []
     with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
         home = Path(tmp)
-        port = free_port()
-        herd_env = {
-            "HERD_PARALLEL": str(PARALLEL),
-            "HERD_NUM_CTX": str(N_CTX),
-            "HERD_NUM_THREADS": str(THREADS),
-        }
-        herd = measure(
-            "Herd",
-            lambda: start_server(home, port, herd_env),
-            f"http://127.0.0.1:{port}",
-            DEMO,
-            args,
-        )
-        model = demo_model_path(home)
-        port = free_port()
-        python_server = measure(
-            "llama-cpp-python server",
-            lambda: start_llama_cpp_python_server(
+        try:
+            port = free_port()
+            herd_env = {
+                "HERD_PARALLEL": str(PARALLEL),
+                "HERD_NUM_CTX": str(N_CTX),
+                "HERD_NUM_THREADS": str(THREADS),
+            }
+            process = start_server(home, port, herd_env)
+            peers.append(Peer("Herd", f"http://127.0.0.1:{port}", DEMO, process, []))
+            model = demo_model_path(home)
+            port = free_port()
+            process = start_llama_cpp_python_server(
                 model, port, THREADS, N_CTX, home / "llama-cpp-python.log"
-            ),
-            f"http://127.0.0.1:{port}",
-            str(model),
-            args,
-        )
-        port = free_port()
-        llama_server = measure(
-            "llama-server",
-            lambda: start_llama_server(
+            )
+            peers.append(
+                Peer("llama-cpp-python server", f"http://127.0.0.1:{port}", str(model), process, [])
+            )
+            port = free_port()
+            process = start_llama_server(
                 model, port, THREADS, PARALLEL, N_CTX, home / "llama-server.log"
-            ),
-            f"http://127.0.0.1:{port}",
-            str(model),
-            args,
-        )
+            )
+            peers.append(Peer("llama-server", f"http://127.0.0.1:{port}", str(model), process, []))
+            measure_all(peers, args)
+        finally:
+            for peer in peers:
+                peer.process.terminate()
+                peer.process.wait(30)
 
+    herd, python_server, llama_server = (peer.results for peer in peers)
     report = summarize(herd, python_server, llama_server, args)
     print(report)
     write_results(report)

@@ -128,8 +128,9 @@ def main() -> None:
             f"| Herd, idle | {ms(idle)} | {statistics.median(idle) / base:.2f} |",
             f"| Herd, batch backlog running | {ms(busy)} | {statistics.median(busy) / base:.2f} |",
             "",
-            "A waiting interactive request is served after the batch line in progress; without the",
-            "lanes it would wait for the whole backlog.",
+            "Batch lines fill every slot of the model's engine but one, which is kept for",
+            "interactive requests: a chat request joins the next decode step; without the lanes",
+            "and that slot it would wait for the whole backlog.",
             "",
         ]
     )
