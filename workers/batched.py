@@ -42,10 +42,13 @@ class Slot:
         sampler: _internals.LlamaSampler,
         max_tokens: int,
         reader: LogprobReader | None = None,
+        *,
+        plain_greedy: bool = False,
     ) -> Iterator[TokenStream]:
         """Decode ``prompt`` in this slot and sample up to ``max_tokens`` tokens with
-        ``sampler`` (the stepper owns it from here); leaving the block frees the slot."""
-        stream = self._stepper.start(prompt, sampler, max_tokens, reader)
+        ``sampler`` (the stepper owns it from here); leaving the block frees the slot.
+        ``plain_greedy``: the chain is greedy with nothing before it that changes a logit."""
+        stream = self._stepper.start(prompt, sampler, max_tokens, reader, plain_greedy)
         try:
             yield stream
         finally:

@@ -218,7 +218,16 @@ def run_generation(
         )
     sampler = sampler_for(llama, options)
     # At least one token, as llama.generate gives before the loop can count.
-    with slot.generate(prompt_tokens, sampler, max(1, max_tokens), reader) as tokens:
+    plain_greedy = (
+        options.temperature == 0.0
+        and options.repeat_penalty == 1.0
+        and options.presence_penalty == 0.0
+        and options.frequency_penalty == 0.0
+        and grammar_for(options.response_format) is None
+    )
+    with slot.generate(
+        prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=plain_greedy
+    ) as tokens:
         return _consume(
             llama, tokens, len(prompt_tokens), max_tokens, options, decoder, emit, started
         )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp import _internals
 
 from workers.logprobs import LogprobReader
@@ -105,6 +106,7 @@ class _Sequence:
         self.max_tokens = max_tokens
         self.reader = reader
         self.sampled = 0
+        self.plain_greedy = False  # its chain is argmax alone: see Stepper._sample
         # Sampled tokens with their logprob entries, then _END, or the exception that ended it.
         self.delivered: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.read = 0  # tokens the reader has taken
@@ -148,6 +150,7 @@ class Stepper:
         self.llama = llama
         self.slots = slots
         self.vocab = llama._model.vocab
+        self._n_vocab = llama.n_vocab()
         self.stats = StepStats()
         self._ctx = llama._ctx.ctx
         self._memory = llama_cpp.llama_get_memory(self._ctx)
@@ -170,10 +173,12 @@ class Stepper:
         sampler: _internals.LlamaSampler,
         max_tokens: int,
         reader: LogprobReader | None = None,
+        plain_greedy: bool = False,
     ) -> TokenStream:
         """Queue a sequence; it takes a free stream before the next step. At most ``slots``
         sequences may be open at once."""
         sequence = _Sequence(list(prompt), sampler, max_tokens, reader)
+        sequence.plain_greedy = plain_greedy
         if max_tokens <= 0:
             sequence.finished = True
             sequence.delivered.put(_END)
@@ -341,7 +346,17 @@ class Stepper:
 
     def _sample(self, sequence: _Sequence, row: int) -> list[Any]:
         """Sample ``sequence``'s next token from ``row``: what to deliver to its reader."""
-        token = int(llama_cpp.llama_sampler_sample(sequence.sampler.sampler, self._ctx, row))
+        if sequence.plain_greedy:
+            # The same token as the chain's greedy sampler (the first of the highest logits),
+            # read in place: llama_sampler_sample copies the whole vocabulary into candidates
+            # first, and each of its calls gives the GIL up and waits to get it back, on the
+            # thread every sequence is waiting for.
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,)
+            )
+            token = int(logits.argmax())
+        else:
+            token = int(llama_cpp.llama_sampler_sample(sequence.sampler.sampler, self._ctx, row))
         # The logits of this step are gone after the next one: read logprobs now.
         entry = sequence.reader.entry(token, row) if sequence.reader is not None else None
         sequence.sampled += 1
