@@ -202,7 +202,13 @@ def run_generation(
     max_tokens = min(options.max_tokens, sequence_context(llama) - len(prompt_tokens))
     decoder = PieceDecoder(llama)
     # Logprobs cost a softmax over the vocabulary per token: only when asked.
-    reader = LogprobReader(llama, options.top_logprobs, decoder.piece) if options.logprobs else None
+    # A decoder of its own: in a batched engine the reader runs on the stepper's thread while
+    # this one decodes text, and a decoder's buffer serves one thread at a time.
+    reader = (
+        LogprobReader(llama, options.top_logprobs, PieceDecoder(llama).piece)
+        if options.logprobs
+        else None
+    )
     started = time.perf_counter_ns()
     slot = batch_slot()
     if slot is None:
