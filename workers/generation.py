@@ -193,6 +193,18 @@ def sampler_for(llama: llama_cpp.Llama, options: SamplingOptions) -> _internals.
     return sampler
 
 
+def is_plain_greedy(options: SamplingOptions) -> bool:
+    """Whether ``sampler_for(options)`` is greedy with nothing before it that moves a logit:
+    neutral penalties and no grammar."""
+    return (
+        options.temperature == 0.0
+        and options.repeat_penalty == 1.0
+        and options.presence_penalty == 0.0
+        and options.frequency_penalty == 0.0
+        and grammar_for(options.response_format) is None
+    )
+
+
 def run_generation(
     llama: llama_cpp.Llama, prompt_tokens: list[int], options: SamplingOptions, emit: Emit
 ) -> GenerationResult:
@@ -224,15 +236,8 @@ def run_generation(
         )
     sampler = sampler_for(llama, options)
     # At least one token, as llama.generate gives before the loop can count.
-    plain_greedy = (
-        options.temperature == 0.0
-        and options.repeat_penalty == 1.0
-        and options.presence_penalty == 0.0
-        and options.frequency_penalty == 0.0
-        and grammar_for(options.response_format) is None
-    )
     with slot.generate(
-        prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=plain_greedy
+        prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=is_plain_greedy(options)
     ) as tokens:
         return _consume(
             llama, tokens, len(prompt_tokens), max_tokens, options, decoder, emit, started

@@ -97,6 +97,7 @@ class _Sequence:
         sampler: _internals.LlamaSampler,
         max_tokens: int,
         reader: LogprobReader | None,
+        plain_greedy: bool = False,
     ) -> None:
         self.slot = -1  # its stream of the cache (its sequence id), chosen when it is admitted
         self.prompt = prompt
@@ -106,7 +107,7 @@ class _Sequence:
         self.max_tokens = max_tokens
         self.reader = reader
         self.sampled = 0
-        self.plain_greedy = False  # its chain is argmax alone: see Stepper._sample
+        self.plain_greedy = plain_greedy  # its chain is argmax alone: see Stepper._sample
         # Sampled tokens with their logprob entries, then _END, or the exception that ended it.
         self.delivered: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.read = 0  # tokens the reader has taken
@@ -177,8 +178,7 @@ class Stepper:
     ) -> TokenStream:
         """Queue a sequence; it takes a free stream before the next step. At most ``slots``
         sequences may be open at once."""
-        sequence = _Sequence(list(prompt), sampler, max_tokens, reader)
-        sequence.plain_greedy = plain_greedy
+        sequence = _Sequence(list(prompt), sampler, max_tokens, reader, plain_greedy)
         if max_tokens <= 0:
             sequence.finished = True
             sequence.delivered.put(_END)
