@@ -10,16 +10,11 @@ import pytest
 from django.utils import timezone
 
 
-@pytest.mark.django_db
-def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
-    settings: Any, tmp_path: Any
-) -> None:
-    # A model can generate U+0000 like any other character; PostgreSQL's jsonb refuses it.
+def batch_of_one_line(custom_id: str, **line_fields: Any) -> tuple[Any, Any]:
+    """A running /v1/completions batch holding one line (pending unless told otherwise)."""
     from inference_app.batches.files import StoredFile
-    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
-    from inference_app.batches.services import do_record_result
+    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus
 
-    settings.HERD_FILES_DIR = tmp_path
     upload = StoredFile.objects.create(purpose="batch", filename="x.jsonl", size=1)
     batch = BatchJob.objects.create(
         endpoint="/v1/completions",
@@ -28,14 +23,21 @@ def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
         expires_at=timezone.now() + timedelta(days=1),
     )
     line = BatchLine.objects.create(
-        batch=batch,
-        line_number=1,
-        custom_id="nul",
-        model_name="tiny",
-        body={},
-        status=LineStatus.RUNNING,
-        worker_instance="w1",
+        batch=batch, line_number=1, custom_id=custom_id, model_name="tiny", body={}, **line_fields
     )
+    return batch, line
+
+
+@pytest.mark.django_db
+def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
+    settings: Any, tmp_path: Any
+) -> None:
+    # A model can generate U+0000 like any other character; PostgreSQL's jsonb refuses it.
+    from inference_app.batches.models import BatchStatus, LineStatus
+    from inference_app.batches.services import do_record_result
+
+    settings.HERD_FILES_DIR = tmp_path
+    batch, line = batch_of_one_line("nul", status=LineStatus.RUNNING, worker_instance="w1")
     body = {"choices": [{"index": 0, "text": "a\x00b", "finish_reason": "stop"}]}
     response = {"status_code": 200, "request_id": "r1", "body": body}
 
@@ -57,22 +59,12 @@ def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
 def test_a_line_that_breaks_every_time_fails_after_its_tries_instead_of_looping(
     settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inference_app.batches.files import StoredFile
-    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
+    from inference_app.batches.models import BatchLine, BatchStatus, LineStatus
     from inference_app.batches.services import do_claim_line
     from workers import batch as batch_runner
 
     settings.HERD_FILES_DIR = tmp_path
-    upload = StoredFile.objects.create(purpose="batch", filename="x.jsonl", size=1)
-    batch = BatchJob.objects.create(
-        endpoint="/v1/completions",
-        input_file=upload,
-        status=BatchStatus.IN_PROGRESS,
-        expires_at=timezone.now() + timedelta(days=1),
-    )
-    line = BatchLine.objects.create(
-        batch=batch, line_number=1, custom_id="bad", model_name="tiny", body={}
-    )
+    batch, line = batch_of_one_line("bad")
 
     def breaks(_line: Any, _instance: str) -> None:
         raise ValueError("this line cannot be stored")
