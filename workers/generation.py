@@ -8,7 +8,6 @@ chain of its own.
 from __future__ import annotations
 
 import codecs
-import ctypes
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +22,7 @@ from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 from workers.batched import batch_slot
 from workers.logprobs import LogprobReader
 from workers.stepper import sequence_context
+from workers.vocabulary import Vocabulary, vocabulary
 
 
 class RequestRejected(ValueError):
@@ -111,24 +111,6 @@ def check_prompt_fits(llama: llama_cpp.Llama, tokens: list[int], param: str) -> 
         )
 
 
-class PieceDecoder:
-    """Token id -> bytes, through one reusable buffer (the bindings' own helper returns its
-    whole zero-padded buffer)."""
-
-    def __init__(self, llama: llama_cpp.Llama) -> None:
-        self._vocab = llama._model.vocab
-        self._buffer = ctypes.create_string_buffer(64)
-
-    def piece(self, token: int) -> bytes:
-        n = llama_cpp.llama_token_to_piece(
-            self._vocab, token, self._buffer, len(self._buffer), 0, False
-        )
-        if n < 0:  # the piece is longer than the buffer: grow it and ask again
-            self._buffer = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, self._buffer, -n, 0, False)
-        return self._buffer.raw[:n]
-
-
 class _StopScanner:
     """Holds back text that might be the start of a stop string, so that no stop string
     (or a prefix of one that completes later) is ever emitted."""
@@ -212,25 +194,20 @@ def run_generation(
     end, or until ``emit`` returns False. Text goes out through ``emit`` as whole UTF-8
     characters."""
     max_tokens = min(options.max_tokens, sequence_context(llama) - len(prompt_tokens))
-    decoder = PieceDecoder(llama)
+    tokens_of = vocabulary(llama)
     # Logprobs cost a softmax over the vocabulary per token: only when asked.
-    # A decoder of its own: in a batched engine the reader runs on the stepper's thread while
-    # this one decodes text, and a decoder's buffer serves one thread at a time.
     reader = (
-        LogprobReader(llama, options.top_logprobs, PieceDecoder(llama).piece)
-        if options.logprobs
-        else None
+        LogprobReader(llama, options.top_logprobs, tokens_of.piece) if options.logprobs else None
     )
     started = time.perf_counter_ns()
     slot = batch_slot()
     if slot is None:
         return _consume(
-            llama,
             _serial_tokens(llama, prompt_tokens, options, reader),
             len(prompt_tokens),
             max_tokens,
             options,
-            decoder,
+            tokens_of,
             emit,
             started,
         )
@@ -239,9 +216,7 @@ def run_generation(
     with slot.generate(
         prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=is_plain_greedy(options)
     ) as tokens:
-        return _consume(
-            llama, tokens, len(prompt_tokens), max_tokens, options, decoder, emit, started
-        )
+        return _consume(tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started)
 
 
 def _serial_tokens(
@@ -268,19 +243,17 @@ def _serial_tokens(
 
 
 def _consume(
-    llama: llama_cpp.Llama,
     tokens: Iterable[tuple[int, dict[str, Any] | None]],
     prompt_length: int,
     max_tokens: int,
     options: SamplingOptions,
-    decoder: PieceDecoder,
+    tokens_of: Vocabulary,
     emit: Emit,
     started: int,
 ) -> GenerationResult:
     """The token loop both engines share: EOG, stop strings, limits, cancellation."""
     result = GenerationResult("length", prompt_length, 0)
     scanner = _StopScanner(options.stop)
-    vocab = llama._model.vocab
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending_tokens = 0
     pending_logprobs: list[dict[str, Any]] | None = [] if options.logprobs else None
@@ -288,7 +261,7 @@ def _consume(
     for token, logprob in tokens:
         if result.completion_tokens == 0:
             first_token_at = time.perf_counter_ns()
-        if llama_cpp.llama_vocab_is_eog(vocab, token):
+        if tokens_of.is_eog(token):
             result.finish_reason = "stop"
             break
         result.completion_tokens += 1
@@ -297,7 +270,7 @@ def _consume(
             pending_logprobs.append(logprob)
         # Incremental: a character split across tokens waits for its last byte; a byte that
         # can never be valid UTF-8 becomes U+FFFD instead of stalling the stream.
-        text = utf8.decode(decoder.piece(token))
+        text = utf8.decode(tokens_of.piece(token))
         if text:
             safe, stopped = scanner.feed(text)
             if stopped:

@@ -35,6 +35,7 @@ import numpy as np
 from llama_cpp import _internals
 
 from workers.logprobs import LogprobReader
+from workers.vocabulary import vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class _Sequence:
         self.max_tokens = max_tokens
         self.reader = reader
         self.sampled = 0
-        self.plain_greedy = plain_greedy  # its chain is argmax alone: see Stepper._sample
+        self.plain_greedy = plain_greedy  # its chain is argmax alone: see Stepper._greedy_tokens
         # Sampled tokens with their logprob entries, then _END, or the exception that ended it.
         self.delivered: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.read = 0  # tokens the reader has taken
@@ -150,7 +151,7 @@ class Stepper:
     def __init__(self, name: str, llama: llama_cpp.Llama, slots: int) -> None:
         self.llama = llama
         self.slots = slots
-        self.vocab = llama._model.vocab
+        self._tokens = vocabulary(llama)
         self._n_vocab = llama.n_vocab()
         self.stats = StepStats()
         self._ctx = llama._ctx.ctx
@@ -330,7 +331,11 @@ class Stepper:
             stats.shared_steps += 1
         # Sample every row before waking any reader: a reader holding the GIL would make each
         # sampling call (they release it) wait for it again.
-        sampled = [(sequence, self._sample(sequence, row)) for sequence, row in rows]
+        greedy = self._greedy_tokens(rows)
+        sampled = [
+            (sequence, self._sample(sequence, row, greedy[i]))
+            for i, (sequence, row) in enumerate(rows)
+        ]
         for sequence, items in sampled:
             for item in items:
                 sequence.delivered.put(item)
@@ -344,26 +349,36 @@ class Stepper:
         batch.seq_id[index][0] = sequence.slot
         batch.logits[index] = False
 
-    def _sample(self, sequence: _Sequence, row: int) -> list[Any]:
-        """Sample ``sequence``'s next token from ``row``: what to deliver to its reader."""
-        if sequence.plain_greedy:
-            # The same token as the chain's greedy sampler (the first of the highest logits),
-            # read in place: llama_sampler_sample copies the whole vocabulary into candidates
-            # first, and each of its calls gives the GIL up and waits to get it back, on the
-            # thread every sequence is waiting for.
-            logits = np.ctypeslib.as_array(
-                llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self._n_vocab,)
-            )
-            token = int(logits.argmax())
+    def _greedy_tokens(self, rows: list[tuple[_Sequence, int]]) -> list[int | None]:
+        """The argmax of each plain-greedy row (None for the others), all read through one call
+        into llama.cpp: the same token as the chain's greedy sampler (the first of the highest
+        logits). ``llama_sampler_sample`` would copy the whole vocabulary into candidates first,
+        and each call into llama.cpp gives the GIL up and waits to get it back, on the thread
+        every sequence is waiting for."""
+        if not any(sequence.plain_greedy for sequence, _ in rows):
+            return [None] * len(rows)
+        # The step's output rows in batch order, one for each token that asked for logits:
+        # exactly the rows of ``rows``, in the same order.
+        outputs = np.ctypeslib.as_array(
+            llama_cpp.llama_get_logits(self._ctx), shape=(len(rows), self._n_vocab)
+        )
+        return [
+            int(outputs[i].argmax()) if sequence.plain_greedy else None
+            for i, (sequence, _) in enumerate(rows)
+        ]
+
+    def _sample(self, sequence: _Sequence, row: int, greedy: int | None) -> list[Any]:
+        """Sample ``sequence``'s next token from ``row`` (or take ``greedy``, its argmax
+        already read): what to deliver to its reader."""
+        if greedy is not None:
+            token = greedy
         else:
             token = int(llama_cpp.llama_sampler_sample(sequence.sampler.sampler, self._ctx, row))
         # The logits of this step are gone after the next one: read logprobs now.
         entry = sequence.reader.entry(token, row) if sequence.reader is not None else None
         sequence.sampled += 1
         self.stats.sampled += 1
-        if llama_cpp.llama_vocab_is_eog(self.vocab, token) or (
-            sequence.sampled >= sequence.max_tokens
-        ):
+        if self._tokens.is_eog(token) or sequence.sampled >= sequence.max_tokens:
             sequence.finished = True
             return [(token, entry), _END]
         sequence.next_token = token

@@ -1,0 +1,95 @@
+"""The worker's outbox: every request's events go to Redis through one thread, in order."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from tests.live import LiveServer, free_port
+from workers import keys
+from workers.events import BackgroundPublisher, EventPublisher
+
+
+def stream_of(client: redis.Redis, request_id: str) -> list[dict[str, Any]]:
+    entries: Any = client.xrange(keys.request_stream(request_id))
+    return [json.loads(fields[b"e"]) for _, fields in entries]
+
+
+def publish_answer(sink: BackgroundPublisher, pieces: list[str]) -> None:
+    for piece in pieces:
+        sink.emit({"type": "delta", "text": piece, "tokens": 1})
+        time.sleep(0.001)  # some deltas go out alone, some wait for the next round trip
+    sink.emit({"type": "done", "finish_reason": "stop"})
+    sink.close()
+
+
+def test_concurrent_requests_each_get_their_own_events_in_order(server: LiveServer) -> None:
+    client = server.redis()
+    answers = {
+        f"outbox-{time.time_ns()}-{n}": [f"<{n}:{i}>" for i in range(200)] for n in range(8)
+    }
+    sinks = {rid: BackgroundPublisher(EventPublisher(client, rid)) for rid in answers}
+    threads = [
+        threading.Thread(target=publish_answer, args=(sinks[rid], pieces))
+        for rid, pieces in answers.items()
+    ]
+    for thread in threads:
+        thread.start()
+    never_set = threading.Event()
+    for sink in sinks.values():
+        sink.pump(never_set)  # returns once the request's last event is out
+    for thread in threads:
+        thread.join()
+
+    merged_somewhere = False
+    for rid, pieces in answers.items():
+        events = stream_of(client, rid)
+        deltas = [e for e in events if e["type"] == "delta"]
+        assert "".join(d["text"] for d in deltas) == "".join(pieces)
+        assert sum(d["tokens"] for d in deltas) == len(pieces)
+        assert events[-1] == {"type": "done", "finish_reason": "stop"}
+        merged_somewhere |= len(deltas) < len(pieces)
+    assert merged_somewhere, "deltas waiting for a round trip go out as one event"
+
+
+def test_emit_turns_false_once_the_client_cancels(server: LiveServer) -> None:
+    client = server.redis()
+    request_id = f"outbox-cancel-{time.time_ns()}"
+    sink = BackgroundPublisher(EventPublisher(client, request_id))
+    assert sink.emit({"type": "delta", "text": "a", "tokens": 1})
+    client.set(keys.cancel_flag(request_id), 1, ex=60)
+    deadline = time.monotonic() + 5
+    while sink.emit({"type": "delta", "text": "b", "tokens": 1}):
+        assert time.monotonic() < deadline, "the cancel flag never reached the engine"
+        time.sleep(0.01)
+    sink.close()
+    sink.pump(threading.Event())
+
+
+def test_a_broken_redis_fails_its_requests_and_not_the_others(server: LiveServer) -> None:
+    gone = redis.Redis(port=free_port(), socket_connect_timeout=1)
+    lost = BackgroundPublisher(EventPublisher(gone, f"outbox-lost-{time.time_ns()}"))
+    lost.emit({"type": "delta", "text": "a", "tokens": 1})
+    lost.close()
+    with pytest.raises(redis.ConnectionError):
+        lost.pump(threading.Event())
+
+    request_id = f"outbox-after-{time.time_ns()}"
+    sink = BackgroundPublisher(EventPublisher(server.redis(), request_id))
+    publish_answer(sink, ["still", " here"])
+    sink.pump(threading.Event())
+    assert [e["type"] for e in stream_of(server.redis(), request_id)][-1] == "done"
+
+
+def test_a_job_that_never_ran_does_not_wait_for_events() -> None:
+    sink = BackgroundPublisher(EventPublisher(redis.Redis(port=free_port()), "never-ran"))
+    finished = threading.Event()
+    finished.set()
+    started = time.monotonic()
+    sink.pump(finished)
+    assert time.monotonic() - started < 1
