@@ -18,12 +18,12 @@ import redis
 import redis.asyncio as aredis
 from django.conf import settings
 
+from inference_app.stream_hub import QUIET, stream_hub
 from project.broker import sync_client
 from workers import keys
 from workers.events import STREAM_TTL_SECONDS, error_event
 from workers.heartbeat import instance_alive, live_workers
 
-_POLL_MS = 500
 FINAL_TYPES = ("done", "embeddings", "error")
 
 
@@ -53,20 +53,26 @@ class RequestRelay:
         self.instance = ""
         self.finished = False
         self._stream = keys.request_stream(request_id)
-        self._last_id = "0-0"
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
-        client = _async_client()
+        hub = stream_hub(_async_client())
+        follower = await hub.follow(self._stream)
         enqueued_at = time.monotonic()
         quiet_since = time.monotonic()
-        while True:
-            reply: Any = await client.xread(
-                {self._stream: self._last_id}, count=256, block=_POLL_MS
-            )
-            if reply:
+        try:
+            while True:
+                entries = await follower.get()
+                if entries is QUIET:
+                    lost = await self._lost_worker(enqueued_at, quiet_since)
+                    if lost is not None:
+                        self.finished = True
+                        hub.unfollow(follower)
+                        await self.cancel()
+                        yield lost
+                        return
+                    continue
                 quiet_since = time.monotonic()
-                for entry_id, fields in reply[0][1]:
-                    self._last_id = entry_id
+                for _, fields in entries:
                     event = json.loads(fields[b"e"])
                     if event["type"] == "start":
                         self.worker = event["worker"]
@@ -74,16 +80,12 @@ class RequestRelay:
                         continue
                     if event["type"] in FINAL_TYPES:
                         self.finished = True
+                        hub.unfollow(follower)  # now: the caller may never ask for more
                         yield event
                         return
                     yield event
-                continue
-            lost = await self._lost_worker(enqueued_at, quiet_since)
-            if lost is not None:
-                self.finished = True
-                await self.cancel()
-                yield lost
-                return
+        finally:
+            hub.unfollow(follower)
 
     async def _lost_worker(self, enqueued_at: float, quiet_since: float) -> dict[str, Any] | None:
         """An error event when the request can no longer be served, else None."""

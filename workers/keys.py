@@ -23,6 +23,11 @@ def cancel_flag(request_id: str) -> str:
     return f"{_ns()}:cancel:{request_id}"
 
 
+def relay_wake_stream(hub_id: str) -> str:
+    """Written to when a request joins a web process's stream reader, to end its wait."""
+    return f"{_ns()}:relay-wake:{hub_id}"
+
+
 def request_claim(request_id: str) -> str:
     """Set by the first worker thread that takes the request."""
     return f"{_ns()}:claim:{request_id}"
