@@ -12,7 +12,7 @@ import redis
 
 from tests.live import LiveServer, free_port
 from workers import keys
-from workers.events import BackgroundPublisher, EventPublisher
+from workers.events import STREAM_TTL_SECONDS, BackgroundPublisher, EventPublisher
 
 
 def stream_of(client: redis.Redis, request_id: str) -> list[dict[str, Any]]:
@@ -30,9 +30,7 @@ def publish_answer(sink: BackgroundPublisher, pieces: list[str]) -> None:
 
 def test_concurrent_requests_each_get_their_own_events_in_order(server: LiveServer) -> None:
     client = server.redis()
-    answers = {
-        f"outbox-{time.time_ns()}-{n}": [f"<{n}:{i}>" for i in range(200)] for n in range(8)
-    }
+    answers = {f"outbox-{time.time_ns()}-{n}": [f"<{n}:{i}>" for i in range(200)] for n in range(8)}
     sinks = {rid: BackgroundPublisher(EventPublisher(client, rid)) for rid in answers}
     threads = [
         threading.Thread(target=publish_answer, args=(sinks[rid], pieces))
@@ -53,6 +51,7 @@ def test_concurrent_requests_each_get_their_own_events_in_order(server: LiveServ
         assert "".join(d["text"] for d in deltas) == "".join(pieces)
         assert sum(d["tokens"] for d in deltas) == len(pieces)
         assert events[-1] == {"type": "done", "finish_reason": "stop"}
+        assert 0 < int(client.ttl(keys.request_stream(rid))) <= STREAM_TTL_SECONDS
         merged_somewhere |= len(deltas) < len(pieces)
     assert merged_somewhere, "deltas waiting for a round trip go out as one event"
 

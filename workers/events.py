@@ -25,6 +25,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,8 +36,10 @@ from workers import keys
 log = logging.getLogger(__name__)
 
 # A request's events are read within seconds; the stream lingers a while for late readers
-# and then goes by itself.
+# and then goes by itself. Its time to live is set again at most every
+# _TTL_REFRESH_SECONDS, not with every token: a command less per token and request.
 STREAM_TTL_SECONDS = 600
+_TTL_REFRESH_SECONDS = 60
 
 
 class EventPublisher:
@@ -47,6 +50,7 @@ class EventPublisher:
         self._stream = keys.request_stream(request_id)
         self._cancel = keys.cancel_flag(request_id)
         self._claim = keys.request_claim(request_id)
+        self._refresh_ttl_at = 0.0  # monotonic time after which the next append sets the TTL
 
     def publish(self, event: dict[str, Any]) -> bool:
         """Append ``event``; returns False when the client has asked to cancel.
@@ -62,9 +66,14 @@ class EventPublisher:
         reply) to ``pipe``; returns how many replies they will have."""
         for event in events:
             pipe.xadd(self._stream, {"e": json.dumps(event)})
-        pipe.expire(self._stream, STREAM_TTL_SECONDS)
+        replies = len(events) + 1
+        now = time.monotonic()
+        if now >= self._refresh_ttl_at:
+            self._refresh_ttl_at = now + _TTL_REFRESH_SECONDS
+            pipe.expire(self._stream, STREAM_TTL_SECONDS)
+            replies += 1
         pipe.exists(self._cancel)
-        return len(events) + 2
+        return replies
 
     def cancelled(self) -> bool:
         return bool(self.client.exists(self._cancel))

@@ -1,0 +1,95 @@
+"""Web's stream hub: one XREAD follows every open request's stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aredis
+
+from inference_app.stream_hub import POLL_MS, QUIET, StreamHub
+from tests.live import LiveServer, free_port
+
+
+async def entries_until(follower: Any, count: int) -> list[bytes]:
+    seen: list[bytes] = []
+    while len(seen) < count:
+        item = await follower.get()
+        if item is not QUIET:
+            seen.extend(fields[b"n"] for _, fields in item)
+    return seen
+
+
+def test_each_follower_gets_its_own_stream_in_order(server: LiveServer) -> None:
+    streams = [f"hub-test:{time.time_ns()}:{n}" for n in range(6)]
+    writer = server.redis()
+
+    async def scenario() -> list[list[bytes]]:
+        client = aredis.Redis.from_url(server.redis_url)
+        hub = StreamHub(client)
+        followers = [await hub.follow(s) for s in streams]
+        readers = [asyncio.create_task(entries_until(f, 50)) for f in followers]
+        for i in range(50):
+            pipe = writer.pipeline(transaction=False)
+            for s in streams:
+                pipe.xadd(s, {"n": f"{s}/{i}"})
+            pipe.execute()
+            await asyncio.sleep(0.001)
+        seen = await asyncio.wait_for(asyncio.gather(*readers), 10)
+        await client.aclose()
+        return seen
+
+    for stream, seen in zip(streams, asyncio.run(scenario()), strict=True):
+        assert seen == [f"{stream}/{i}".encode() for i in range(50)]
+
+
+def test_a_stream_joining_during_the_wait_is_read_at_once(server: LiveServer) -> None:
+    first, second = (f"hub-join:{time.time_ns()}:{n}" for n in range(2))
+    writer = server.redis()
+
+    async def scenario() -> float:
+        client = aredis.Redis.from_url(server.redis_url)
+        hub = StreamHub(client)
+        await hub.follow(first)  # the hub now waits in its XREAD on this stream alone
+        await asyncio.sleep(0.1)
+        writer.xadd(second, {"n": "hello"})
+        started = time.monotonic()
+        joined = await hub.follow(second)
+        assert await entries_until(joined, 1) == [b"hello"]
+        waited = time.monotonic() - started
+        await client.aclose()
+        return waited
+
+    assert asyncio.run(scenario()) < POLL_MS / 1000 / 2
+
+
+def test_a_quiet_stream_hears_quiet_every_poll(server: LiveServer) -> None:
+    async def scenario() -> tuple[Any, float]:
+        client = aredis.Redis.from_url(server.redis_url)
+        hub = StreamHub(client)
+        follower = await hub.follow(f"hub-quiet:{time.time_ns()}")
+        started = time.monotonic()
+        item = await asyncio.wait_for(follower.get(), 5)
+        waited = time.monotonic() - started
+        await client.aclose()
+        return item, waited
+
+    item, waited = asyncio.run(scenario())
+    assert item is QUIET
+    assert POLL_MS / 1000 * 0.8 < waited < POLL_MS / 1000 * 3
+
+
+def test_a_broken_redis_reaches_every_follower() -> None:
+    async def scenario() -> None:
+        client = aredis.Redis(port=free_port(), socket_connect_timeout=1)
+        hub = StreamHub(client)
+        followers = [await hub.follow(f"hub-gone:{n}") for n in range(3)]
+        for follower in followers:
+            with pytest.raises(redis.ConnectionError):
+                await asyncio.wait_for(follower.get(), 5)
+        await client.aclose()
+
+    asyncio.run(scenario())
