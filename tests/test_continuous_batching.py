@@ -3,6 +3,7 @@ comes out exactly as it would alone (``workers.batched``, ``workers.stepper``)."
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -138,7 +139,8 @@ def test_greedy_sequences_in_shared_steps_equal_each_one_alone(slow_gguf: Path) 
 def test_a_sequence_joining_mid_generation_equals_itself_alone(
     batched: BatchedEngine, serial: SerialEngine
 ) -> None:
-    """The newcomer's prompt is decoded in the same steps as the others' next tokens."""
+    """The newcomer's prompt is decoded between the others' steps, which then carry its
+    tokens too."""
     long: dict[str, Any] = {"temperature": 0.0, "max_tokens": 200}
     references = [alone(serial, p, **long) for p in PROMPTS[:3]]
     started = threading.Event()
@@ -380,3 +382,47 @@ def test_a_prompt_that_starts_like_a_cached_one_decodes_only_the_rest(tiny_gguf:
     finally:
         engine.close()
         fresh.close()
+
+
+def test_a_prompt_goes_ahead_of_the_next_step_but_a_long_one_lets_the_others_through(
+    tiny_gguf: Path,
+) -> None:
+    """Prompts are decoded first, in steps of their own, and at most n_batch prompt tokens in
+    a row: a prompt three batches long still leaves the generating sequences a step after
+    each batch of it."""
+    engine = BatchedEngine("tiny", make_llama(tiny_gguf, n_ctx=2048), parallel=3)
+    n_batch = int(llama_cpp.llama_n_batch(engine.llama._ctx.ctx))
+    per_phrase = len(tokenize_prompt(engine.llama, "hello world " * 10)) / 10
+    long_prompt = "hello world " * int(2.5 * n_batch / per_phrase)  # two and a half batches
+    started = threading.Barrier(3)
+    done = threading.Event()
+
+    def on_piece(n: int) -> bool:
+        if n == 3:
+            started.wait(10)
+        return not done.is_set()  # then cancelled: the steps after the late one stay few
+
+    try:
+        generating = [
+            engine.submit(generation(p, on_piece=on_piece, temperature=-1.0, max_tokens=1500)[0])
+            for p in PROMPTS[:2]
+        ]
+        started.wait(10)  # both are generating
+        steps_before = engine.stats.steps
+        late = engine.submit(generation(long_prompt, temperature=0.0, max_tokens=1)[0]).wait()
+        done.set()
+        for job in generating:
+            job.wait()
+    finally:
+        engine.close()
+
+    assert late.result.prompt_tokens > 2 * n_batch
+    steps = list(engine.stats.recent)[-(engine.stats.steps - steps_before) :]
+    prompt_steps = [i for i, (kind, _) in enumerate(steps) if kind == "prompt"]
+    batches = -(-late.result.prompt_tokens // n_batch)
+    assert len(prompt_steps) == batches
+    assert all(steps[i][1] == n_batch for i in prompt_steps[:-1])
+    # Between two batches of the prompt, one step of the others (two sequences).
+    for a, b in itertools.pairwise(prompt_steps):
+        assert [kind for kind, _ in steps[a + 1 : b]] == ["generate"]
+        assert steps[a + 1][1] == 2

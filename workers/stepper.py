@@ -6,10 +6,10 @@ joins with ``start(prompt, sampler, max_tokens)`` and gets a ``TokenStream``: it
 yields each sampled token (the end-of-generation token included, then nothing more) with its
 logprob entry when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the
 next step and frees its stream of the cache for the next sequence. Each step is one
-``llama_decode`` over a
-``llama_batch`` holding the next token of every generating sequence plus one joining
-sequence's prompt (as much of it as ``n_batch`` leaves room for); each sequence then samples its
-own next token from its own row of logits with its own sampler chain.
+``llama_decode`` over a ``llama_batch`` holding either the next token of every generating
+sequence or one joining sequence's prompt (as much of it as ``n_batch`` holds; prompts go
+first, see ``Stepper._step``); each sequence then samples its own next token from its own row
+of logits with its own sampler chain.
 
 A sequence never waits for another to be read: the stepper samples ahead of the reader, by at
 most ``LOOKAHEAD`` tokens, so that a slow reader skips steps instead of holding up the rest.
@@ -27,7 +27,8 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import llama_cpp
@@ -60,6 +61,8 @@ class StepStats:
     max_sequences: int = 0  # the most sequences one step carried
     shared_steps: int = 0  # steps that carried more than one sequence
     reused_tokens: int = 0  # prompt tokens found in a stream's cache instead of decoded
+    # The latest steps, oldest first: ("prompt", tokens) or ("generate", sequences).
+    recent: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=64))
 
 
 def parallel_context(llama: llama_cpp.Llama, slots: int) -> None:
@@ -164,6 +167,7 @@ class Stepper:
         self._cached: list[list[int]] = [[] for _ in range(slots)]
         self._last_used = [0] * slots
         self._admitted = 0
+        self._prompt_tokens_in_a_row = 0  # decoded since the last generation step
         self._wakeup = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=f"stepper:{name}", daemon=True)
@@ -283,41 +287,31 @@ class Stepper:
             self._drop(slot)
 
     def _step(self, ready: list[_Sequence]) -> None:
-        """One decode: the next token of every generating sequence, then one prompt (or as
-        much of it as fits). One prompt, last: on Gemma 3 a prompt decoded before another
-        sequence's prompt in the same batch came out with logits up to 1.0 away from its logits
-        alone (greedy answers changed), while a prompt after the other tokens came out
-        bit-equal."""
-        batch = self._batch
-        n = 0
-        members: list[_Sequence] = []  # sequences with tokens in this step
-        rows: list[tuple[_Sequence, int]] = []  # and those whose logits it samples
-        # Generating sequences first, one token each; prompts fill what is left of n_batch.
-        for sequence in ready:
-            if sequence.next_token is not None:
-                self._put(n, sequence.next_token, sequence.fed + sequence.sampled - 1, sequence)
-                batch.logits[n] = True
-                members.append(sequence)
-                rows.append((sequence, n))
-                sequence.next_token = None
-                n += 1
-        for sequence in ready:
-            remaining = len(sequence.prompt) - sequence.fed
-            if remaining <= 0 or n >= self._n_batch:
-                continue
-            if any(m.sampled == 0 for m in members):
-                break  # one prompt per step, after the others' tokens: see _step's docstring
-            take = min(remaining, self._n_batch - n)
-            for i in range(take):
-                self._put(n + i, sequence.prompt[sequence.fed + i], sequence.fed + i, sequence)
-            sequence.fed += take
-            n += take
-            members.append(sequence)
-            if sequence.fed == len(sequence.prompt):
-                batch.logits[n - 1] = True
-                rows.append((sequence, n - 1))
-        if n == 0:
+        """One decode: either the next token of every generating sequence, or one joining
+        sequence's prompt (as much of it as ``n_batch`` holds) by itself.
+
+        Prompts go first, up to ``n_batch`` prompt tokens between two generation steps: a
+        prompt's first token then waits for its own decode only, not for the others' tokens
+        as well (with eight sequences generating, half the time to first token on two cores),
+        while a stream of long prompts still leaves the others a step every ``n_batch``
+        tokens. A prompt decoded by itself is decoded exactly as it would be alone; several
+        prompts in one step (or a prompt ahead of another sequence's tokens) come out with
+        different logits on quantized models, and cost as much or more."""
+        prompting = [sequence for sequence in ready if sequence.fed < len(sequence.prompt)]
+        generating = [sequence for sequence in ready if sequence.next_token is not None]
+        if prompting and (not generating or self._prompt_tokens_in_a_row < self._n_batch):
+            # The prompt that came first: sequences are admitted in lane and turn order.
+            first = min(prompting, key=lambda sequence: self._last_used[sequence.slot])
+            members, rows, n = self._fill_prompt(first)
+            self._prompt_tokens_in_a_row += n
+            kind = "prompt"
+        elif generating:
+            members, rows, n = self._fill_generating(generating)
+            self._prompt_tokens_in_a_row = 0
+            kind = "generate"
+        else:
             return
+        batch = self._batch
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
@@ -327,6 +321,7 @@ class Stepper:
         stats.steps += 1
         stats.tokens += n
         stats.max_sequences = max(stats.max_sequences, len(members))
+        stats.recent.append((kind, n))
         if len(members) > 1:
             stats.shared_steps += 1
         # Sample every row before waking any reader: a reader holding the GIL would make each
@@ -339,6 +334,35 @@ class Stepper:
         for sequence, items in sampled:
             for item in items:
                 sequence.delivered.put(item)
+
+    def _fill_generating(
+        self, generating: list[_Sequence]
+    ) -> tuple[list[_Sequence], list[tuple[_Sequence, int]], int]:
+        """Put each sequence's next token in the batch (in slot order): the step's members,
+        the rows to sample (sequence, batch index) and the token count."""
+        rows = []
+        for n, sequence in enumerate(generating):
+            assert sequence.next_token is not None
+            self._put(n, sequence.next_token, sequence.fed + sequence.sampled - 1, sequence)
+            self._batch.logits[n] = True
+            rows.append((sequence, n))
+            sequence.next_token = None
+        return generating, rows, len(generating)
+
+    def _fill_prompt(
+        self, sequence: _Sequence
+    ) -> tuple[list[_Sequence], list[tuple[_Sequence, int]], int]:
+        """Put the next ``n_batch`` tokens (at most) of ``sequence``'s prompt in the batch; its
+        last row is sampled once the prompt is all in."""
+        take = min(len(sequence.prompt) - sequence.fed, self._n_batch)
+        for i in range(take):
+            self._put(i, sequence.prompt[sequence.fed + i], sequence.fed + i, sequence)
+        sequence.fed += take
+        rows = []
+        if sequence.fed == len(sequence.prompt):
+            self._batch.logits[take - 1] = True
+            rows.append((sequence, take - 1))
+        return [sequence], rows, take
 
     def _put(self, index: int, token: int, position: int, sequence: _Sequence) -> None:
         self._cached[sequence.slot].append(token)
