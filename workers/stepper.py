@@ -26,8 +26,8 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
