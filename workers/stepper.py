@@ -290,13 +290,14 @@ class Stepper:
         """One decode: either the next token of every generating sequence, or one joining
         sequence's prompt (as much of it as ``n_batch`` holds) by itself.
 
-        Prompts go first, up to ``n_batch`` prompt tokens between two generation steps: a
-        prompt's first token then waits for its own decode only, not for the others' tokens
-        as well (with eight sequences generating, half the time to first token on two cores),
-        while a stream of long prompts still leaves the others a step every ``n_batch``
-        tokens. A prompt decoded by itself is decoded exactly as it would be alone; several
-        prompts in one step (or a prompt ahead of another sequence's tokens) come out with
-        different logits on quantized models, and cost as much or more."""
+        Prompts go first, up to ``n_batch`` prompt tokens between two generation steps, so a
+        stream of long prompts still leaves the others a step every ``n_batch`` tokens.
+        Generation steps without a prompt in them are not cut into uneven micro-batches: with
+        eight clients on two cores, about 8% more tokens/s than a prompt folded into each
+        step, the 95th-percentile first token lower and the median a little higher. A prompt
+        decoded by itself is decoded exactly as it would be alone; several prompts in one step
+        (or a prompt ahead of another sequence's tokens) come out with different logits on
+        quantized models, and made first tokens later when measured."""
         prompting = [sequence for sequence in ready if sequence.fed < len(sequence.prompt)]
         generating = [sequence for sequence in ready if sequence.next_token is not None]
         if prompting and (not generating or self._prompt_tokens_in_a_row < self._n_batch):
