@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -12,6 +14,18 @@ import redis.asyncio as aredis
 
 from inference_app.stream_hub import POLL_MS, QUIET, StreamHub
 from tests.live import LiveServer, free_port
+
+T = TypeVar("T")
+
+
+def run_in_own_loop(scenario: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a fresh event loop in a thread of its own.
+
+    The browser tests' session-wide Playwright keeps an event loop running on
+    the main thread, where ``asyncio.run`` refuses to start another.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 async def entries_until(follower: Any, count: int) -> list[bytes]:
@@ -42,7 +56,7 @@ def test_each_follower_gets_its_own_stream_in_order(server: LiveServer) -> None:
         await client.aclose()
         return seen
 
-    for stream, seen in zip(streams, asyncio.run(scenario()), strict=True):
+    for stream, seen in zip(streams, run_in_own_loop(scenario()), strict=True):
         assert seen == [f"{stream}/{i}".encode() for i in range(50)]
 
 
@@ -63,7 +77,7 @@ def test_a_stream_joining_during_the_wait_is_read_at_once(server: LiveServer) ->
         await client.aclose()
         return waited
 
-    assert asyncio.run(scenario()) < POLL_MS / 1000 / 2
+    assert run_in_own_loop(scenario()) < POLL_MS / 1000 / 2
 
 
 def test_a_quiet_stream_hears_quiet_every_poll(server: LiveServer) -> None:
@@ -77,7 +91,7 @@ def test_a_quiet_stream_hears_quiet_every_poll(server: LiveServer) -> None:
         await client.aclose()
         return item, waited
 
-    item, waited = asyncio.run(scenario())
+    item, waited = run_in_own_loop(scenario())
     assert item is QUIET
     assert POLL_MS / 1000 * 0.8 < waited < POLL_MS / 1000 * 3
 
@@ -92,4 +106,4 @@ def test_a_broken_redis_reaches_every_follower() -> None:
                 await asyncio.wait_for(follower.get(), 5)
         await client.aclose()
 
-    asyncio.run(scenario())
+    run_in_own_loop(scenario())
