@@ -35,20 +35,30 @@ def start_server(
     herd = [sys.executable, "-m", "project.cli"]
     subprocess.run([*herd, "migrate", "-v0"], env=env, cwd=REPO, check=True)
     subprocess.run([*herd, "install_demo"], env=env, cwd=REPO, check=True)
-    log = (home / "serve.log").open("wb")
+    log = home / "serve.log"
     process = subprocess.Popen(
-        [*herd, "serve"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        [*herd, "serve"], env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-    deadline = time.monotonic() + 60
+    return wait_until_up(process, f"http://127.0.0.1:{port}/v1/models", log, timeout_s=60)
+
+
+def wait_until_up(
+    process: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float = 120
+) -> subprocess.Popen[bytes]:
+    """``process`` once ``url`` answers 200; it is stopped, and its log's end raised, if it
+    exits first or does not answer within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+            if httpx.get(url, timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     process.terminate()
-    raise RuntimeError("herd serve did not start")
+    raise RuntimeError(f"{process.args!r} did not start:\n{log.read_text()[-3000:]}")
 
 
 def demo_model_path(home: Path) -> Path:

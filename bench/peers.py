@@ -14,10 +14,9 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
-import httpx
+from bench.common import wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "llama-server"
@@ -134,20 +133,8 @@ def start_llama_cpp_python_server(
 
 
 def _start(command: list[str], port: int, log: Path, ready_path: str) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{command[0]} exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.terminate()
-    raise RuntimeError(f"{command[0]} did not start:\n{log.read_text()[-3000:]}")
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return wait_until_up(process, f"http://127.0.0.1:{port}{ready_path}", log)
 
 
 if __name__ == "__main__":
