@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
     DEMO,
+    REPACK,
     THREADS,
     demo_model_path,
     run_header,
@@ -38,9 +39,9 @@ def prompts(count: int) -> list[str]:
 
 
 def in_process(path: Path, texts: list[str], max_tokens: int) -> tuple[float, int]:
-    import llama_cpp
+    from workers.loading import Llama
 
-    llama = llama_cpp.Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False)
+    llama = Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False, repack=REPACK)
     started = time.perf_counter()
     tokens = 0
     for text in texts:

@@ -7,16 +7,21 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import httpx
+
+from workers.loading import repack_weights
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
 DEMO = "gemma3:270m"
 # The server's own default; the in-process side uses the same.
 THREADS = int(os.environ.get("BENCH_THREADS", "0")) or max(1, (os.cpu_count() or 1) // 2)
+# Weight repacking as the server decides it (workers.loading); every side of a run does the same.
+REPACK = repack_weights(os.environ.get("HERD_CPU_REPACK", "auto"))
 
 
 def start_server(
@@ -39,20 +44,31 @@ def start_server(
     process = subprocess.Popen(
         [*herd, "serve"], env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
-    return wait_until_up(process, f"http://127.0.0.1:{port}/v1/models", log, timeout_s=60)
+    # Up once a worker has joined: web alone would answer the first requests 503.
+    return wait_until_up(
+        process,
+        f"http://127.0.0.1:{port}/api/status",
+        log,
+        timeout_s=60,
+        ready=lambda response: response.status_code == 200 and bool(response.json()["workers"]),
+    )
 
 
 def wait_until_up(
-    process: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float = 120
+    process: subprocess.Popen[bytes],
+    url: str,
+    log: Path,
+    timeout_s: float = 120,
+    ready: Callable[[httpx.Response], bool] = lambda response: response.status_code == 200,
 ) -> subprocess.Popen[bytes]:
-    """``process`` once ``url`` answers 200; it is stopped, and its log's end raised, if it
-    exits first or does not answer within ``timeout_s``."""
+    """``process`` once ``url``'s answer is ``ready``; it is stopped, and its log's end
+    raised, if it exits first or is not ready within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
+            if ready(httpx.get(url, timeout=1)):
                 return process
         except httpx.HTTPError:
             pass
@@ -67,7 +83,11 @@ def demo_model_path(home: Path) -> Path:
 
 def run_header(threads: int = THREADS) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    return f"Run {date.today().isoformat()} on {machine}, {threads} llama.cpp threads"
+    repack = "on" if REPACK else "off"
+    return (
+        f"Run {date.today().isoformat()} on {machine}, {threads} llama.cpp threads, "
+        f"weight repacking {repack}"
+    )
 
 
 def write_results(section: str, path: Path = RESULTS) -> None:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
     DEMO,
+    REPACK,
     THREADS,
     demo_model_path,
     run_header,
@@ -49,9 +50,9 @@ def first_token_seconds(client: OpenAI) -> float:
 
 
 def in_process_first_token(path: Path, trials: int) -> list[float]:
-    import llama_cpp
+    from workers.loading import Llama
 
-    llama = llama_cpp.Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False)
+    llama = Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False, repack=REPACK)
     times = []
     for _ in range(trials):
         llama.reset()

@@ -16,7 +16,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from bench.common import wait_until_up
+from bench.common import REPACK, wait_until_up
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "llama-server"
@@ -104,6 +104,8 @@ def start_llama_server(
         str(n_ctx * parallel),
         "--no-webui",
     ]
+    if not REPACK:
+        command.append("--no-repack")
     return _start(command, port, log, "/health")
 
 
@@ -114,8 +116,8 @@ def start_llama_cpp_python_server(
     request queue instead of cutting off the one being served."""
     command = [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
+        str(REPO / "bench" / "llama_cpp_python_server.py"),
+        "on" if REPACK else "off",
         "--model",
         str(model),
         "--host",

@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
     DEMO,
+    REPACK,
     THREADS,
     demo_model_path,
     run_header,
@@ -89,7 +90,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
 
-    import llama_cpp
+    from workers.loading import Llama
 
     with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
         home = Path(tmp)
@@ -98,7 +99,9 @@ def main() -> None:
         try:
             client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0)
             model_path = demo_model_path(home)
-            llama = llama_cpp.Llama(str(model_path), n_ctx=4096, n_threads=THREADS, verbose=False)
+            llama = Llama(
+                str(model_path), n_ctx=4096, n_threads=THREADS, verbose=False, repack=REPACK
+            )
             # Warm both: the first server request loads the model in the worker.
             server_trial(client, 8)
             in_process_trial(llama, 8)

@@ -145,6 +145,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=4096)
 HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)  # 0: half the logical cores
 HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=16)
+# llama.cpp's weight repacking at load time: auto leaves it off where the CPU has AMX, whose
+# kernels crash on some machines (workers.loading).
+HERD_CPU_REPACK = env.str("HERD_CPU_REPACK", default="auto")
+if HERD_CPU_REPACK not in ("auto", "on", "off"):
+    raise ImproperlyConfigured(
+        f"HERD_CPU_REPACK: expected auto, on or off, got {HERD_CPU_REPACK!r}"
+    )
 # Sequences one resident model decodes together (continuous batching); 1 runs one request at a
 # time; 0 picks per device (workers.residency.parallel_slots).
 HERD_PARALLEL = env.int("HERD_PARALLEL", default=0)

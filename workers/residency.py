@@ -22,6 +22,7 @@ import llama_cpp
 from django.conf import settings
 
 from workers.engine import Engine, make_engine
+from workers.loading import Llama
 from workers.runtime import runtime
 from workers.stepper import sequence_context
 
@@ -48,7 +49,7 @@ def parallel_slots(device: str) -> int:
     return DEFAULT_PARALLEL.get(device.split(":", 1)[0], DEFAULT_PARALLEL["cpu"])
 
 
-class _SharedEmbedder(llama_cpp.Llama):
+class _SharedEmbedder(Llama):
     """The embedding context, used by whichever engine slot runs an embeddings job: one call
     at a time, since a batched engine runs several jobs at once."""
 
@@ -255,7 +256,7 @@ class Residency:
     def _load(self, spec: dict[str, Any]) -> ResidentModel:
         started = time.monotonic()
         n_ctx = _context_size(spec)
-        llama = llama_cpp.Llama(
+        llama = Llama(
             model_path=spec["path"],
             n_ctx=n_ctx,
             n_threads=llama_threads(),
