@@ -59,6 +59,20 @@ class GGUFMetadata:
         return dict(sorted(info.items()))
 
     @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token of context takes in every layer, as llama.cpp allocates
+        it by default (keys and values in f16). 0 for a model without attention heads."""
+        arch = self.architecture
+        layers = int(self.info.get(f"{arch}.block_count", 0) or 0)
+        heads = _per_layer(self.info.get(f"{arch}.attention.head_count", 0), layers)
+        heads_kv = _per_layer(self.info.get(f"{arch}.attention.head_count_kv"), layers) or heads
+        most_heads = max(heads, default=0)
+        head_dim = self.embedding_length // most_heads if most_heads else 0
+        key_length = int(self.info.get(f"{arch}.attention.key_length", head_dim) or 0)
+        value_length = int(self.info.get(f"{arch}.attention.value_length", head_dim) or 0)
+        return sum(heads_kv) * (key_length + value_length) * 2
+
+    @property
     def capabilities(self) -> list[str]:
         # A model whose header declares a pooling type was trained for embeddings only.
         return ["embedding"] if self.pooling else ["completion", "embedding"]
@@ -94,6 +108,15 @@ def read_gguf_metadata(path: Path, parts: Sequence[Path] = ()) -> GGUFMetadata:
         info={k: v for k, v in info.items() if k not in _BULKY_KEYS},
         present_keys=frozenset(info),
     )
+
+
+def _per_layer(value: Any, layers: int) -> list[int]:
+    """A header value given once for every layer or as one value per layer, per layer."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [int(v) for v in value]
+    return [int(value)] * layers
 
 
 def _jsonable(value: Any) -> Any:

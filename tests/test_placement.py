@@ -1,4 +1,5 @@
-"""A worker's memory budget: too-large models are refused, idle ones are evicted LRU first."""
+"""A worker's memory budget, weights and KV caches: too-large models are refused, idle ones
+are evicted LRU first."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import pytest
 from tests.live import LiveServer, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
-BUDGET = 180_000_000
+# With four sequences of 512 tokens each (HERD_NUM_CTX below, HERD_PARALLEL's CPU default):
+# tiny, slow and mid take 1.6 + 144 + 88 MB, their weights 0.5 + 111 + 63 of it, so the three
+# fit and a second mid does not, where weights alone would leave room for it.
+BUDGET = 260_000_000
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +34,7 @@ def budgeted(
     server = make_server(
         tmp_path_factory.mktemp("budget"),
         {"tiny": tiny_gguf, "slow": slow_gguf, "mid": mid, "mid2": mid2, "big": big},
-        {"HERD_MEMORY_BUDGET": str(BUDGET)},
+        {"HERD_MEMORY_BUDGET": str(BUDGET), "HERD_NUM_CTX": "512"},
     )
     server.start()
     yield server
@@ -69,4 +73,28 @@ def test_idle_models_are_evicted_least_recently_used_first(budgeted: LiveServer)
     # tiny (used longest ago) goes, then mid; slow, loaded before mid but used since, stays.
     worker = resident(budgeted, {"slow:latest", "mid2:latest"})
     assert worker["budget"] == BUDGET
+    assert worker["memory_used"] <= BUDGET
+
+
+def test_the_kv_cache_counts_towards_the_budget(budgeted: LiveServer) -> None:
+    """slow's weights (111 MB) fit, but four sequences of 4096 tokens add 268 MB of cache."""
+
+    def generate(num_ctx: int) -> httpx.Response:
+        return httpx.post(
+            f"{budgeted.base_url}/api/generate",
+            json={
+                "model": "slow",
+                "prompt": "hi",
+                "stream": False,
+                "options": {"num_ctx": num_ctx, "num_predict": 2},
+            },
+            timeout=60,
+        )
+
+    refused = generate(4096)
+    assert refused.status_code == 500
+    message = refused.json()["error"]
+    assert "268.4 MB of KV cache" in message and "memory budget" in message
+    assert generate(512).status_code == 200
+    worker = budgeted.wait_for_worker(lambda w: "slow:latest" in w["resident"])
     assert worker["memory_used"] <= BUDGET

@@ -11,16 +11,19 @@ nobody uses.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import llama_cpp
 from django.conf import settings
 
+from models_app.gguf_metadata import GGUFError, read_gguf_metadata
 from workers.engine import Engine, make_engine
 from workers.loading import Llama
 from workers.runtime import runtime
@@ -77,12 +80,14 @@ class ResidentModel:
     # The context size asked for at load (llama.cpp may round what it allocates).
     requested_ctx: int = 0
     context_length: int = 0  # what llama.cpp allocated
+    kv_bytes: int = 0  # the KV cache of all its sequences (see kv_cache_bytes)
     _embedder: llama_cpp.Llama | None = None
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self, device: str) -> dict[str, Any]:
         """What the worker registry (and so ``/api/ps``) shows about this model."""
-        size = _file_size(self.spec["path"])
+        # As Ollama's /api/ps counts it: the weights and the KV cache together.
+        size = _file_size(self.spec["path"]) + self.kv_bytes
         return {
             "id": self.spec["id"],
             "name": self.spec["name"],
@@ -127,8 +132,8 @@ class NoRoom(RuntimeError):
 
 
 class Residency:
-    """``budget`` (bytes, 0 for none) bounds the weights held at once: loading a model first
-    unloads idle ones, least recently used first, until it fits."""
+    """``budget`` (bytes, 0 for none) bounds the memory held at once, weights and KV caches:
+    loading a model first unloads idle ones, least recently used first, until it fits."""
 
     def __init__(self, budget: int = 0, worker_name: str = "") -> None:
         self.budget = budget
@@ -209,17 +214,20 @@ class Residency:
                 lock.release()
 
     def memory_used(self) -> int:
-        """Bytes of weights held (memory-mapped files; the KV cache is not counted)."""
-        return sum(_file_size(m.spec["path"]) for m in self.resident())
+        """Bytes held: each resident model's weights (its file, memory-mapped) and KV cache."""
+        return sum(_file_size(m.spec["path"]) + m.kv_bytes for m in self.resident())
 
     def _make_room(self, spec: dict[str, Any]) -> None:
         if not self.budget:
             return
-        need = _file_size(spec["path"])
+        weights = _file_size(spec["path"])
+        cache = kv_cache_bytes(spec["path"], _context_size(spec) * parallel_slots(runtime().device))
+        need = weights + cache
         if need > self.budget:
             raise ModelTooLarge(
-                f"model '{spec['name']}' needs {need / 1e6:.1f} MB, more than this worker's "
-                f"memory budget of {self.budget / 1e6:.1f} MB"
+                f"model '{spec['name']}' needs {need / 1e6:.1f} MB ({weights / 1e6:.1f} MB of "
+                f"weights, {cache / 1e6:.1f} MB of KV cache), more than this worker's memory "
+                f"budget of {self.budget / 1e6:.1f} MB"
             )
         while self.memory_used() + need > self.budget:
             idle = [
@@ -267,13 +275,15 @@ class Residency:
         engine = make_engine(spec["name"], llama, parallel)
         took = time.monotonic() - started
         log.info("loaded %s in %.2fs (n_ctx=%d, %d at once)", spec["name"], took, n_ctx, parallel)
+        context_length = sequence_context(llama)
         return ResidentModel(
             spec,
             engine,
             time.time(),
             took,
             requested_ctx=n_ctx,
-            context_length=sequence_context(llama),
+            context_length=context_length,
+            kv_bytes=kv_cache_bytes(spec["path"], context_length * parallel),
         )
 
 
@@ -289,6 +299,22 @@ def _context_size(spec: dict[str, Any]) -> int:
     wanted = int(spec.get("num_ctx") or settings.HERD_NUM_CTX)
     train_ctx = int(spec.get("context_length") or 0)
     return min(wanted, train_ctx) if train_ctx else wanted
+
+
+@functools.lru_cache(maxsize=64)
+def _kv_bytes_per_token(path: str, mtime_ns: int) -> int:
+    return read_gguf_metadata(Path(path)).kv_bytes_per_token
+
+
+def kv_cache_bytes(path: str, tokens: int) -> int:
+    """The KV cache llama.cpp allocates for ``tokens`` tokens of context (every sequence's
+    together) of the model at ``path``, from its GGUF header; 0 when the header cannot be
+    read (the weights are then all the budget counts)."""
+    try:
+        per_token = _kv_bytes_per_token(path, os.stat(path).st_mtime_ns)
+    except (OSError, GGUFError):
+        return 0
+    return per_token * tokens
 
 
 def _file_size(path: str) -> int:
