@@ -85,7 +85,8 @@ def run_header(threads: int = THREADS) -> str:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     repack = "on" if REPACK else "off"
     return (
-        f"Run {date.today().isoformat()} on {machine}, {threads} llama.cpp threads, "
+        f"Run {date.today().isoformat()} on {machine}, {threads} llama.cpp "
+        f"thread{'' if threads == 1 else 's'}, "
         f"weight repacking {repack}"
     )
 
