@@ -17,8 +17,6 @@ from typing import Any
 import llama_cpp
 from django.conf import settings
 
-REPACK_CHOICES = ("auto", "on", "off")
-
 
 def cpu_has_amx() -> bool:
     """Whether llama.cpp's CPU backend was built with AMX kernels for this CPU."""
@@ -27,8 +25,8 @@ def cpu_has_amx() -> bool:
 
 
 def repack_weights(choice: str | None = None) -> bool:
-    """Whether models are loaded with llama.cpp's repacked weights: ``choice`` (one of
-    ``REPACK_CHOICES``), else ``HERD_CPU_REPACK``."""
+    """Whether models are loaded with llama.cpp's repacked weights: ``choice`` (``auto``,
+    ``on`` or ``off``, as ``HERD_CPU_REPACK`` takes them), else ``HERD_CPU_REPACK``."""
     choice = choice or str(settings.HERD_CPU_REPACK)
     if choice == "auto":
         return not cpu_has_amx()
