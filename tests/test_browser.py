@@ -90,10 +90,13 @@ def test_pulling_a_model_moves_its_bar_to_100_percent_without_a_reload(
     shot = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        # Status first: each refresh swaps in a new bar, so a percent read after a final
+        # status is that bar's own, never one from the refresh before it.
+        status = bar.get_attribute("data-status")
         percent = bar.get_attribute("data-percent")
         if percent is not None and (not seen or seen[-1] != int(percent)):
             seen.append(int(percent))
-        if bar.get_attribute("data-status") in ("ready", "failed", "cancelled"):
+        if status in ("ready", "failed", "cancelled"):
             break
         if len(seen) == 2 and not shot:
             screenshot(page, "catalog-pulling")
