@@ -402,10 +402,13 @@ def test_a_prompt_goes_ahead_of_the_next_step_but_a_long_one_lets_the_others_thr
             started.wait(10)
         return not done.is_set()  # then cancelled: the steps after the late one stay few
 
+    # Sampled (a greedy answer of the tiny model ends early) with a seed of its own: without
+    # one llama.cpp picks a random seed, and an answer that drew its end before its third
+    # piece left the barrier waiting.
+    sampled: dict[str, Any] = {"temperature": -1.0, "seed": 7, "max_tokens": 1500}
     try:
         generating = [
-            engine.submit(generation(p, on_piece=on_piece, temperature=-1.0, max_tokens=1500)[0])
-            for p in PROMPTS[:2]
+            engine.submit(generation(p, on_piece=on_piece, **sampled)[0]) for p in PROMPTS[:2]
         ]
         started.wait(10)  # both are generating
         steps_before = engine.stats.steps
