@@ -19,7 +19,7 @@ from typing import Any
 
 from accounts import rkeys
 from accounts.lookup import KeyInfo
-from accounts.redis_client import async_client, sync_client
+from project.broker import async_client, sync_client
 
 MINUTE = 60
 DAY = 86_400

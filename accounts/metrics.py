@@ -28,8 +28,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from accounts import rkeys
-from accounts.redis_client import sync_client
-from workers.heartbeat import live_workers
+from project.broker import sync_client
+from workers.broker.registry import live_workers
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -6,8 +6,11 @@ the model allow-list is checked against the JSON body's ``model``, and one Redis
 checks the key's limits and counts the request as running. After the response has ended (for a
 stream: after its last chunk, which is when the token counts are known), a second pipeline
 counts the tokens against the key's windows and updates the metrics, and the ``UsageRecord`` is
-written in a worker thread, off the response. While a stream runs, each chunk costs a timestamp
-check and keeping a reference to it: the counts are read from the last chunks once it ends.
+written in a worker thread, off the response. The token counts are those of the request's
+``Done`` (or ``Embeddings``) event, which the view noted on the request
+(``accounts.usage.note_usage``); a stream whose client left before its end has them from the
+request's event stream, when the worker finishes. While a stream runs, each chunk costs a
+timestamp check.
 
 Refusals: 401 for a missing, unknown, expired or revoked key, or one of a deactivated user;
 403 for a model the key may not use, or for model management (``POST /api/pull``,
@@ -19,7 +22,6 @@ needs a key too, but counts in neither usage nor metrics.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,7 +32,6 @@ from typing import Any
 import redis
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -38,22 +39,17 @@ from django.utils import timezone
 from accounts import metrics
 from accounts.limits import LimitCheck, queue_tokens
 from accounts.lookup import KeyInfo, afind_key
-from accounts.redis_client import async_client
-from accounts.usage import (
-    Tokens,
-    do_record_usage,
-    tokens_of_json,
-    tokens_of_request,
-    tokens_of_stream_tail,
-)
-from inference_app.openai.errors import OpenAIError
+from accounts.usage import Tokens, do_record_usage, noted_tokens, tokens_of_request
 from models_app.names import InvalidModelName, normalize_model_name
-from project.ollama_errors import OllamaError
-from workers.fairness import current_sharer
+from project.broker import async_client
+from project.edge.endpoint import read_json_body
+from project.edge.errors import ApiError
+from project.edge.families import OLLAMA, OPENAI, error_response, family_of
+from workers.broker.fairness import current_sharer
 
 log = logging.getLogger(__name__)
 
-OPENAI, OLLAMA, METRICS = "openai", "ollama", "metrics"
+METRICS = "metrics"
 # Endpoints that change which models the server holds: when keys are required, only a key of
 # a staff user may call them with anything but GET.
 MANAGEMENT_PATHS = (
@@ -80,13 +76,8 @@ def _spawn(awaitable: Awaitable[Any]) -> None:
 
 
 def area_of(path: str) -> str | None:
-    if path.startswith("/v1/") or path == "/v1":
-        return OPENAI
-    if path.startswith("/api/") or path == "/api":
-        return OLLAMA
-    if path == "/metrics":
-        return METRICS
-    return None
+    """The API family of ``path``, ``metrics`` for the scrape, None for the pages."""
+    return METRICS if path == "/metrics" else family_of(path)
 
 
 def presented_secret(request: HttpRequest) -> str | None:
@@ -103,15 +94,9 @@ def requested_model(request: HttpRequest) -> str | None:
     if request.method != "POST" or (request.content_type or "").startswith("multipart/"):
         return None  # uploads (/v1/files) name no model, and may be larger than a body may be
     try:
-        body = request.body
-    except RequestDataTooBig:
-        return None  # the view answers 413
-    if body.lstrip()[:1] != b"{":
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
+        data = read_json_body(request)
+    except ApiError:
+        return None  # the view answers it
     name = data.get("model") or data.get("name")
     return name if isinstance(name, str) else None
 
@@ -126,15 +111,14 @@ def refusal(
     headers: dict[str, str] | None = None,
 ) -> HttpResponseBase:
     """An error response in the shape of the API at ``area``."""
+    error = ApiError(message, status=status, code=code, error_type=type_, headers=headers)
     response: HttpResponseBase
-    if area == OPENAI:
-        response = OpenAIError(message, status=status, type_=type_, code=code).response()
-    elif area == OLLAMA:
-        response = OllamaError(message, status=status).response()
+    if area in (OPENAI, OLLAMA):
+        response = error_response(area, error)
     else:
         response = JsonResponse({"error": message}, status=status)
-    for name, value in (headers or {}).items():
-        response[name] = value
+        for name, value in error.headers.items():
+            response[name] = value
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="herd"'
     return response
@@ -219,14 +203,9 @@ class ApiKeyMiddleware:
             response.streaming_content = self._relay(
                 ctx, content, response.status_code, response.get("X-Request-Id")
             )
-        elif response.streaming:
-            # Synchronous streams (file downloads) carry no token counts.
-            await self._finish(ctx, response.status_code, None, None)
         else:
-            tokens = None
-            if response.get("Content-Type", "").startswith("application/json"):
-                tokens = tokens_of_json(response.content)  # type: ignore[attr-defined]
-            await self._finish(ctx, response.status_code, tokens, None)
+            # A synchronous stream (a file download) carries no token counts.
+            await self._finish(ctx, response.status_code, noted_tokens(request), None)
         return response
 
     async def _authenticate(
@@ -260,31 +239,24 @@ class ApiKeyMiddleware:
     async def _relay(
         self, ctx: RequestContext, content: Any, status: int, request_id: str | None
     ) -> AsyncIterator[bytes]:
-        """Pass the stream through; time its first chunk; keep its last two for the counts."""
+        """Pass the stream through; time its first chunk."""
         ttft: float | None = None
-        previous = last = b""
         try:
             async with aclosing(content):
                 async for chunk in content:
                     if ttft is None:
                         ttft = time.monotonic() - ctx.started
-                    previous, last = last, chunk
                     yield chunk
         except BaseException:
             # The client went away (or the stream failed): finish without holding it up.
-            _spawn(self._finish_stream(ctx, status, previous + last, request_id, ttft))
+            _spawn(self._finish_stream(ctx, status, request_id, ttft))
             raise
-        await self._finish_stream(ctx, status, previous + last, request_id, ttft)
+        await self._finish_stream(ctx, status, request_id, ttft)
 
     async def _finish_stream(
-        self,
-        ctx: RequestContext,
-        status: int,
-        tail: bytes,
-        request_id: str | None,
-        ttft: float | None,
+        self, ctx: RequestContext, status: int, request_id: str | None, ttft: float | None
     ) -> None:
-        tokens = tokens_of_stream_tail(tail)
+        tokens = noted_tokens(ctx.request)
         if tokens is None and request_id:
             try:
                 tokens = await tokens_of_request(request_id)

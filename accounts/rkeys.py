@@ -1,5 +1,5 @@
 """Names of what accounts keeps in Redis (rate-limit windows, metrics), all under
-``HERD_NAMESPACE`` like ``workers.keys``."""
+``HERD_NAMESPACE`` like ``workers.broker.keys``."""
 
 from __future__ import annotations
 

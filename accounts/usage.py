@@ -1,24 +1,24 @@
-"""Token counts read from finished responses, and the usage record of each request.
+"""The token counts of each request, and its usage record.
 
-The middleware sees responses, not worker events, so it reads the counts the API reports:
-OpenAI's ``usage`` (``prompt_tokens``, ``completion_tokens``), Ollama's ``prompt_eval_count`` and
-``eval_count``. An OpenAI stream carries ``usage`` only when the client asked
-(``stream_options.include_usage``); otherwise the counts come from the request's ``done`` event,
-still in its Redis stream (``X-Request-Id`` names it).
+The counts are those of the request's final event (``workers.broker.wire.Done`` or
+``Embeddings``): the view notes them on the request as it relays that event, whatever the API
+shows the client (an OpenAI stream carries ``usage`` only when the client asked). A stream whose
+client left before the end has them from the request's Redis stream once the worker finishes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import close_old_connections
+from django.http import HttpRequest
 
 from accounts.models import UsageRecord
-from accounts.redis_client import async_client
-from workers import keys
+from project.broker import async_client
+from workers.broker import keys
+from workers.broker.wire import Done, Embeddings, Usage, decode
 
 log = logging.getLogger(__name__)
 
@@ -33,51 +33,27 @@ class Tokens:
         return self.prompt + self.completion
 
 
-def tokens_of(obj: Any) -> Tokens | None:
-    """The counts in one response object (OpenAI or Ollama), or None when it has none."""
-    if not isinstance(obj, dict):
-        return None
-    usage = obj.get("usage")
-    if isinstance(usage, dict) and "prompt_tokens" in usage:
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        return Tokens(int(prompt or 0), int(completion or 0))
-    if obj.get("done") is True and ("prompt_eval_count" in obj or "eval_count" in obj):
-        return Tokens(int(obj.get("prompt_eval_count") or 0), int(obj.get("eval_count") or 0))
-    return None
+def note_usage(request: HttpRequest, usage: Usage) -> None:
+    """The view saw the request's final event: its counts are the request's."""
+    request.herd_tokens = Tokens(usage.prompt_tokens, usage.completion_tokens)  # type: ignore[attr-defined]
 
 
-def tokens_of_json(body: bytes) -> Tokens | None:
-    try:
-        return tokens_of(json.loads(body))
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def tokens_of_stream_tail(tail: bytes) -> Tokens | None:
-    """The counts in the last chunks of an SSE or NDJSON stream: the last object carrying them."""
-    found = None
-    for line in tail.splitlines():
-        line = line.strip()
-        if line.startswith(b"data:"):
-            line = line[5:].strip()
-        if not line.startswith(b"{"):
-            continue
-        counts = tokens_of_json(line)
-        if counts is not None:
-            found = counts
-    return found
+def noted_tokens(request: HttpRequest) -> Tokens | None:
+    """The counts ``note_usage`` noted on ``request``, if any."""
+    tokens = getattr(request, "herd_tokens", None)
+    return tokens if isinstance(tokens, Tokens) else None
 
 
 async def tokens_of_request(request_id: str) -> Tokens | None:
-    """The counts in the final event of a request's Redis stream, while it is kept."""
+    """The counts of the final event in a request's Redis stream, while it is kept: for a
+    stream whose client left before the view saw the end."""
     entries: Any = await async_client().xrevrange(keys.request_stream(request_id), count=1)
     if not entries:
         return None
-    event = json.loads(entries[0][1][b"e"])
-    usage = event.get("usage")
-    if not isinstance(usage, dict):
+    event = decode(entries[0][1][b"e"])
+    if not isinstance(event, Done | Embeddings):
         return None
-    return Tokens(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0))
+    return Tokens(event.usage.prompt_tokens, event.usage.completion_tokens)
 
 
 def do_record_usage(fields: dict[str, Any]) -> None:

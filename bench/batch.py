@@ -39,7 +39,7 @@ def prompts(count: int) -> list[str]:
 
 
 def in_process(path: Path, texts: list[str], max_tokens: int) -> tuple[float, int]:
-    from workers.loading import Llama
+    from workers.engine.loading import Llama
 
     llama = Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False, repack=REPACK)
     started = time.perf_counter()

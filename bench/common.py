@@ -13,14 +13,15 @@ from pathlib import Path
 
 import httpx
 
-from workers.loading import repack_weights
+from workers.engine.loading import repack_weights
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "RESULTS.md"
 DEMO = "gemma3:270m"
 # The server's own default; the in-process side uses the same.
 THREADS = int(os.environ.get("BENCH_THREADS", "0")) or max(1, (os.cpu_count() or 1) // 2)
-# Weight repacking as the server decides it (workers.loading); every side of a run does the same.
+# Weight repacking as the server decides it (workers.engine.loading); every side of a run does
+# the same.
 REPACK = repack_weights(os.environ.get("HERD_CPU_REPACK", "auto"))
 
 

@@ -53,7 +53,7 @@ def first_token_seconds(client: OpenAI) -> float:
 
 
 def in_process_first_token(path: Path, trials: int) -> list[float]:
-    from workers.loading import Llama
+    from workers.engine.loading import Llama
 
     llama = Llama(str(path), n_ctx=4096, n_threads=THREADS, verbose=False, repack=REPACK)
     times = []

@@ -1,5 +1,6 @@
 """llama-cpp-python's own server, with its model loaded as Herd loads one (weight repacking as
-``workers.loading`` decides): ``python bench/llama_cpp_python_server.py on|off SERVER-ARGS``."""
+``workers.engine.loading`` decides):
+``python bench/llama_cpp_python_server.py on|off SERVER-ARGS``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import llama_cpp
 
-from workers.loading import Llama
+from workers.engine.loading import Llama
 
 
 def main() -> None:

@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
 
-    from workers.loading import Llama
+    from workers.engine.loading import Llama
 
     with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
         home = Path(tmp)

@@ -1,5 +1,5 @@
 """Hand a validated request to the workers: one Celery message on the model's lane, at the
-level of its turn among its key's waiting requests (``workers.fairness``).
+level of its turn among its key's waiting requests (``workers.broker.fairness``).
 
 The model lookup and the publish happen in one hop to the sync thread: on the request path
 every thread hop is a measurable part of the time to first token.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -19,23 +18,21 @@ from models_app.models import ModelRecord
 from models_app.services import find_ready_model
 from project.broker import sync_client
 from project.celery import app
-from workers import keys
-from workers.fairness import current_sharer, level_of, take_turn, waiting_set
-from workers.placement import NoWorker, choose_worker
-from workers.tasks import EMBED, GENERATE
+from project.edge.errors import ServiceUnavailable
+from workers.broker import keys
+from workers.broker.fairness import current_sharer, level_of, take_turn, waiting_set
+from workers.broker.placement import NoWorker, choose_worker
+from workers.broker.wire import EMBED, GENERATE, ModelSpec, Payload
 
-PayloadBuilder = Callable[[ModelRecord], dict[str, Any]]
+PayloadBuilder = Callable[[ModelRecord], Payload]
 
 
-class Unavailable(RuntimeError):
+class Unavailable(ServiceUnavailable):
     """No worker can take the request now: answer 503 and ask the client to come back after
-    ``retry_after`` seconds."""
-
-    code = "unavailable"
+    ``HERD_RETRY_AFTER`` seconds."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.retry_after = int(settings.HERD_RETRY_AFTER)
+        super().__init__(message, retry_after=int(settings.HERD_RETRY_AFTER))
 
 
 class LaneFull(Unavailable):
@@ -57,21 +54,16 @@ def new_request_id(asked: str | None = None) -> str:
 
 
 def send_task(
-    task: str,
-    request_id: str,
-    spec: dict[str, Any],
-    payload: dict[str, Any],
-    lane: str,
-    level: int = 0,
+    task: str, request_id: str, spec: ModelSpec, payload: Payload, lane: str, level: int = 0
 ) -> None:
     app.send_task(
         task,
-        args=(request_id, spec, payload),
+        args=(request_id, spec.to_json(), payload.to_json()),
         queue=lane,
         priority=level,
         # An interactive request nobody took in time has been answered with 503 already;
         # a worker that finds it later drops it.
-        expires=None if payload.get("lane") == "batch" else settings.HERD_QUEUE_TIMEOUT,
+        expires=None if payload.is_batch else settings.HERD_QUEUE_TIMEOUT,
     )
 
 
@@ -83,25 +75,25 @@ def _resolve_and_send(
     spec = record.to_spec()
     request_id = new_request_id(asked_id)
     try:
-        worker = choose_worker(sync_client(), record.name, record.size, spec["pinned_to"])
+        worker = choose_worker(sync_client(), record.name, record.size, spec.pinned_to)
     except NoWorker:
         # None alive (the server is starting, say): the first worker up takes it; web answers
         # 503 if none comes within the heartbeat TTL.
         send_task(task, request_id, spec, payload, keys.unrouted_lane())
         return record, request_id
-    if payload.get("lane") != "batch" and worker.waiting >= settings.HERD_MAX_QUEUE:
+    if not payload.is_batch and worker.waiting >= settings.HERD_MAX_QUEUE:
         raise LaneFull(
             f"model '{record.name}' has {worker.waiting} requests waiting; try again shortly"
         )
-    if payload.get("lane") == "batch":
+    if payload.is_batch:
         send_task(task, request_id, spec, payload, keys.batch_lane(worker.name))
         return record, request_id
     level = 0
     sharer = current_sharer.get()
     if sharer is not None:
         turn = take_turn(sync_client(), worker.name, sharer, request_id)
-        payload["sharer"] = sharer
-        payload["waiting_set"] = waiting_set(worker.name, sharer)
+        payload.sharer = sharer
+        payload.waiting_set = waiting_set(worker.name, sharer)
         level = level_of(turn)
     send_task(task, request_id, spec, payload, keys.interactive_lane(worker.name), level)
     return record, request_id

@@ -9,41 +9,30 @@ heartbeat is gone. ``cancel()`` tells the engine to stop; call it when the clien
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis
-import redis.asyncio as aredis
 from django.conf import settings
 
 from inference_app.stream_hub import QUIET, stream_hub
-from project.broker import sync_client
-from workers import keys
-from workers.events import STREAM_TTL_SECONDS, error_event
-from workers.heartbeat import instance_alive, live_workers
+from project.broker import async_client, sync_client
+from workers.broker import keys
+from workers.broker.registry import instance_alive, live_workers
+from workers.broker.wire import (
+    FINAL_EVENTS,
+    STREAM_TTL_SECONDS,
+    Delta,
+    Done,
+    Embeddings,
+    Error,
+    Start,
+    decode,
+    error_event,
+)
 
-FINAL_TYPES = ("done", "embeddings", "error")
-
-
-def broker_client() -> redis.Redis:
-    """Web's synchronous client of the broker (for the worker registry)."""
-    return sync_client()
-
-
-# redis.asyncio clients belong to one event loop; uvicorn runs one loop per process.
-_async_clients: dict[int, aredis.Redis] = {}
-
-
-def _async_client() -> aredis.Redis:
-    import asyncio
-
-    loop_id = id(asyncio.get_running_loop())
-    client = _async_clients.get(loop_id)
-    if client is None:
-        client = _async_clients[loop_id] = aredis.Redis.from_url(settings.REDIS_URL)
-    return client
+# What ``events()`` yields: every event but ``Start``, which the relay keeps to itself.
+RelayedEvent = Delta | Done | Embeddings | Error
 
 
 class RequestRelay:
@@ -54,8 +43,8 @@ class RequestRelay:
         self.finished = False
         self._stream = keys.request_stream(request_id)
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        hub = stream_hub(_async_client())
+    async def events(self) -> AsyncIterator[RelayedEvent]:
+        hub = stream_hub(async_client())
         follower = await hub.follow(self._stream)
         enqueued_at = time.monotonic()
         quiet_since = time.monotonic()
@@ -73,12 +62,12 @@ class RequestRelay:
                     continue
                 quiet_since = time.monotonic()
                 for _, fields in entries:
-                    event = json.loads(fields[b"e"])
-                    if event["type"] == "start":
-                        self.worker = event["worker"]
-                        self.instance = event["instance"]
+                    event = decode(fields[b"e"])
+                    if isinstance(event, Start):
+                        self.worker = event.worker
+                        self.instance = event.instance
                         continue
-                    if event["type"] in FINAL_TYPES:
+                    if isinstance(event, FINAL_EVENTS):
                         self.finished = True
                         hub.unfollow(follower)  # now: the caller may never ask for more
                         yield event
@@ -87,9 +76,9 @@ class RequestRelay:
         finally:
             hub.unfollow(follower)
 
-    async def _lost_worker(self, enqueued_at: float, quiet_since: float) -> dict[str, Any] | None:
+    async def _lost_worker(self, enqueued_at: float, quiet_since: float) -> Error | None:
         """An error event when the request can no longer be served, else None."""
-        client = _async_client()
+        client = async_client()
         ttl = float(settings.HERD_HEARTBEAT_TTL)
         if self.worker is not None:
             if time.monotonic() - quiet_since < ttl / 3:
@@ -115,7 +104,7 @@ class RequestRelay:
         return None
 
     async def cancel(self) -> None:
-        await _async_client().set(keys.cancel_flag(self.request_id), 1, ex=STREAM_TTL_SECONDS)
+        await async_client().set(keys.cancel_flag(self.request_id), 1, ex=STREAM_TTL_SECONDS)
 
     def cancel_now(self) -> None:
         """Synchronous cancel, safe from a ``finally`` in a cancelled coroutine."""

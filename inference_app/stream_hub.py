@@ -21,7 +21,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from workers import keys
+from workers.broker import keys
 
 POLL_MS = 500
 QUIET = object()  # nothing new on the stream for POLL_MS

@@ -8,19 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 import jinja2
-from django.http import Http404
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from models_app.models import ModelRecord, PullJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
-from models_app.references import PullRefused
 from models_app.services import do_delete_model
-from project.ollama_errors import OllamaError, from_validation_errors
+from project.edge.drf import FamilyErrors
+from project.edge.errors import ApiError
+from project.edge.families import OLLAMA
 
 
 class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
@@ -71,21 +70,10 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
         return value
 
 
-class OllamaShapedErrors:
+class OllamaShapedErrors(FamilyErrors):
     """DRF's errors in Ollama's ``{"error": "..."}`` shape."""
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, ValidationError):
-            exc = from_validation_errors(exc.detail)
-        elif isinstance(exc, APIException):
-            exc = OllamaError(str(exc.detail), status=exc.status_code)
-        elif isinstance(exc, PullRefused):
-            exc = OllamaError(str(exc), status=exc.status)
-        elif isinstance(exc, Http404):
-            exc = OllamaError("not found", status=404)
-        if isinstance(exc, OllamaError):
-            return Response(exc.body(), status=exc.status)
-        return super().handle_exception(exc)  # type: ignore[misc]
+    api_family = OLLAMA
 
 
 class ModelRecordViewSet(
@@ -132,7 +120,7 @@ class PullJobViewSet(
     def create(self, request: Request) -> Response:
         model = request.data.get("model") if isinstance(request.data, dict) else None
         if not isinstance(model, str):
-            raise OllamaError("model is required")
+            raise ApiError("model is required")
         job, joined = do_start_pull(check_pull_reference(model))
         return Response(
             job.to_dict(), status=status.HTTP_200_OK if joined else status.HTTP_202_ACCEPTED
@@ -142,6 +130,6 @@ class PullJobViewSet(
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         if not do_cancel_pull(job.pk):
-            raise OllamaError(f"pull {job.pk} has already finished ({job.status})", status=409)
+            raise ApiError(f"pull {job.pk} has already finished ({job.status})", status=409)
         job.refresh_from_db()
         return Response(job.to_dict())

@@ -5,6 +5,8 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from workers.broker.wire import ModelSpec
+
 
 class ModelStatus(models.TextChoices):
     """A record is PENDING while its file is being fetched, READY once it can serve, FAILED
@@ -60,22 +62,22 @@ class ModelRecord(models.Model):
             return []  # read with the record (services.find_ready_model): nothing to ask
         return list(self.placements.values_list("worker", flat=True))
 
-    def to_spec(self) -> dict[str, Any]:
-        """What a worker needs to run this model, as JSON: tasks carry it, so a worker never
-        has to read the database on the request path."""
-        return {
-            "id": self.pk,
-            "name": self.name,
-            "path": self.path,
-            "sha256": self.sha256,
-            "context_length": self.context_length,
-            "chat_template": self.chat_template,
-            "system_prompt": self.system_prompt,
-            "default_options": self.default_options,
-            "modified_at": self.modified_at.isoformat() if self.modified_at else "",
+    def to_spec(self) -> ModelSpec:
+        """What a worker needs to run this model: tasks carry it, so a worker never has to
+        read the database on the request path."""
+        return ModelSpec(
+            id=self.pk,
+            name=self.name,
+            path=self.path,
+            sha256=self.sha256,
+            context_length=self.context_length or 0,
+            chat_template=self.chat_template,
+            system_prompt=self.system_prompt,
+            default_options=self.default_options or {},
+            modified_at=self.modified_at.isoformat() if self.modified_at else "",
             # Workers an admin pinned the model to: they keep it loaded.
-            "pinned_to": self.pinned_workers(),
-        }
+            pinned_to=self.pinned_workers(),
+        )
 
     def ollama_details(self) -> dict[str, Any]:
         """Ollama's ``details`` object (``/api/tags``, ``/api/show``, ``/api/ps``)."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+from project.edge.errors import ApiError
+
 # Ollama allows path-like names (hf.co/owner/repo:Q4_K_M); each path part is a plain token.
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 _NAME = re.compile(rf"^{_PART}(?:/{_PART})*(?::[A-Za-z0-9][A-Za-z0-9._-]{{0,127}})?$")
 
 
-class InvalidModelName(ValueError):
-    pass
+class InvalidModelName(ApiError, ValueError):
+    """A name that is not ``name[:tag]``: a 400 wherever it is given."""
 
 
 def normalize_model_name(raw: str) -> str:

@@ -2,81 +2,30 @@
 ``/api/copy`` and ``/api/delete``, in Ollama's shapes and with its ``{"error": "..."}`` body.
 
 Each view reads the body, calls one service from ``models_app.services`` or
-``models_app.pulls`` and shapes the answer.
+``models_app.pulls`` and shapes the answer; the services' errors (``ModelNotFound``,
+``PullRefused``, ``InvalidModelName``) are ``ApiError``s the endpoint decorator answers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Coroutine
-from functools import wraps
+from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.views.decorators.csrf import csrf_exempt
 
 from accounts import audit
 from accounts.lookup import may_use
 from accounts.models import AuditAction
+from inference_app.ollama.endpoint import ollama_endpoint, read_body
 from models_app.models import ModelRecord, ModelStatus
-from models_app.names import InvalidModelName, normalize_model_name
+from models_app.names import normalize_model_name
 from models_app.pull_progress import pull_events
 from models_app.pulls import check_pull_reference, do_start_pull
-from models_app.references import PullRefused
-from models_app.services import (
-    ModelNotFound,
-    do_copy_model,
-    do_delete_model,
-    find_ready_model,
-)
-from project.ollama_errors import OllamaError, model_not_found
-
-View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
-
-
-def model_endpoint(*methods: str) -> Callable[[View], View]:
-    """Allow ``methods`` only, and answer OllamaError, PullRefused, InvalidModelName and
-    ModelNotFound in Ollama's error shape."""
-
-    def decorate(view: View) -> View:
-        @csrf_exempt
-        @wraps(view)
-        async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if request.method not in methods:
-                return OllamaError(f"method {request.method} not allowed", status=405).response()
-            try:
-                return await view(request, *args, **kwargs)
-            except OllamaError as exc:
-                return exc.response()
-            except PullRefused as exc:
-                return OllamaError(str(exc), status=exc.status).response()
-            except InvalidModelName as exc:
-                return OllamaError(str(exc), status=400).response()
-            except ModelNotFound as exc:
-                return model_not_found(exc.name).response()
-
-        return wrapper
-
-    return decorate
-
-
-def read_body(request: HttpRequest) -> dict[str, Any]:
-    try:
-        raw = request.body
-    except RequestDataTooBig:
-        raise OllamaError("request body too large", status=413) from None
-    if not raw:
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise OllamaError("invalid JSON in the request body") from None
-    if not isinstance(body, dict):
-        raise OllamaError("the request body must be a JSON object")
-    return body
+from models_app.services import do_copy_model, do_delete_model, find_ready_model
+from project.edge.errors import ApiError
 
 
 def model_field(body: dict[str, Any], *names: str) -> str:
@@ -85,9 +34,9 @@ def model_field(body: dict[str, Any], *names: str) -> str:
         value = body.get(name)
         if value is not None:
             if not isinstance(value, str) or not value.strip():
-                raise OllamaError(f"{name} must be a non-empty string")
+                raise ApiError(f"{name} must be a non-empty string")
             return value
-    raise OllamaError(f"{names[0]} is required")
+    raise ApiError(f"{names[0]} is required")
 
 
 def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
@@ -98,12 +47,12 @@ def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
     return lines()
 
 
-@model_endpoint("POST")
+@ollama_endpoint("POST")
 async def pull(request: HttpRequest) -> HttpResponseBase:
     body = read_body(request)
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
-        raise OllamaError("stream must be true or false")
+        raise ApiError("stream must be true or false")
     reference = check_pull_reference(model_field(body, "model", "name"))
     job, joined = await sync_to_async(do_start_pull)(reference)
     if not joined:
@@ -119,13 +68,13 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
     return JsonResponse(last, status=500 if "error" in last else 200, headers=headers)
 
 
-@model_endpoint("GET")
+@ollama_endpoint("GET")
 async def tags(request: HttpRequest) -> HttpResponseBase:
     records = [r async for r in ModelRecord.objects.filter(status=ModelStatus.READY)]
     return JsonResponse({"models": [r.to_ollama() for r in records if may_use(request, r.name)]})
 
 
-@model_endpoint("POST")
+@ollama_endpoint("POST")
 async def show(request: HttpRequest) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")
@@ -177,7 +126,7 @@ def _modelfile(record: ModelRecord) -> str:
     return "\n".join(lines) + "\n"
 
 
-@model_endpoint("POST")
+@ollama_endpoint("POST")
 async def copy(request: HttpRequest) -> HttpResponseBase:
     body = read_body(request)
     source, destination = model_field(body, "source"), model_field(body, "destination")
@@ -185,7 +134,7 @@ async def copy(request: HttpRequest) -> HttpResponseBase:
     return HttpResponse(status=200)
 
 
-@model_endpoint("DELETE")
+@ollama_endpoint("DELETE")
 async def delete(request: HttpRequest) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")

@@ -33,9 +33,9 @@ from models_app.models import FINISHED_PULL, ModelRecord, PullJob, PullStatus
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.references import PullRefused
 from models_app.services import ModelNotFound, do_delete_model
+from project.broker import sync_client
 from project.pages.access import is_htmx, staff_required
-from workers.heartbeat import live_workers
-from workers.pages import registry_client
+from workers.broker.registry import live_workers
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def residency() -> dict[str, list[dict[str, Any]]] | None:
     """Model name -> the live workers holding it (name, device); None when the registry
     cannot be read."""
     try:
-        workers = live_workers(registry_client())
+        workers = live_workers(sync_client())
     except redis.RedisError as exc:
         log.warning("worker registry unreachable: %s", exc)
         return None

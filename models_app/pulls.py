@@ -17,10 +17,9 @@ from models_app.hub import PullPlan, check_free_disk, resolve_plan
 from models_app.models import ACTIVE_PULL, ModelRecord, PullJob, PullStatus
 from models_app.names import InvalidModelName, normalize_model_name
 from models_app.references import HubReference, PullRefused, is_hub_reference, parse_reference
+from workers.broker.wire import PULL
 
 log = logging.getLogger(__name__)
-
-PULL_TASK = "herd.pull"
 
 
 def check_pull_reference(raw: str) -> HubReference:
@@ -82,9 +81,9 @@ def do_start_pull(reference: HubReference) -> tuple[PullJob, bool]:
 
 def send_pull(job_id: int) -> None:
     from project.celery import app
-    from workers import keys
+    from workers.broker import keys
 
-    app.send_task(PULL_TASK, args=(job_id,), queue=keys.pulls_queue())
+    app.send_task(PULL, args=(job_id,), queue=keys.pulls_queue())
 
 
 def do_claim_pull(job_id: int, instance: str) -> PullJob | None:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from models_app.names import InvalidModelName, normalize_model_name
+from project.edge.errors import ApiError
 
 HOSTS = ("hf.co", "huggingface.co")
 DEFAULT_QUANT = "Q4_K_M"
@@ -29,12 +30,11 @@ _SPLIT = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$",
 _QUANT = re.compile(r"(?:^|[-._])((?:UD-)?(?:I?Q\d[A-Z0-9_]*|BF16|F16|F32|MXFP4[A-Z0-9_]*))$", re.I)
 
 
-class PullRefused(ValueError):
+class PullRefused(ApiError, ValueError):
     """A reference that cannot be pulled; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 @dataclass(frozen=True)

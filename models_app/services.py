@@ -15,6 +15,8 @@ from django.db.models import Exists, OuterRef
 from models_app.gguf_metadata import read_gguf_metadata
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
+from project.edge.errors import NotFound
+from project.edge.families import OPENAI
 from workers.models import Placement
 
 log = logging.getLogger(__name__)
@@ -22,10 +24,20 @@ log = logging.getLogger(__name__)
 _SPLIT_PART = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$")
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(NotFound, LookupError):
+    """No ready model of that name (or none the key may see): worded as each API words it,
+    since clients match on the words (Ollama's ``model 'x' not found`` starts a pull)."""
+
+    code = "model_not_found"
+
     def __init__(self, name: str) -> None:
-        super().__init__(f"model '{name}' not found")
+        super().__init__(f"model '{name}' not found", param="model")
         self.name = name
+
+    def message_for(self, family: str) -> str:
+        if family == OPENAI:
+            return f"The model '{self.name}' does not exist"
+        return self.message
 
 
 def find_ready_model(name: str) -> ModelRecord:
@@ -169,7 +181,7 @@ def do_delete_model(name: str) -> list[Path]:
 
 
 def _announce_deleted(model_id: int) -> None:
-    from workers.control import unload_everywhere
+    from workers.broker.control import unload_everywhere
 
     try:
         unload_everywhere(model_id)

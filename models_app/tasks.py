@@ -1,22 +1,20 @@
-"""Celery tasks of the pulls queue. Web sends them by name (``models_app.pulls.PULL_TASK``)."""
+"""Celery tasks of the pulls queue. Web sends them by name (``workers.broker.wire``)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from models_app.pulls import PULL_TASK
-
-RESUME_ORPHANED_PULLS = "herd.resume_orphaned_pulls"
+from workers.broker.wire import PULL, RESUME_ORPHANED_PULLS
 
 
 # No autoretry and no time limit: a download may rightly take hours, and a failure is recorded
 # on the job (FAILED, with its error); pulling again resumes from the partial file.
-@shared_task(name=PULL_TASK, acks_late=True, ignore_result=True)
+@shared_task(name=PULL, acks_late=True, ignore_result=True)
 def pull(job_id: int) -> None:
     """Download, check and register one pull job. Safe to deliver twice, and a no-op for a job
     that no longer exists: only the delivery that claims the QUEUED job runs it."""
     from models_app.puller import run_pull
-    from workers.runtime import runtime
+    from workers.worker.runtime import runtime
 
     run_pull(job_id, runtime().instance)
 
@@ -29,8 +27,8 @@ def resume_orphaned_pulls() -> None:
     visibility timeout (an hour) brings it back; this sends the job again within a beat.
     """
     from models_app.pulls import requeue_orphaned_pulls
-    from workers.heartbeat import live_workers
-    from workers.runtime import runtime
+    from workers.broker.registry import live_workers
+    from workers.worker.runtime import runtime
 
     live = {w.get("instance", "") for w in live_workers(runtime().redis)}
     requeue_orphaned_pulls(live)

@@ -16,6 +16,7 @@ from accounts.hosts import AUTH_MODES, default_auth_mode
 from project.durations import parse_duration
 from project.home import embedded_broker_url_file, herd_home, local_secret_key
 from project.sizes import parse_size
+from workers.broker import wire
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -146,14 +147,14 @@ HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=4096)
 HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)  # 0: half the logical cores
 HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=16)
 # llama.cpp's weight repacking at load time: auto leaves it off where the CPU has AMX, whose
-# kernels crash on some machines (workers.loading).
+# kernels crash on some machines (workers.engine.loading).
 HERD_CPU_REPACK = env.str("HERD_CPU_REPACK", default="auto")
 if HERD_CPU_REPACK not in ("auto", "on", "off"):
     raise ImproperlyConfigured(
         f"HERD_CPU_REPACK: expected auto, on or off, got {HERD_CPU_REPACK!r}"
     )
 # Sequences one resident model decodes together (continuous batching); 1 runs one request at a
-# time; 0 picks per device (workers.residency.parallel_slots).
+# time; 0 picks per device (workers.worker.residency.parallel_slots).
 HERD_PARALLEL = env.int("HERD_PARALLEL", default=0)
 if HERD_PARALLEL < 0:
     raise ImproperlyConfigured(f"HERD_PARALLEL: expected 0 or more, got {HERD_PARALLEL}")
@@ -228,7 +229,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("HERD_RESTORE_INTERVAL", default=10),
     "unacked_restore_throttle": 1,
     # Ten levels, 0 taken first: a request's level is its turn among its key's waiting
-    # requests (workers.fairness).
+    # requests (workers.broker.fairness).
     "priority_steps": list(range(10)),
 }
 CELERY_TASK_SERIALIZER = "json"
@@ -241,9 +242,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = f"{HERD_NAMESPACE}.default"
 CELERY_BEAT_SCHEDULE_FILENAME = str(HERD_HOME / "run" / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "expire-batches": {"task": "herd.expire_batches", "schedule": HERD_BEAT_INTERVAL},
-    "reap-dead-workers": {"task": "herd.reap_dead_workers", "schedule": HERD_BEAT_INTERVAL},
-    "resume-orphaned-pulls": {"task": "herd.resume_orphaned_pulls", "schedule": HERD_BEAT_INTERVAL},
+    "expire-batches": {"task": wire.EXPIRE_BATCHES, "schedule": HERD_BEAT_INTERVAL},
+    "reap-dead-workers": {"task": wire.REAP_DEAD_WORKERS, "schedule": HERD_BEAT_INTERVAL},
+    "resume-orphaned-pulls": {"task": wire.RESUME_ORPHANED_PULLS, "schedule": HERD_BEAT_INTERVAL},
 }
 
 LOGGING = {

@@ -1,12 +1,13 @@
-"""The limit decision and the token counts read from responses, without a server."""
+"""The limit decision and the token counts noted from a request's final event, without a server."""
 
 from __future__ import annotations
 
-import json
+from django.http import HttpRequest
 
 from accounts.limits import Decision, LimitCheck
 from accounts.lookup import KeyInfo
-from accounts.usage import Tokens, tokens_of_json, tokens_of_stream_tail
+from accounts.usage import Tokens, note_usage, noted_tokens
+from workers.broker.wire import Usage
 
 
 def key_info(**limits: int | None) -> KeyInfo:
@@ -77,22 +78,9 @@ def test_a_key_without_limits_queues_nothing() -> None:
     assert pipe.commands == []
 
 
-def test_token_counts_are_read_from_openai_and_ollama_bodies() -> None:
-    openai = {"usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
-    assert tokens_of_json(json.dumps(openai).encode()) == Tokens(5, 7)
-    ollama = {"done": True, "prompt_eval_count": 3, "eval_count": 9}
-    assert tokens_of_json(json.dumps(ollama).encode()) == Tokens(3, 9)
-    assert tokens_of_json(b'{"object": "list", "data": []}') is None
-    assert tokens_of_json(b"not json") is None
-
-
-def test_token_counts_are_read_from_the_end_of_a_stream() -> None:
-    sse = (
-        b'data: {"choices":[{"text":"a"}],"usage":null}\n\n'
-        b'data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":2}}\n\n'
-        b"data: [DONE]\n\n"
-    )
-    assert tokens_of_stream_tail(sse) == Tokens(4, 2)
-    ndjson = b'{"response":"a","done":false}\n{"done":true,"prompt_eval_count":6,"eval_count":8}\n'
-    assert tokens_of_stream_tail(ndjson) == Tokens(6, 8)
-    assert tokens_of_stream_tail(b'data: {"choices":[{"text":"a"}]}\n\n') is None
+def test_token_counts_are_those_the_view_noted_from_the_final_event() -> None:
+    request = HttpRequest()
+    assert noted_tokens(request) is None
+    note_usage(request, Usage(prompt_tokens=5, completion_tokens=7))
+    assert noted_tokens(request) == Tokens(5, 7)
+    assert Tokens(5, 7).total == 12

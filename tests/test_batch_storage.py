@@ -61,7 +61,7 @@ def test_a_line_that_breaks_every_time_fails_after_its_tries_instead_of_looping(
 ) -> None:
     from inference_app.batches.models import BatchLine, BatchStatus, LineStatus
     from inference_app.batches.services import do_claim_line
-    from workers import batch as batch_runner
+    from workers.worker import batch as batch_runner
 
     settings.HERD_FILES_DIR = tmp_path
     batch, line = batch_of_one_line("bad")

@@ -1,5 +1,5 @@
 """A batched engine decodes several sequences of one model in the same steps, and each of them
-comes out exactly as it would alone (``workers.batched``, ``workers.stepper``)."""
+comes out exactly as it would alone (``workers.engine.batched``, ``workers.engine.stepper``)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,16 @@ from typing import Any
 import llama_cpp
 import pytest
 
-from workers.batched import BatchedEngine, batch_slot
-from workers.engine import BATCH, INTERACTIVE, Engine, SerialEngine
-from workers.generation import (
+from workers.broker.wire import ModelSpec
+from workers.engine.batched import BatchedEngine, batch_slot
+from workers.engine.generation import (
     GenerationResult,
     SamplingOptions,
     run_generation,
     tokenize_prompt,
 )
-from workers.residency import Residency
+from workers.engine.jobs import BATCH, INTERACTIVE, Engine, SerialEngine
+from workers.worker.residency import Residency
 
 PROMPTS = ["hello world the", "a model is", "yes no true false answer", "herd llama token of"]
 SCHEMA = {
@@ -73,7 +74,7 @@ def generation(
     on_piece: Callable[[int], bool] | None = None,
     **options: Any,
 ) -> tuple[Callable[[llama_cpp.Llama], Outcome], Outcome]:
-    """A job as workers.inference builds one: tokenize, then run_generation. ``on_piece``
+    """A job as workers.worker.inference builds one: tokenize, then run_generation. ``on_piece``
     gets the number of pieces so far and returns False to cancel."""
     outcome = Outcome(GenerationResult("", 0, 0))
 
@@ -337,7 +338,7 @@ def test_one_slot_is_kept_for_interactive_jobs_under_a_batch_backlog(tiny_gguf: 
 
 
 def test_herd_parallel_picks_the_engine(tiny_gguf: Path, settings: Any) -> None:
-    spec = {"id": 1, "name": "tiny", "path": str(tiny_gguf), "num_ctx": 256}
+    spec = ModelSpec(id=1, name="tiny", path=str(tiny_gguf), num_ctx=256)
     residency = Residency()
     settings.HERD_PARALLEL = 3
     resident = residency.get(spec)

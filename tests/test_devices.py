@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.live import REPO
-from workers.devices import Device, DeviceError, available_ram, default_budget, parse_device
+from workers.worker.devices import Device, DeviceError, available_ram, default_budget, parse_device
 
 
 def test_it_parses_cpu_and_cuda_devices() -> None:

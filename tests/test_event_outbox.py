@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from typing import Any
@@ -11,20 +10,21 @@ import pytest
 import redis
 
 from tests.live import LiveServer, free_port
-from workers import keys
-from workers.events import STREAM_TTL_SECONDS, BackgroundPublisher, EventPublisher
+from workers.broker import keys
+from workers.broker.wire import STREAM_TTL_SECONDS, Delta, Done, Event, decode
+from workers.worker.events import BackgroundPublisher, EventPublisher
 
 
-def stream_of(client: redis.Redis, request_id: str) -> list[dict[str, Any]]:
+def stream_of(client: redis.Redis, request_id: str) -> list[Event]:
     entries: Any = client.xrange(keys.request_stream(request_id))
-    return [json.loads(fields[b"e"]) for _, fields in entries]
+    return [decode(fields[b"e"]) for _, fields in entries]
 
 
 def publish_answer(sink: BackgroundPublisher, pieces: list[str]) -> None:
     for piece in pieces:
-        sink.emit({"type": "delta", "text": piece, "tokens": 1})
+        sink.emit(Delta(piece, 1))
         time.sleep(0.001)  # some deltas go out alone, some wait for the next round trip
-    sink.emit({"type": "done", "finish_reason": "stop"})
+    sink.emit(Done("stop"))
     sink.close()
 
 
@@ -47,10 +47,10 @@ def test_concurrent_requests_each_get_their_own_events_in_order(server: LiveServ
     merged_somewhere = False
     for rid, pieces in answers.items():
         events = stream_of(client, rid)
-        deltas = [e for e in events if e["type"] == "delta"]
-        assert "".join(d["text"] for d in deltas) == "".join(pieces)
-        assert sum(d["tokens"] for d in deltas) == len(pieces)
-        assert events[-1] == {"type": "done", "finish_reason": "stop"}
+        deltas = [e for e in events if isinstance(e, Delta)]
+        assert "".join(d.text for d in deltas) == "".join(pieces)
+        assert sum(d.tokens for d in deltas) == len(pieces)
+        assert events[-1] == Done("stop")
         assert 0 < int(client.ttl(keys.request_stream(rid))) <= STREAM_TTL_SECONDS
         merged_somewhere |= len(deltas) < len(pieces)
     assert merged_somewhere, "deltas waiting for a round trip go out as one event"
@@ -60,10 +60,10 @@ def test_emit_turns_false_once_the_client_cancels(server: LiveServer) -> None:
     client = server.redis()
     request_id = f"outbox-cancel-{time.time_ns()}"
     sink = BackgroundPublisher(EventPublisher(client, request_id))
-    assert sink.emit({"type": "delta", "text": "a", "tokens": 1})
+    assert sink.emit(Delta("a", 1))
     client.set(keys.cancel_flag(request_id), 1, ex=60)
     deadline = time.monotonic() + 5
-    while sink.emit({"type": "delta", "text": "b", "tokens": 1}):
+    while sink.emit(Delta("b", 1)):
         assert time.monotonic() < deadline, "the cancel flag never reached the engine"
         time.sleep(0.01)
     sink.close()
@@ -73,7 +73,7 @@ def test_emit_turns_false_once_the_client_cancels(server: LiveServer) -> None:
 def test_a_broken_redis_fails_its_requests_and_not_the_others(server: LiveServer) -> None:
     gone = redis.Redis(port=free_port(), socket_connect_timeout=1)
     lost = BackgroundPublisher(EventPublisher(gone, f"outbox-lost-{time.time_ns()}"))
-    lost.emit({"type": "delta", "text": "a", "tokens": 1})
+    lost.emit(Delta("a", 1))
     lost.close()
     with pytest.raises(redis.ConnectionError):
         lost.pump(threading.Event())
@@ -82,7 +82,7 @@ def test_a_broken_redis_fails_its_requests_and_not_the_others(server: LiveServer
     sink = BackgroundPublisher(EventPublisher(server.redis(), request_id))
     publish_answer(sink, ["still", " here"])
     sink.pump(threading.Event())
-    assert [e["type"] for e in stream_of(server.redis(), request_id)][-1] == "done"
+    assert isinstance(stream_of(server.redis(), request_id)[-1], Done)
 
 
 def test_a_job_that_never_ran_does_not_wait_for_events() -> None:

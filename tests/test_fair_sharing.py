@@ -1,5 +1,5 @@
 """Keys sharing a model take turns: a key with many requests queued does not make another
-key's single request wait behind all of them (``workers.fairness``)."""
+key's single request wait behind all of them (``workers.broker.fairness``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import llama_cpp
 
 from tests.keyed import KeyedServer
-from workers.engine import INTERACTIVE, SerialEngine
-from workers.residency import DEFAULT_PARALLEL
+from workers.engine.jobs import INTERACTIVE, SerialEngine
+from workers.worker.residency import DEFAULT_PARALLEL
 
 HEAVY_REQUESTS = 20
 

@@ -1,5 +1,5 @@
-"""Loading a model (``workers.loading``): llama.cpp's weight repacking as HERD_CPU_REPACK says,
-off by default where llama.cpp would hand the weights to its AMX kernels."""
+"""Loading a model (``workers.engine.loading``): llama.cpp's weight repacking as HERD_CPU_REPACK
+says, off by default where llama.cpp would hand the weights to its AMX kernels."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import Any
 
 import llama_cpp
 
-from workers.loading import Llama, cpu_has_amx, repack_weights
-from workers.residency import Residency
+from workers.broker.wire import ModelSpec
+from workers.engine.loading import Llama, cpu_has_amx, repack_weights
+from workers.worker.residency import Residency
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,7 @@ def test_the_flag_reaches_the_model_params(tiny_gguf: Path) -> None:
 
 
 def test_workers_load_models_as_herd_cpu_repack_says(tiny_gguf: Path, settings: Any) -> None:
-    spec = {"id": 1, "name": "tiny", "path": str(tiny_gguf), "num_ctx": 256}
+    spec = ModelSpec(id=1, name="tiny", path=str(tiny_gguf), num_ctx=256)
     residency = Residency()
     for choice, repacked in (("off", False), ("on", True)):
         settings.HERD_CPU_REPACK = choice

@@ -26,8 +26,8 @@ def test_only_lines_whose_message_is_nowhere_are_released(
 ) -> None:
     from inference_app.batches.files import StoredFile
     from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
-    from workers.queues import list_key
-    from workers.reroute import release_lost_lines
+    from workers.broker.queues import list_key
+    from workers.broker.reroute import release_lost_lines
 
     settings.HERD_NAMESPACE = server.namespace
     client = server.redis()

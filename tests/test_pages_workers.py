@@ -1,5 +1,5 @@
 """The workers page and the catalog's residency column, read from a real worker registry:
-heartbeats written by ``workers.heartbeat.beat_once`` into the live server's broker, under a
+heartbeats written by ``workers.worker.heartbeat.beat_once`` into the live server's broker, under a
 namespace of this test's own so the live server's worker stays out of it."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from models_app.models import ModelRecord
 from tests.live import LiveServer
-from workers import keys
-from workers.heartbeat import beat_once
+from workers.broker import keys
+from workers.broker.registry import beat_once
 
 pytestmark = pytest.mark.django_db
 HTML = {"Accept": "text/html"}

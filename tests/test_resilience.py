@@ -138,8 +138,8 @@ def test_queued_work_survives_a_broker_restart(tmp_path: Path, tiny_gguf: Path) 
 def test_requests_waiting_for_a_dead_worker_move_to_a_live_one(
     server: LiveServer, settings: Any
 ) -> None:
-    from workers.queues import list_key
-    from workers.reroute import reroute_from_dead_workers
+    from workers.broker.queues import list_key
+    from workers.broker.reroute import reroute_from_dead_workers
 
     settings.HERD_NAMESPACE = server.namespace
     client = server.redis()
@@ -150,7 +150,7 @@ def test_requests_waiting_for_a_dead_worker_move_to_a_live_one(
             "shell",
             "-c",
             "import json; from models_app.models import ModelRecord; "
-            "print(json.dumps(ModelRecord.objects.get(name='tiny:latest').to_spec()))",
+            "print(json.dumps(ModelRecord.objects.get(name='tiny:latest').to_spec().to_json()))",
         )
         .stdout.strip()
         .splitlines()[-1]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from workers.generation import _StopScanner
+from workers.engine.generation import _StopScanner
 
 
 def feed_all(scanner: _StopScanner, pieces: list[str]) -> tuple[str, bool]:

@@ -116,7 +116,7 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_queued_requests_with_
 
 
 def test_only_the_first_delivery_of_a_request_may_answer_it(server: LiveServer) -> None:
-    from workers.events import EventPublisher
+    from workers.worker.events import EventPublisher
 
     request_id = f"claim-test-{time.time_ns()}"
     first = EventPublisher(server.redis(), request_id)

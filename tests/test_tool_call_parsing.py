@@ -1,10 +1,11 @@
-"""Reading tool calls out of generated text (``workers.tools``), the ways models write them."""
+"""Reading tool calls out of generated text (``workers.engine.tools``), the ways models write
+them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from workers.tools import ToolCallHold, ToolPlan, call_schema, parse_tool_calls, plan_tools
+from workers.engine.tools import ToolCallHold, ToolPlan, call_schema, parse_tool_calls, plan_tools
 
 NAMES = {"get_weather", "get_time"}
 

@@ -33,11 +33,12 @@ from inference_app.batches.models import (
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS, check_batch_input
 from models_app.models import ModelRecord
 from project.broker import sync_client
-from workers import keys
+from project.edge.errors import ApiError
+from workers.broker import keys
+from workers.broker.placement import NoWorker, choose_worker
+from workers.broker.wire import BATCH_LINE
 from workers.models import Placement
-from workers.placement import NoWorker, choose_worker
 
-BATCH_LINE_TASK = "herd.batch_line"
 # What a publish or a Redis call raises while the broker is away (or restarting).
 BROKER_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisError, OSError)
 log = logging.getLogger(__name__)
@@ -45,11 +46,10 @@ _WINDOW = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-class BatchRequestError(ValueError):
+class BatchRequestError(ApiError, ValueError):
     def __init__(self, message: str, param: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.param = param
-        self.status = status
+        code = "not_found" if status == 404 else "invalid_value"
+        super().__init__(message, status=status, param=param, code=code)
 
 
 def parse_completion_window(window: str) -> timedelta:
@@ -161,7 +161,7 @@ def send_lines(batch_id: str) -> None:
         ):
             continue
         try:
-            app.send_task(BATCH_LINE_TASK, args=(line_id,), queue=keys.batch_lane(worker.name))
+            app.send_task(BATCH_LINE, args=(line_id,), queue=keys.batch_lane(worker.name))
         except BROKER_ERRORS:
             # The message may not exist: hand the line back so beat sends it again. Should it
             # exist after all, the two deliveries meet at do_claim_line and one of them runs.

@@ -13,7 +13,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from inference_app.openai.errors import from_validation_errors
 from inference_app.openai.serializers import (
     ChatCompletionSerializer,
     CompletionSerializer,
@@ -21,6 +20,7 @@ from inference_app.openai.serializers import (
 )
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
+from project.edge.errors import ValidationFailed
 
 ENDPOINT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "/v1/chat/completions": ChatCompletionSerializer,
@@ -101,7 +101,7 @@ def check_batch_input(
             continue
         serializer = serializer_cls(data=body)
         if not serializer.is_valid():
-            problem = from_validation_errors(serializer.errors)
+            problem = ValidationFailed(serializer.errors)
             errors.append(
                 _error(
                     number,

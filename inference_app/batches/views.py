@@ -8,7 +8,6 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 from rest_framework import serializers
-from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -17,16 +16,19 @@ from rest_framework.views import APIView
 
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import BatchJob
-from inference_app.batches.services import BatchRequestError, do_cancel_batch, do_create_batch
-from inference_app.openai.errors import OpenAIError, from_validation_errors
+from inference_app.batches.services import do_cancel_batch, do_create_batch
+from project.edge.drf import FamilyErrors
+from project.edge.errors import ApiError, NotFound, ValidationFailed
+from project.edge.families import OPENAI
 
 UPLOAD_PURPOSES = (FilePurpose.BATCH, FilePurpose.USER_DATA)
 
 
-class OpenAIView(APIView):
+class OpenAIView(FamilyErrors, APIView):
     """DRF view answering in JSON, and errors in OpenAI's shape, whatever the client accepts
     (the openai client asks for file content with ``Accept: application/binary``)."""
 
+    api_family = OPENAI
     renderer_classes = [JSONRenderer]
 
     def perform_content_negotiation(
@@ -34,19 +36,9 @@ class OpenAIView(APIView):
     ) -> tuple[BaseRenderer, str]:
         return JSONRenderer(), JSONRenderer.media_type
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, BatchRequestError):
-            code = "not_found" if exc.status == 404 else "invalid_value"
-            exc = OpenAIError(str(exc), status=exc.status, param=exc.param, code=code)
-        elif isinstance(exc, APIException):  # DRF's own (bad multipart, wrong method...)
-            exc = OpenAIError(str(exc.detail), status=exc.status_code, code=exc.default_code)
-        if isinstance(exc, OpenAIError):
-            return Response(exc.body(), status=exc.status)
-        return super().handle_exception(exc)
 
-
-def not_found(kind: str, key: str) -> OpenAIError:
-    return OpenAIError(f"No such {kind}: {key}", status=404, code="not_found")
+def not_found(kind: str, key: str) -> NotFound:
+    return NotFound(f"No such {kind}: {key}")
 
 
 def page(objects: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
@@ -71,7 +63,7 @@ class FileListView(OpenAIView):
     def post(self, request: Request) -> Response:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.HERD_MAX_UPLOAD:
-            raise OpenAIError(
+            raise ApiError(
                 f"files are limited to {settings.HERD_MAX_UPLOAD} bytes",
                 status=413,
                 param="file",
@@ -80,16 +72,16 @@ class FileListView(OpenAIView):
         form: Any = request.data
         purpose = form.get("purpose")
         if purpose not in UPLOAD_PURPOSES:
-            raise OpenAIError(
+            raise ApiError(
                 f"purpose must be one of {', '.join(UPLOAD_PURPOSES)}",
                 param="purpose",
                 code="invalid_value",
             )
         upload = request.FILES.get("file")
         if upload is None:
-            raise OpenAIError("a file is required", param="file", code="missing_required_parameter")
+            raise ApiError("a file is required", param="file", code="missing_required_parameter")
         if upload.size is not None and upload.size > settings.HERD_MAX_UPLOAD:
-            raise OpenAIError(
+            raise ApiError(
                 f"files are limited to {settings.HERD_MAX_UPLOAD} bytes",
                 status=413,
                 param="file",
@@ -115,7 +107,7 @@ class FileDetailView(OpenAIView):
             .exclude(status__in=("completed", "failed", "expired", "cancelled"))
             .exists()
         ):
-            raise OpenAIError(
+            raise ApiError(
                 "the file is the input of a running batch", param="file_id", code="file_in_use"
             )
         if BatchJob.objects.filter(input_file=stored).exists():
@@ -150,7 +142,7 @@ class BatchListView(OpenAIView):
         try:
             limit = max(1, min(100, int(request.query_params.get("limit", 20))))
         except ValueError:
-            raise OpenAIError("limit must be an integer", param="limit") from None
+            raise ApiError("limit must be an integer", param="limit") from None
         batches = BatchJob.objects.all()
         if after := request.query_params.get("after"):
             anchor = BatchJob.objects.filter(pk=after).first()
@@ -164,7 +156,7 @@ class BatchListView(OpenAIView):
     def post(self, request: Request) -> Response:
         serializer = CreateBatchSerializer(data=request.data)
         if not serializer.is_valid():
-            raise from_validation_errors(serializer.errors)
+            raise ValidationFailed(serializer.errors)
         data = serializer.validated_data
         key = getattr(request._request, "herd_key", None)
         batch = do_create_batch(

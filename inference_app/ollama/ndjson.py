@@ -8,8 +8,13 @@ gets the final object alone, holding the whole answer.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
+
+from project.edge.errors import ApiError
+from project.edge.families import OLLAMA, error_body
+from workers.broker.wire import Delta, Done, ToolCall
 
 # Finish reasons Ollama names differently: a tool call ends the turn like EOS does.
 _DONE_REASONS = {"tool_calls": "stop"}
@@ -23,9 +28,9 @@ def created_at() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def ollama_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def ollama_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
     return [
-        {"id": c["id"], "function": {"index": i, "name": c["name"], "arguments": c["arguments"]}}
+        {"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
         for i, c in enumerate(calls)
     ]
 
@@ -46,14 +51,17 @@ def ollama_logprobs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class OllamaFormat:
-    """The objects of one ``/api/chat`` (``chat=True``) or ``/api/generate`` request."""
+    """The objects of one ``/api/chat`` (``chat=True``) or ``/api/generate`` request; a
+    ``ResponseFormat`` (``inference_app.responding``)."""
+
+    content_type = "application/x-ndjson"
 
     def __init__(self, model: str, *, chat: bool, started_ns: int) -> None:
         self.model = model
         self.chat = chat
         self.started_ns = started_ns
 
-    def _body(self, text: str, tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def _body(self, text: str, tool_calls: list[ToolCall] | None = None) -> dict[str, Any]:
         if not self.chat:
             return {"response": text}
         message: dict[str, Any] = {"role": "assistant", "content": text}
@@ -65,7 +73,7 @@ class OllamaFormat:
         self,
         text: str,
         logprobs: list[dict[str, Any]] | None = None,
-        tool_calls: list[dict[str, Any]] | None = None,
+        tool_calls: list[ToolCall] | None = None,
     ) -> dict[str, Any]:
         obj = {"model": self.model, "created_at": created_at(), **self._body(text, tool_calls)}
         if logprobs is not None:
@@ -75,7 +83,7 @@ class OllamaFormat:
 
     def final(
         self,
-        done: dict[str, Any],
+        done: Done,
         now_ns: int,
         text: str = "",
         logprobs: list[dict[str, Any]] | None = None,
@@ -86,23 +94,35 @@ class OllamaFormat:
         hold the whole answer when not streamed.
         ``total_duration`` runs from the request's arrival to ``now_ns``, so it covers the
         queue as well as the worker's load, prompt and generation times."""
-        timings = done.get("timings", {})
-        usage = done["usage"]
-        tool_calls = done.get("tool_calls") if with_tool_calls else None
+        timings, usage = done.timings, done.usage
+        tool_calls = done.tool_calls if with_tool_calls else None
         obj = {"model": self.model, "created_at": created_at(), **self._body(text, tool_calls)}
         if logprobs is not None:
             obj["logprobs"] = ollama_logprobs(logprobs)
-        reason = done["finish_reason"]
+        reason = done.finish_reason
         obj.update(
             {
                 "done": True,
                 "done_reason": _DONE_REASONS.get(reason, reason),
-                "total_duration": max(now_ns - self.started_ns, int(timings.get("total_ns", 0))),
-                "load_duration": int(timings.get("load_ns", 0)),
-                "prompt_eval_count": usage["prompt_tokens"],
-                "prompt_eval_duration": int(timings.get("prompt_eval_ns", 0)),
-                "eval_count": usage["completion_tokens"],
-                "eval_duration": int(timings.get("eval_ns", 0)),
+                "total_duration": max(now_ns - self.started_ns, timings.total_ns),
+                "load_duration": timings.load_ns,
+                "prompt_eval_count": usage.prompt_tokens,
+                "prompt_eval_duration": timings.prompt_eval_ns,
+                "eval_count": usage.completion_tokens,
+                "eval_duration": timings.eval_ns,
             }
         )
         return obj
+
+    def stream_delta(self, delta: Delta, first: bool) -> bytes:
+        return ndjson(self.chunk(delta.text, delta.logprobs))
+
+    def stream_done(self, done: Done, first: bool) -> bytes:
+        calls = ndjson(self.chunk("", tool_calls=done.tool_calls)) if done.tool_calls else b""
+        return calls + ndjson(self.final(done, time.perf_counter_ns()))
+
+    def stream_error(self, error: ApiError) -> bytes:
+        return ndjson(error_body(OLLAMA, error))
+
+    def whole(self, text: str, done: Done, logprobs: list[dict[str, Any]] | None) -> dict[str, Any]:
+        return self.final(done, time.perf_counter_ns(), text, logprobs, with_tool_calls=True)

@@ -1,7 +1,7 @@
 """Request bodies of the Ollama endpoints, validated with DRF serializers.
 
-``to_payload(record)`` gives the JSON a worker receives (see ``workers.inference``): messages
-or a prompt, sampling options under ``workers.generation.SamplingOptions``' names (Ollama's
+``to_payload(record)`` gives the JSON a worker receives (see ``workers.worker.inference``): messages
+or a prompt, sampling options under ``workers.engine.generation.SamplingOptions``' names (Ollama's
 defaults filled in, then the model record's, then the request's), and the Ollama-only knobs
 (``keep_alive`` in seconds, ``num_ctx``, ``tools``, ``action`` for a bare load or unload).
 """
@@ -18,7 +18,8 @@ from rest_framework import serializers
 from inference_app.openai.serializers import StringOrListField
 from models_app.models import ModelRecord
 from project.durations import parse_duration
-from project.ollama_errors import OllamaError
+from project.edge.errors import ApiError
+from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
 # Ollama's own sampling defaults (its API differs from OpenAI's here: a repeat penalty).
 OLLAMA_DEFAULTS: dict[str, Any] = {
@@ -122,7 +123,7 @@ class _GenerationSerializer(serializers.Serializer):
     logprobs = serializers.BooleanField(required=False, default=False)
     top_logprobs = serializers.IntegerField(required=False, min_value=0, max_value=20, default=0)
 
-    def common_payload(self, record: ModelRecord) -> dict[str, Any]:
+    def common_payload(self, record: ModelRecord) -> GenerationPayload:
         data = self.validated_data
         requested = data.get("options") or {}
         defaults = record.default_options or {}
@@ -141,18 +142,15 @@ class _GenerationSerializer(serializers.Serializer):
         if data["logprobs"]:
             options["logprobs"] = True
             options["top_logprobs"] = data["top_logprobs"]
-        payload: dict[str, Any] = {"options": options}
         num_ctx = requested.get("num_ctx", defaults.get("num_ctx"))
-        if num_ctx:
-            payload["num_ctx"] = num_ctx
-        if data.get("keep_alive") is not None:
-            payload["keep_alive"] = data["keep_alive"]
-        return payload
+        return GenerationPayload(
+            options=options, num_ctx=num_ctx or None, keep_alive=data.get("keep_alive")
+        )
 
 
 def check_images(record: ModelRecord, images: list[str]) -> None:
     if images and "vision" not in (record.capabilities or []):
-        raise OllamaError(f"model '{record.name}' does not support images: it has no vision input")
+        raise ApiError(f"model '{record.name}' does not support images: it has no vision input")
 
 
 def bare_action(keep_alive: float | None) -> str:
@@ -164,20 +162,20 @@ class ChatSerializer(_GenerationSerializer):
     messages = MessageSerializer(many=True, required=False, default=list)
     tools = ToolSerializer(many=True, required=False)
 
-    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+    def to_payload(self, record: ModelRecord) -> GenerationPayload:
         data = self.validated_data
         payload = self.common_payload(record)
         messages = data["messages"]
         check_images(record, [i for m in messages for i in m.get("images", [])])
         if not messages:
-            payload["action"] = bare_action(data.get("keep_alive"))
+            payload.action = bare_action(data.get("keep_alive"))
             return payload
-        payload["messages"] = [_worker_message(m) for m in messages]
+        payload.messages = [_worker_message(m) for m in messages]
         if data.get("tools"):
-            payload["tools"] = [
+            payload.tools = [
                 {"type": "function", "function": dict(t["function"])} for t in data["tools"]
             ]
-            payload["tool_choice"] = "auto"
+            payload.tool_choice = "auto"
         return payload
 
 
@@ -209,21 +207,21 @@ class GenerateSerializer(_GenerationSerializer):
             raise serializers.ValidationError("suffix (fill-in-the-middle) is not supported")
         return value
 
-    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+    def to_payload(self, record: ModelRecord) -> GenerationPayload:
         data = self.validated_data
         payload = self.common_payload(record)
         check_images(record, data["images"])
         prompt, system = data["prompt"], data["system"]
         if not prompt:
-            payload["action"] = bare_action(data.get("keep_alive"))
+            payload.action = bare_action(data.get("keep_alive"))
         elif data["raw"]:
-            payload["prompt"] = prompt
+            payload.prompt = prompt
         elif record.chat_template:
             # Ollama renders a generate prompt as one user turn of the model's template.
             system_turn = [{"role": "system", "content": system}] if system else []
-            payload["messages"] = [*system_turn, {"role": "user", "content": prompt}]
+            payload.messages = [*system_turn, {"role": "user", "content": prompt}]
         else:
-            payload["prompt"] = f"{system}\n\n{prompt}" if system else prompt
+            payload.prompt = f"{system}\n\n{prompt}" if system else prompt
         return payload
 
 
@@ -235,18 +233,17 @@ class EmbedSerializer(serializers.Serializer):
     keep_alive = KeepAliveField(required=False, allow_null=True)
     dimensions = serializers.IntegerField(required=False, min_value=1)
 
-    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+    def to_payload(self, record: ModelRecord) -> EmbeddingsPayload:
         data = self.validated_data
         dimensions = data.get("dimensions")
         if dimensions and dimensions != record.embedding_length:
-            raise OllamaError(f"this model's embeddings have {record.embedding_length} dimensions")
-        payload: dict[str, Any] = {"input": data["input"], "truncate": data["truncate"]}
-        num_ctx = (data.get("options") or {}).get("num_ctx")
-        if num_ctx:
-            payload["num_ctx"] = num_ctx
-        if data.get("keep_alive") is not None:
-            payload["keep_alive"] = data["keep_alive"]
-        return payload
+            raise ApiError(f"this model's embeddings have {record.embedding_length} dimensions")
+        return EmbeddingsPayload(
+            input=data["input"],
+            truncate=data["truncate"],
+            num_ctx=(data.get("options") or {}).get("num_ctx") or None,
+            keep_alive=data.get("keep_alive"),
+        )
 
 
 class EmbeddingsSerializer(serializers.Serializer):
@@ -257,10 +254,9 @@ class EmbeddingsSerializer(serializers.Serializer):
     options = OptionsSerializer(required=False)
     keep_alive = KeepAliveField(required=False, allow_null=True)
 
-    def to_payload(self, record: ModelRecord) -> dict[str, Any]:
+    def to_payload(self, record: ModelRecord) -> EmbeddingsPayload:
         data = self.validated_data
         # The older endpoint returns the model's raw vector; /api/embed normalizes.
-        payload: dict[str, Any] = {"input": [data["prompt"]], "truncate": True, "normalize": False}
-        if data.get("keep_alive") is not None:
-            payload["keep_alive"] = data["keep_alive"]
-        return payload
+        return EmbeddingsPayload(
+            input=[data["prompt"]], normalize=False, keep_alive=data.get("keep_alive")
+        )

@@ -11,9 +11,9 @@ from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
 from inference_app.ollama.endpoint import ollama_endpoint
-from inference_app.relay import broker_client
 from models_app.models import ModelRecord
-from workers.heartbeat import live_workers
+from project.broker import sync_client
+from workers.broker.registry import live_workers
 
 # What /api/ps shows for a model kept forever (negative keep_alive): Ollama shows a date
 # centuries ahead too.
@@ -43,7 +43,7 @@ def _expires_at(epoch: float | None) -> str:
 async def ps(request: HttpRequest) -> HttpResponseBase:
     """From the live workers' registry entries, so it shows what is really loaded (a model
     held by two workers shows twice, once per copy)."""
-    workers = await sync_to_async(live_workers)(broker_client())
+    workers = await sync_to_async(live_workers)(sync_client())
     held = [model for worker in workers for model in worker.get("models", [])]
     names = {m["name"] for m in held}
     records = {r.name: r async for r in ModelRecord.objects.filter(name__in=names)}

@@ -1,4 +1,4 @@
-"""OpenAI response objects built from worker events."""
+"""OpenAI response objects built from worker events, whole and streamed as SSE."""
 
 from __future__ import annotations
 
@@ -6,28 +6,30 @@ import json
 import time
 from typing import Any
 
+from project.edge.errors import ApiError
+from project.edge.families import OPENAI, error_body
+from workers.broker.wire import Delta, Done, ToolCall, Usage
+
 FINGERPRINT = "herd"
 
 
-def usage(event: dict[str, Any]) -> dict[str, int]:
-    counts = event["usage"]
-    prompt, completion = counts["prompt_tokens"], counts["completion_tokens"]
+def usage(counts: Usage) -> dict[str, int]:
     return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        "prompt_tokens": counts.prompt_tokens,
+        "completion_tokens": counts.completion_tokens,
+        "total_tokens": counts.total_tokens,
     }
 
 
-def openai_tool_calls(calls: list[dict[str, Any]], *, indexed: bool) -> list[dict[str, Any]]:
+def openai_tool_calls(calls: list[ToolCall], *, indexed: bool) -> list[dict[str, Any]]:
     """The worker's calls as OpenAI writes them: arguments as a JSON string; a stream's
     deltas number them with ``index``."""
     out = []
     for index, call in enumerate(calls):
         entry: dict[str, Any] = {
-            "id": call["id"],
+            "id": call.id,
             "type": "function",
-            "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
         }
         out.append({"index": index, **entry} if indexed else entry)
     return out
@@ -40,7 +42,33 @@ def sse(obj: dict[str, Any]) -> bytes:
 SSE_DONE = b"data: [DONE]\n\n"
 
 
-class ChatFormat:
+class _ServerSentEvents:
+    """A ``ResponseFormat`` (``inference_app.responding``) over the chunks a subclass
+    writes: its opening chunk goes out with the first event."""
+
+    content_type = "text/event-stream"
+
+    def opening_chunk(self) -> bytes:
+        raise NotImplementedError
+
+    def delta_chunk(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> bytes:
+        raise NotImplementedError
+
+    def closing_chunks(self, done: Done) -> bytes:
+        raise NotImplementedError
+
+    def stream_delta(self, delta: Delta, first: bool) -> bytes:
+        opening = self.opening_chunk() if first else b""
+        return opening + self.delta_chunk(delta.text, delta.logprobs)
+
+    def stream_done(self, done: Done, first: bool) -> bytes:
+        return (self.opening_chunk() if first else b"") + self.closing_chunks(done)
+
+    def stream_error(self, error: ApiError) -> bytes:
+        return sse(error_body(OPENAI, error))
+
+
+class ChatFormat(_ServerSentEvents):
     """``chat.completion`` and ``chat.completion.chunk`` objects of one request."""
 
     def __init__(self, request_id: str, model: str, include_usage: bool = False) -> None:
@@ -90,10 +118,10 @@ class ChatFormat:
             )
         )
 
-    def closing_chunks(self, done: dict[str, Any]) -> bytes:
+    def closing_chunks(self, done: Done) -> bytes:
         out = b""
-        if done.get("tool_calls"):
-            calls = openai_tool_calls(done["tool_calls"], indexed=True)
+        if done.tool_calls:
+            calls = openai_tool_calls(done.tool_calls, indexed=True)
             out += sse(
                 self._chunk(
                     [
@@ -113,24 +141,24 @@ class ChatFormat:
                         "index": 0,
                         "delta": {},
                         "logprobs": None,
-                        "finish_reason": done["finish_reason"],
+                        "finish_reason": done.finish_reason,
                     }
                 ]
             )
         )
         if self.include_usage:
-            out += sse({**self._chunk([]), "usage": usage(done)})
+            out += sse({**self._chunk([]), "usage": usage(done.usage)})
         return out + SSE_DONE
 
     def whole(
-        self, text: str, done: dict[str, Any], logprobs: list[dict[str, Any]] | None = None
+        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text}
-        if done.get("tool_calls"):
+        if done.tool_calls:
             message = {
                 "role": "assistant",
                 "content": text or None,
-                "tool_calls": openai_tool_calls(done["tool_calls"], indexed=False),
+                "tool_calls": openai_tool_calls(done.tool_calls, indexed=False),
             }
         return {
             "id": self.id,
@@ -143,14 +171,14 @@ class ChatFormat:
                     "index": 0,
                     "message": message,
                     "logprobs": {"content": logprobs} if logprobs is not None else None,
-                    "finish_reason": done["finish_reason"],
+                    "finish_reason": done.finish_reason,
                 }
             ],
-            "usage": usage(done),
+            "usage": usage(done.usage),
         }
 
 
-class CompletionFormat:
+class CompletionFormat(_ServerSentEvents):
     """``text_completion`` objects of one request, whole and streamed."""
 
     def __init__(self, request_id: str, model: str, include_usage: bool = False) -> None:
@@ -180,15 +208,15 @@ class CompletionFormat:
     def delta_chunk(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> bytes:
         return sse(self._object(text, None))
 
-    def closing_chunks(self, done: dict[str, Any]) -> bytes:
-        out = sse(self._object("", done["finish_reason"]))
+    def closing_chunks(self, done: Done) -> bytes:
+        out = sse(self._object("", done.finish_reason))
         if self.include_usage:
-            out += sse({**self._object("", None), "choices": [], "usage": usage(done)})
+            out += sse({**self._object("", None), "choices": [], "usage": usage(done.usage)})
         return out + SSE_DONE
 
     def whole(
-        self, text: str, done: dict[str, Any], logprobs: list[dict[str, Any]] | None = None
+        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
-        obj = self._object(text, done["finish_reason"])
-        obj["usage"] = usage(done)
+        obj = self._object(text, done.finish_reason)
+        obj["usage"] = usage(done.usage)
         return obj

@@ -1,7 +1,7 @@
 """Request bodies of the OpenAI endpoints, validated with DRF serializers.
 
 Each serializer's ``to_payload()`` gives the JSON a worker receives: the prompt or messages
-and the sampling options under the names ``workers.generation.SamplingOptions`` uses.
+and the sampling options under the names ``workers.engine.generation.SamplingOptions`` uses.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
+
+from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 
@@ -213,7 +215,7 @@ class ChatCompletionSerializer(SamplingSerializer):
             )
         return attrs
 
-    def to_payload(self, defaults: dict[str, Any]) -> dict[str, Any]:
+    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
         data = self.validated_data
         options = self.options(defaults)
         if data.get("max_completion_tokens"):
@@ -228,12 +230,12 @@ class ChatCompletionSerializer(SamplingSerializer):
             options["logprobs"] = True
             options["top_logprobs"] = data.get("top_logprobs") or 0
         messages = [{k: v for k, v in m.items() if v is not None} for m in data["messages"]]
-        payload: dict[str, Any] = {"messages": messages, "options": options}
+        payload = GenerationPayload(messages=messages, options=options)
         if data.get("tools"):
-            payload["tools"] = [
+            payload.tools = [
                 {"type": "function", "function": dict(t["function"])} for t in data["tools"]
             ]
-            payload["tool_choice"] = data.get("tool_choice") or "auto"
+            payload.tool_choice = data.get("tool_choice") or "auto"
         return payload
 
 
@@ -253,8 +255,10 @@ class CompletionSerializer(SamplingSerializer):
             raise serializers.ValidationError("echo is not supported")
         return value
 
-    def to_payload(self, defaults: dict[str, Any]) -> dict[str, Any]:
-        return {"prompt": self.validated_data["prompt"][0], "options": self.options(defaults)}
+    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+        return GenerationPayload(
+            prompt=self.validated_data["prompt"][0], options=self.options(defaults)
+        )
 
 
 class EmbeddingSerializer(serializers.Serializer):
@@ -264,10 +268,6 @@ class EmbeddingSerializer(serializers.Serializer):
     dimensions = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     user = serializers.CharField(required=False, allow_blank=True)
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self) -> EmbeddingsPayload:
         data = self.validated_data
-        return {
-            "input": data["input"],
-            "encoding_format": data["encoding_format"],
-            "truncate": True,
-        }
+        return EmbeddingsPayload(input=data["input"], encoding_format=data["encoding_format"])

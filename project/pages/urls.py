@@ -7,10 +7,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from inference_app import pages as inference_pages
+from inference_app.status.pages import workers_page
 from models_app import pages as model_pages
 from project.pages.static import serve_static
 from project.pages.usage import usage_page
-from workers.pages import workers_page
 
 urlpatterns = [
     path("", model_pages.home),

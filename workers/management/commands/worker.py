@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from project.sizes import parse_size
-from workers.devices import DeviceError, default_budget, parse_device
+from workers.worker.devices import DeviceError, default_budget, parse_device
 
 
 class Command(BaseCommand):
@@ -50,8 +50,8 @@ class Command(BaseCommand):
         from django.conf import settings
 
         from project.celery import app
-        from workers import control, signals  # noqa: F401  (heartbeat, remote unload)
-        from workers.lanes import lanes_for_worker
+        from workers.broker.lanes import lanes_for_worker
+        from workers.worker import control, signals, tasks  # noqa: F401  (registered on import)
 
         threads = options["threads"] or settings.HERD_WORKER_THREADS
         # A token passes from the engine thread to the thread that publishes it; with Python's

@@ -1,0 +1,112 @@
+"""An engine that runs up to N jobs of one model at once and decodes their generations together.
+
+Same contract as ``workers.engine.jobs`` (lanes, fair turns, ``close``), with N slots instead of
+one. Each slot has a thread that takes the next job from the shared queue whenever its last
+job has finished, so a free slot always goes to the first waiting job in lane and turn order:
+interactive jobs first, batch lines fill the rest, all but one slot: the first slot takes
+interactive jobs only, so one is always ready for a chat request however long the backlog.
+
+A job's closure runs on its slot's thread as before (templates, tokenization and tool plans are
+untouched); when it calls ``run_generation``, the generation goes through ``batch_slot()`` to
+the model's ``Stepper`` instead of ``llama.generate``, and joins every other slot's generation
+in the same decode steps. A generation that ends, stops or is cancelled leaves at the next step
+boundary and its thread takes the next job at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+import llama_cpp
+from llama_cpp import _internals
+
+from workers.engine.jobs import Engine, _wake_up
+from workers.engine.logprobs import LogprobReader
+from workers.engine.stepper import Stepper, StepStats, TokenStream, parallel_context
+
+
+class Slot:
+    """One of a batched engine's sequences: what ``run_generation`` needs to decode in it."""
+
+    def __init__(self, stepper: Stepper, index: int) -> None:
+        self._stepper = stepper
+        self.index = index
+
+    @contextmanager
+    def generate(
+        self,
+        prompt: list[int],
+        sampler: _internals.LlamaSampler,
+        max_tokens: int,
+        reader: LogprobReader | None = None,
+        *,
+        plain_greedy: bool = False,
+    ) -> Iterator[TokenStream]:
+        """Decode ``prompt`` in this slot and sample up to ``max_tokens`` tokens with
+        ``sampler`` (the stepper owns it from here); leaving the block frees the slot.
+        ``plain_greedy``: the chain is greedy with nothing before it that changes a logit."""
+        stream = self._stepper.start(prompt, sampler, max_tokens, reader, plain_greedy)
+        try:
+            yield stream
+        finally:
+            stream.close()
+
+
+# The slot of the job running on this thread; None outside a batched engine's slot threads.
+_current_slot: ContextVar[Slot | None] = ContextVar("batch_slot", default=None)
+
+
+def batch_slot() -> Slot | None:
+    return _current_slot.get()
+
+
+class BatchedEngine(Engine):
+    """Runs up to ``parallel`` jobs on one ``Llama`` at once (see the module docstring)."""
+
+    def __init__(self, name: str, llama: llama_cpp.Llama, parallel: int) -> None:
+        super().__init__(name, llama)
+        self.parallel = parallel
+        parallel_context(llama, parallel)
+        self.stepper = Stepper(name, llama, parallel)
+        self._running = parallel
+        self._running_lock = threading.Lock()
+        self._threads = [
+            threading.Thread(
+                target=self._slot_loop, args=(i,), name=f"engine:{name}:{i}", daemon=True
+            )
+            for i in range(parallel)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def stats(self) -> StepStats:
+        return self.stepper.stats
+
+    def close(self) -> None:
+        self._closed = True
+        for _ in range(self.parallel):
+            self._jobs.put(_wake_up())
+
+    def _slot_loop(self, index: int) -> None:
+        _current_slot.set(Slot(self.stepper, index))
+        # Slot 0 is kept for interactive jobs: with batch lines in every other slot, a chat
+        # request still starts at the next step instead of after a line.
+        interactive_only = index == 0
+        try:
+            while (job := self._take(interactive_only)) is not None:
+                self._run(job)
+        finally:
+            self._slot_done()
+
+    def _slot_done(self) -> None:
+        """The last slot thread to finish stops the stepper and frees the model."""
+        with self._running_lock:
+            self._running -= 1
+            last = self._running == 0
+        if last:
+            self.stepper.stop()
+            self.llama.close()

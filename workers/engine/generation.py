@@ -1,0 +1,303 @@
+"""One generation on a loaded ``llama_cpp.Llama``: sampling set-up, the token loop, stop
+strings, limits and cancellation. Owned by an engine: on a serial engine it runs
+``llama.generate`` (never concurrently on one Llama); on a slot of a batched engine its tokens
+come from the model's shared decode steps (``workers.engine.batched``), each sequence sampling
+with a chain of its own.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import llama_cpp
+from llama_cpp import _internals
+from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
+
+from workers.engine.batched import batch_slot
+from workers.engine.logprobs import LogprobReader
+from workers.engine.stepper import sequence_context
+from workers.engine.vocabulary import Vocabulary, vocabulary
+
+
+class RequestRejected(ValueError):
+    """The request cannot run on this model (prompt too long, bad template): a 400."""
+
+    def __init__(self, message: str, *, code: str, param: str | None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """The knobs a request may turn. Defaults follow the OpenAI API (no penalties); the Ollama
+    API passes Ollama's own defaults explicitly."""
+
+    max_tokens: int = 2048
+    temperature: float = 0.8
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    repeat_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    response_format: dict[str, Any] | None = None
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SamplingOptions:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
+        if "stop" in known:
+            known["stop"] = tuple(known["stop"])
+        return cls(**known)
+
+
+@dataclass
+class GenerationResult:
+    finish_reason: str  # "stop" | "length" | "cancelled"
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_eval_ns: int = 0
+    eval_ns: int = 0
+    text: list[str] = field(default_factory=list)
+
+
+# Emit receives each piece of text, how many tokens it holds and (when the request asked for
+# them) those tokens' logprob entries; it returns False to cancel.
+Emit = Callable[[str, int, list[dict[str, Any]] | None], bool]
+
+
+@lru_cache(maxsize=64)
+def _grammar(kind: str, schema_json: str) -> LlamaGrammar:
+    if kind == "json_object":
+        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+
+
+def grammar_for(response_format: dict[str, Any] | None) -> LlamaGrammar | None:
+    if not response_format or response_format.get("type") == "text":
+        return None
+    kind = response_format["type"]
+    schema = response_format.get("schema") or {}
+    return _grammar(kind, json.dumps(schema, sort_keys=True))
+
+
+def tokenize_prompt(llama: llama_cpp.Llama, prompt: str) -> list[int]:
+    """Tokenize with special tokens parsed; add BOS unless the template already wrote it."""
+    bos_text = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+    add_bos = llama._model.add_bos_token() and not (bos_text and prompt.startswith(bos_text))
+    return llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+
+def check_prompt_fits(llama: llama_cpp.Llama, tokens: list[int], param: str) -> None:
+    if not tokens:
+        raise RequestRejected("the prompt is empty", code="empty_prompt", param=param)
+    n_ctx = sequence_context(llama)
+    if len(tokens) >= n_ctx:
+        raise RequestRejected(
+            f"This model's maximum context length is {n_ctx} tokens; the prompt has "
+            f"{len(tokens)} tokens.",
+            code="context_length_exceeded",
+            param=param,
+        )
+
+
+class _StopScanner:
+    """Holds back text that might be the start of a stop string, so that no stop string
+    (or a prefix of one that completes later) is ever emitted."""
+
+    def __init__(self, stops: tuple[str, ...]) -> None:
+        self._stops = [s for s in stops if s]
+        self._pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Returns (text safe to emit, whether a stop string was reached)."""
+        self._pending += text
+        if not self._stops:
+            out, self._pending = self._pending, ""
+            return out, False
+        hits = [i for i in (self._pending.find(s) for s in self._stops) if i >= 0]
+        if hits:
+            out = self._pending[: min(hits)]
+            self._pending = ""
+            return out, True
+        hold = 0
+        for stop in self._stops:
+            for n in range(min(len(stop) - 1, len(self._pending)), 0, -1):
+                if self._pending.endswith(stop[:n]):
+                    hold = max(hold, n)
+                    break
+        cut = len(self._pending) - hold
+        out, self._pending = self._pending[:cut], self._pending[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self._pending = self._pending, ""
+        return out
+
+
+def sampler_for(llama: llama_cpp.Llama, options: SamplingOptions) -> _internals.LlamaSampler:
+    """The sampler chain ``llama.generate`` would build for ``options``, for one sequence of a
+    batched engine: penalties, the grammar, then greedy or top-k/typical/top-p/min-p/temp/dist
+    with the request's own seed (so one sequence's seed never moves another's)."""
+    seed = options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+    sampler = _internals.LlamaSampler()
+    sampler.add_penalties(
+        n_vocab=llama.n_vocab(),
+        penalty_last_n=llama.last_n_tokens_size,
+        penalty_repeat=options.repeat_penalty,
+        penalty_freq=options.frequency_penalty,
+        penalty_present=options.presence_penalty,
+    )
+    grammar = grammar_for(options.response_format)
+    if grammar is not None:
+        sampler.add_grammar(llama._model, grammar)
+    if options.temperature < 0.0:
+        sampler.add_dist(seed)
+    elif options.temperature == 0.0:
+        sampler.add_greedy()
+    else:
+        sampler.add_top_k(options.top_k)
+        sampler.add_typical(1.0, 1)
+        sampler.add_top_p(options.top_p, 1)
+        sampler.add_min_p(options.min_p, 1)
+        sampler.add_temp(options.temperature)
+        sampler.add_dist(seed)
+    return sampler
+
+
+def is_plain_greedy(options: SamplingOptions) -> bool:
+    """Whether ``sampler_for(options)`` is greedy with nothing before it that moves a logit:
+    neutral penalties and no grammar."""
+    return (
+        options.temperature == 0.0
+        and options.repeat_penalty == 1.0
+        and options.presence_penalty == 0.0
+        and options.frequency_penalty == 0.0
+        and grammar_for(options.response_format) is None
+    )
+
+
+def run_generation(
+    llama: llama_cpp.Llama, prompt_tokens: list[int], options: SamplingOptions, emit: Emit
+) -> GenerationResult:
+    """Generate from ``prompt_tokens`` until EOG, a stop string, ``max_tokens``, the context
+    end, or until ``emit`` returns False. Text goes out through ``emit`` as whole UTF-8
+    characters."""
+    max_tokens = min(options.max_tokens, sequence_context(llama) - len(prompt_tokens))
+    tokens_of = vocabulary(llama)
+    # Logprobs cost a softmax over the vocabulary per token: only when asked.
+    reader = (
+        LogprobReader(llama, options.top_logprobs, tokens_of.piece) if options.logprobs else None
+    )
+    started = time.perf_counter_ns()
+    slot = batch_slot()
+    if slot is None:
+        return _consume(
+            _serial_tokens(llama, prompt_tokens, options, reader),
+            len(prompt_tokens),
+            max_tokens,
+            options,
+            tokens_of,
+            emit,
+            started,
+        )
+    sampler = sampler_for(llama, options)
+    # At least one token, as llama.generate gives before the loop can count.
+    with slot.generate(
+        prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=is_plain_greedy(options)
+    ) as tokens:
+        return _consume(tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started)
+
+
+def _serial_tokens(
+    llama: llama_cpp.Llama,
+    prompt_tokens: list[int],
+    options: SamplingOptions,
+    reader: LogprobReader | None,
+) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    llama.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
+    tokens = llama.generate(
+        prompt_tokens,
+        top_k=options.top_k,
+        top_p=options.top_p,
+        min_p=options.min_p,
+        temp=options.temperature,
+        repeat_penalty=options.repeat_penalty,
+        presence_penalty=options.presence_penalty,
+        frequency_penalty=options.frequency_penalty,
+        grammar=grammar_for(options.response_format),
+    )
+    for token in tokens:
+        # Read while the context still holds the logits that sampled this token.
+        yield token, reader.entry(token) if reader is not None else None
+
+
+def _consume(
+    tokens: Iterable[tuple[int, dict[str, Any] | None]],
+    prompt_length: int,
+    max_tokens: int,
+    options: SamplingOptions,
+    tokens_of: Vocabulary,
+    emit: Emit,
+    started: int,
+) -> GenerationResult:
+    """The token loop both engines share: EOG, stop strings, limits, cancellation."""
+    result = GenerationResult("length", prompt_length, 0)
+    scanner = _StopScanner(options.stop)
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending_tokens = 0
+    pending_logprobs: list[dict[str, Any]] | None = [] if options.logprobs else None
+    first_token_at = started
+    for token, logprob in tokens:
+        if result.completion_tokens == 0:
+            first_token_at = time.perf_counter_ns()
+        if tokens_of.is_eog(token):
+            result.finish_reason = "stop"
+            break
+        result.completion_tokens += 1
+        pending_tokens += 1
+        if pending_logprobs is not None and logprob is not None:
+            pending_logprobs.append(logprob)
+        # Incremental: a character split across tokens waits for its last byte; a byte that
+        # can never be valid UTF-8 becomes U+FFFD instead of stalling the stream.
+        text = utf8.decode(tokens_of.piece(token))
+        if text:
+            safe, stopped = scanner.feed(text)
+            if stopped:
+                result.finish_reason = "stop"
+                if safe:
+                    result.text.append(safe)
+                    emit(safe, pending_tokens, pending_logprobs)
+                break
+            if safe:
+                result.text.append(safe)
+                if not emit(safe, pending_tokens, pending_logprobs):
+                    result.finish_reason = "cancelled"
+                    break
+                pending_tokens = 0
+                if pending_logprobs:
+                    pending_logprobs = []
+        if result.completion_tokens >= max_tokens:
+            break
+    else:
+        result.finish_reason = "stop"
+    if result.finish_reason != "cancelled":
+        # Held-back text that never completed a stop string belongs to the answer.
+        rest = scanner.flush() + utf8.decode(b"", final=True)
+        if rest:
+            result.text.append(rest)
+            emit(rest, pending_tokens, pending_logprobs)
+    finished = time.perf_counter_ns()
+    result.prompt_eval_ns = first_token_at - started
+    result.eval_ns = finished - first_token_at
+    return result

@@ -1,0 +1,196 @@
+"""Run one batch line on this worker: the same path as an interactive request, on the batch
+lane, with the result recorded on the line exactly once.
+
+The line runs through ``workers.worker.inference`` like any request (so batch and interactive
+answers are made the same way); its events are then read back from the request's stream and
+turned into the response body the endpoint would have returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.db import close_old_connections
+
+from accounts.models import ApiKey
+from accounts.usage import do_record_usage
+from inference_app.batches.models import BatchJob, BatchLine, BatchStatus
+from inference_app.batches.services import (
+    BROKER_ERRORS,
+    do_cancel_line,
+    do_claim_line,
+    do_record_result,
+    do_release_line,
+    line_request_id,
+)
+from inference_app.batches.validation import ENDPOINT_SERIALIZERS
+from inference_app.openai.responses import ChatFormat, CompletionFormat
+from models_app.services import ModelNotFound, find_ready_model
+from workers.broker import keys
+from workers.broker.wire import Delta, Done, Embeddings, Error, Event, Start, decode
+from workers.worker.inference import serve_embeddings, serve_generation
+from workers.worker.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+# Tries a line gets when something other than the broker breaks while it runs.
+MAX_LINE_ATTEMPTS = 3
+
+
+def start_batch_line(line_id: int) -> None:
+    """Claim the line and run it on a batch runner thread; returns at once.
+
+    The Celery thread (and its message) is freed straight away, so a worker busy with a batch
+    backlog always has a thread to take the next interactive request: that request then waits
+    only for the batch line the engine is running. Nothing is lost if the worker dies: its
+    claimed lines are RUNNING under a dead instance, and beat sends them again.
+    """
+    state = runtime()
+    line = do_claim_line(line_id, state.instance)
+    if line is None:
+        return  # finished, cancelled, or already running elsewhere
+    state.batch_runners.submit(_run_and_record, line, state.instance)
+
+
+def _run_and_record(line: BatchLine, instance: str) -> None:
+    try:
+        _run_claimed(line, instance)
+    except BROKER_ERRORS:
+        # The broker went away mid-line: hand the line back, and beat sends it again once it
+        # can. However often: the line itself is not at fault.
+        log.exception("batch line %s lost the broker; handing it back", line.pk)
+        do_release_line(line.pk, instance)
+    except Exception as exc:
+        attempt = line.attempts + 1
+        if attempt < MAX_LINE_ATTEMPTS:
+            log.exception("batch line %s failed on try %s; handing it back", line.pk, attempt)
+            do_release_line(line.pk, instance)
+            return
+        # A line that breaks every time it runs would otherwise keep its batch from ever
+        # finishing: it goes to the error file instead.
+        log.exception("batch line %s failed %s times; recording the failure", line.pk, attempt)
+        error = {"code": "server_error", "message": f"the line failed {attempt} times: {exc}"}
+        request_id = line_request_id(line.batch_id, line.pk, attempt)
+        response = {"status_code": 500, "request_id": request_id, "body": {"error": error}}
+        do_record_result(line.pk, instance, failed=True, response=response, error=error)
+    finally:
+        close_old_connections()  # this thread's database connection, if the line opened one
+
+
+def _run_claimed(line: BatchLine, instance: str) -> None:
+    started = time.monotonic()
+    request_id = line_request_id(line.batch_id, line.pk, line.attempts + 1)
+    try:
+        record = find_ready_model(line.model_name)
+    except ModelNotFound:
+        _record(
+            line,
+            instance,
+            404,
+            request_id,
+            None,
+            {"code": "model_not_found", "message": f"The model '{line.model_name}' does not exist"},
+            started,
+        )
+        return
+    embeddings = line.batch.endpoint == "/v1/embeddings"
+    serializer: Any = ENDPOINT_SERIALIZERS[line.batch.endpoint](data=line.body)
+    serializer.is_valid(raise_exception=True)  # validated when the batch was created
+    payload = (
+        serializer.to_payload() if embeddings else serializer.to_payload(record.default_options)
+    )
+    payload.lane = "batch"
+    if line.batch.api_key_id is not None:
+        payload.sharer = str(line.batch.api_key_id)  # batches of one key take turns with others
+    if embeddings:
+        serve_embeddings(request_id, record.to_spec(), payload)
+    else:
+        serve_generation(request_id, record.to_spec(), payload)
+    events = _read_events(request_id)
+    final = events[-1] if events else Error("the request produced no result")
+    stopped = not events or (isinstance(final, Done) and final.finish_reason == "cancelled")
+    if (
+        stopped
+        and BatchJob.objects.filter(pk=line.batch_id, status=BatchStatus.CANCELLING).exists()
+    ):
+        do_cancel_line(line.pk, instance)
+        return
+    if not isinstance(final, Done | Embeddings):
+        error = final if isinstance(final, Error) else Error(f"unexpected {final.type} event")
+        _record(
+            line,
+            instance,
+            error.status,
+            request_id,
+            None,
+            {"code": error.code or "server_error", "message": error.message},
+            started,
+        )
+        return
+    model = line.body["model"]
+    if isinstance(final, Embeddings):
+        body: dict[str, Any] = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": v}
+                for i, v in enumerate(final.data)
+            ],
+            "model": model,
+            "usage": {
+                "prompt_tokens": final.usage.prompt_tokens,
+                "total_tokens": final.usage.total_tokens,
+            },
+        }
+    else:
+        fmt_cls = ChatFormat if line.batch.endpoint == "/v1/chat/completions" else CompletionFormat
+        text = "".join(e.text for e in events if isinstance(e, Delta))
+        body = fmt_cls(request_id, model).whole(text, final)
+    _record(line, instance, 200, request_id, body, None, started)
+
+
+def _record(
+    line: BatchLine,
+    instance: str,
+    status: int,
+    request_id: str,
+    body: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    started: float,
+) -> None:
+    response = {"status_code": status, "request_id": request_id, "body": body or {"error": error}}
+    if do_record_result(
+        line.pk, instance, failed=error is not None, response=response, error=error
+    ):
+        _record_usage(line, status, (body or {}).get("usage") or {}, started)
+    else:
+        log.info("line %s was recorded by another delivery; dropping this result", line.pk)
+
+
+def _record_usage(line: BatchLine, status: int, usage: dict[str, Any], started: float) -> None:
+    """One usage record per batch line, on the key that created the batch."""
+    key = ApiKey.objects.filter(pk=line.batch.api_key_id).first() if line.batch.api_key_id else None
+    do_record_usage(
+        {
+            "key": key,
+            "user_id": key.user_id if key else None,
+            "team_id": key.team_id if key else None,
+            "model": line.model_name,
+            "endpoint": f"{line.batch.endpoint} (batch)",
+            "method": "POST",
+            "status": status,
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
+            "duration_ms": (time.monotonic() - started) * 1000,
+        }
+    )
+
+
+def _read_events(request_id: str) -> list[Event]:
+    client = runtime().redis
+    stream = keys.request_stream(request_id)
+    entries: Any = client.xrange(stream)
+    client.delete(stream)  # read once, here: nobody else relays a batch line
+    events = [decode(fields[b"e"]) for _, fields in entries]
+    return [e for e in events if not isinstance(e, Start)]

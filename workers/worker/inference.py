@@ -1,0 +1,283 @@
+"""What a worker does for one interactive or batch request, start to end.
+
+Each function here runs in a Celery thread: it announces itself on the request's event stream,
+gets the model resident, hands the work to the model's engine, and reports the outcome. Only
+events leave this module; web turns them into OpenAI or Ollama responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+
+import llama_cpp
+import numpy as np
+
+from workers.broker.fairness import leave_queue
+from workers.broker.wire import (
+    Delta,
+    Done,
+    Embeddings,
+    EmbeddingsPayload,
+    Error,
+    GenerationPayload,
+    ModelSpec,
+    Start,
+    Timings,
+    ToolCall,
+    Usage,
+    error_event,
+)
+from workers.engine.generation import (
+    Emit,
+    RequestRejected,
+    SamplingOptions,
+    check_prompt_fits,
+    run_generation,
+    tokenize_prompt,
+)
+from workers.engine.jobs import BATCH, INTERACTIVE
+from workers.engine.prompts import TemplateError, render_chat_prompt
+from workers.engine.tools import ToolCallHold, ToolChoiceError, ToolPlan, plan_tools
+from workers.worker.events import BackgroundPublisher, EventPublisher
+from workers.worker.residency import ResidentModel
+from workers.worker.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+def serve_generation(request_id: str, spec: ModelSpec, payload: GenerationPayload) -> None:
+    """Run one chat or completion request (or an Ollama load/unload) and publish its events."""
+    leave_queue(runtime().redis, payload.waiting_set, request_id)
+    publisher = EventPublisher(runtime().redis, request_id)
+    if not _announce(publisher):
+        return
+    started = time.perf_counter_ns()
+    spec = _with_context_size(spec, payload.num_ctx)
+    keep_alive = payload.keep_alive
+    if payload.action == "unload":
+        runtime().residency.unload_when_idle(spec.id)
+        publisher.publish(_done_event("unload", 0, 0, 0, started))
+        return
+    resident = _load(publisher, spec, keep_alive)
+    if resident is None:
+        return
+    load_ns = time.perf_counter_ns() - started
+    try:
+        if payload.action == "load":
+            publisher.publish(_done_event("load", 0, 0, load_ns, started))
+            return
+        _generate_on_engine(publisher, resident, payload, load_ns, started)
+    finally:
+        runtime().residency.release(resident, keep_alive)
+
+
+def _generate_on_engine(
+    publisher: EventPublisher,
+    resident: ResidentModel,
+    payload: GenerationPayload,
+    load_ns: int,
+    started: int,
+) -> None:
+    lane = BATCH if payload.is_batch else INTERACTIVE
+    sink = BackgroundPublisher(publisher)
+
+    def emit(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+        return sink.emit(Delta(text, tokens, logprobs))
+
+    def run(llama: llama_cpp.Llama) -> None:
+        try:
+            if publisher.cancelled():
+                return
+            try:
+                plan = plan_tools(payload.tools, payload.tool_choice)
+                tokens, param = _prompt_tokens(llama, resident.spec, payload, plan)
+                check_prompt_fits(llama, tokens, param)
+            except (RequestRejected, ToolChoiceError) as exc:
+                sink.emit(_rejection(exc))
+                return
+            options = SamplingOptions.from_json(payload.options)
+            if plan.schema is not None:
+                options = replace(
+                    options, response_format={"type": "json_schema", "schema": plan.schema}
+                )
+            hold = ToolCallHold(plan) if plan.mode != "none" else None
+            result = run_generation(
+                llama, tokens, options, emit if hold is None else _held(hold, emit)
+            )
+            tool_calls = None
+            if hold is not None:
+                tool_calls, rest = hold.finish()
+                for piece in rest:
+                    emit(*piece)
+            finish_reason = "tool_calls" if tool_calls else result.finish_reason
+            sink.emit(
+                _done_event(
+                    finish_reason,
+                    result.prompt_tokens,
+                    result.completion_tokens,
+                    load_ns,
+                    started,
+                    prompt_eval_ns=result.prompt_eval_ns,
+                    eval_ns=result.eval_ns,
+                    tool_calls=[ToolCall(**call) for call in tool_calls] if tool_calls else None,
+                )
+            )
+        finally:
+            sink.close()
+
+    job = resident.engine.submit(run, lane=lane, sharer=payload.sharer)
+    # This thread does the Redis round trips while the engine decodes.
+    sink.pump(job.done)
+    _run_on_engine(publisher, job)
+
+
+def _held(hold: ToolCallHold, emit: Emit) -> Emit:
+    """``emit`` behind a ToolCallHold: text that opens like a tool call waits for the end."""
+
+    def held_emit(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+        alive = True
+        for piece in hold.feed((text, tokens, logprobs)):
+            alive = emit(*piece) and alive
+        return alive
+
+    return held_emit
+
+
+def _done_event(
+    finish_reason: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    load_ns: int,
+    started: int,
+    *,
+    prompt_eval_ns: int = 0,
+    eval_ns: int = 0,
+    tool_calls: list[ToolCall] | None = None,
+) -> Done:
+    return Done(
+        finish_reason,
+        Usage(prompt_tokens, completion_tokens),
+        Timings(load_ns, prompt_eval_ns, eval_ns, time.perf_counter_ns() - started),
+        tool_calls,
+    )
+
+
+def _rejection(exc: RequestRejected | ToolChoiceError) -> Error:
+    code: str = "invalid_value"
+    param: str | None = "tool_choice"
+    if isinstance(exc, RequestRejected):
+        code, param = exc.code, exc.param
+    return error_event(str(exc), status=400, type_="invalid_request_error", code=code, param=param)
+
+
+def _with_context_size(spec: ModelSpec, num_ctx: int | None) -> ModelSpec:
+    return replace(spec, num_ctx=int(num_ctx)) if num_ctx else spec
+
+
+def _load(
+    publisher: EventPublisher, spec: ModelSpec, keep_alive: float | None = None
+) -> ResidentModel | None:
+    """The resident model (the caller must release it), or None after publishing why not."""
+    try:
+        return runtime().residency.get(spec, keep_alive)
+    except Exception as exc:
+        log.exception("loading %s failed", spec.name)
+        publisher.publish(error_event(f"model '{spec.name}' failed to load: {exc}", status=500))
+        return None
+
+
+def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayload) -> None:
+    """Embed each input and publish one ``embeddings`` event."""
+    leave_queue(runtime().redis, payload.waiting_set, request_id)
+    publisher = EventPublisher(runtime().redis, request_id)
+    if not _announce(publisher):
+        return
+    started = time.perf_counter_ns()
+    resident = _load(publisher, _with_context_size(spec, payload.num_ctx), payload.keep_alive)
+    if resident is None:
+        return
+    load_ns = time.perf_counter_ns() - started
+
+    def run(_llama: llama_cpp.Llama) -> None:
+        embedder = resident.embedder()
+        inputs = payload.input
+        limit = embedder.n_ctx()
+        for index, text in enumerate(inputs):
+            count = len(embedder.tokenize(text.encode("utf-8")))
+            if count > limit and not payload.truncate:
+                publisher.publish(
+                    error_event(
+                        f"input {index} has {count} tokens, over the context of {limit}",
+                        status=400,
+                        type_="invalid_request_error",
+                        code="context_length_exceeded",
+                        param="input",
+                    )
+                )
+                return
+        vectors, total_tokens = embedder.embed(
+            inputs, normalize=payload.normalize, truncate=True, return_count=True
+        )
+        publisher.publish(
+            Embeddings(
+                [_encode_vector(v, payload.encoding_format) for v in vectors],
+                Usage(prompt_tokens=total_tokens),
+                Timings(load_ns=load_ns, total_ns=time.perf_counter_ns() - started),
+            )
+        )
+
+    lane = BATCH if payload.is_batch else INTERACTIVE
+    try:
+        job = resident.engine.submit(run, lane=lane, sharer=payload.sharer)
+        _run_on_engine(publisher, job)
+    finally:
+        runtime().residency.release(resident, payload.keep_alive)
+
+
+def _announce(publisher: EventPublisher) -> bool:
+    """Claim the request and tell web which worker took it. False if the client already left,
+    or if another delivery of the same message has it (a redelivery after the visibility
+    timeout while the first still runs must not write a second answer into the stream)."""
+    state = runtime()
+    if not publisher.claim(state.instance):
+        return False
+    return publisher.publish(Start(state.name, state.instance))
+
+
+def _run_on_engine(publisher: EventPublisher, job: Any) -> None:
+    try:
+        job.wait()
+    except Exception as exc:
+        log.exception("request failed on the engine")
+        publisher.publish(error_event(f"generation failed: {exc}", status=500))
+
+
+def _prompt_tokens(
+    llama: llama_cpp.Llama, spec: ModelSpec, payload: GenerationPayload, plan: ToolPlan
+) -> tuple[list[int], str]:
+    if payload.messages is not None:
+        bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+        eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
+        try:
+            prompt = render_chat_prompt(
+                spec.chat_template,
+                payload.messages,
+                bos_token=bos,
+                eos_token=eos,
+                system_prompt=spec.system_prompt,
+                tools=payload.tools if plan.mode != "none" else None,
+            )
+        except TemplateError as exc:
+            raise RequestRejected(str(exc), code="invalid_messages", param="messages") from exc
+        return tokenize_prompt(llama, prompt), "messages"
+    return tokenize_prompt(llama, payload.prompt or ""), "prompt"
+
+
+def _encode_vector(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+    return [float(x) for x in vector]

@@ -1,0 +1,326 @@
+"""Which models this worker process holds, each behind its engine.
+
+Contract: ``get(spec)`` returns the resident model for a model spec (``ModelRecord.to_spec``),
+loading it first when needed, and counts the caller as a user until ``release``; concurrent
+first calls for one model cause one load. A spec whose file or context size changed (new path,
+digest or ``num_ctx``) replaces the old copy. ``release`` sets when the model may go: after its
+keep-alive (``HERD_KEEP_ALIVE`` unless the request says; negative: never; 0: as soon as nobody
+uses it). ``expire_idle`` (the heartbeat thread calls it) unloads models past their time that
+nobody uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+from django.conf import settings
+
+from models_app.gguf_metadata import GGUFError, read_gguf_metadata
+from workers.broker.wire import ModelSpec
+from workers.engine.factory import make_engine
+from workers.engine.jobs import Engine
+from workers.engine.loading import Llama, repack_weights
+from workers.engine.stepper import sequence_context
+
+log = logging.getLogger(__name__)
+
+
+def llama_threads() -> int:
+    """``HERD_NUM_THREADS``, else half the logical cores (llama.cpp's own advice: about one per
+    physical core; more threads fight the web server and broker for the same cores)."""
+    return int(settings.HERD_NUM_THREADS) or max(1, (os.cpu_count() or 2) // 2)
+
+
+# Sequences a model decodes together when HERD_PARALLEL does not say: on a CPU a step of a few
+# sequences costs little more than a step of one (the weights are read once per step); a GPU
+# has room for more before a step slows down.
+DEFAULT_PARALLEL = {"cpu": 4, "cuda": 8}
+
+
+def parallel_slots(device: str) -> int:
+    """``HERD_PARALLEL``, else the default for the device kind (``cpu``, ``cuda:N``)."""
+    configured = int(settings.HERD_PARALLEL)
+    if configured:
+        return configured
+    return DEFAULT_PARALLEL.get(device.split(":", 1)[0], DEFAULT_PARALLEL["cpu"])
+
+
+class _SharedEmbedder(Llama):
+    """The embedding context, used by whichever engine slot runs an embeddings job: one call
+    at a time, since a batched engine runs several jobs at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = threading.Lock()
+
+    def embed(self, *args: Any, **kwargs: Any) -> Any:
+        with self._turn:
+            return super().embed(*args, **kwargs)
+
+
+@dataclass
+class ResidentModel:
+    spec: ModelSpec
+    engine: Engine
+    loaded_at: float
+    load_seconds: float
+    last_used: float = field(default_factory=time.monotonic)
+    # Wall-clock time after which the model may be unloaded; None keeps it forever.
+    expires_at: float | None = None
+    users: int = 0
+    # Pinned here by an admin (workers.Placement): never expired, never evicted.
+    pinned: bool = False
+    # The context size asked for at load (llama.cpp may round what it allocates).
+    requested_ctx: int = 0
+    context_length: int = 0  # what llama.cpp allocated
+    kv_bytes: int = 0  # the KV cache of all its sequences (see kv_cache_bytes)
+    _embedder: llama_cpp.Llama | None = None
+    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def describe(self, device: str) -> dict[str, Any]:
+        """What the worker registry (and so ``/api/ps``) shows about this model."""
+        # As Ollama's /api/ps counts it: the weights and the KV cache together.
+        size = _file_size(self.spec.path) + self.kv_bytes
+        return {
+            "id": self.spec.id,
+            "name": self.spec.name,
+            "digest": self.spec.sha256,
+            "size": size,
+            # llama.cpp offloads every layer (n_gpu_layers=-1) on a GPU device, none on CPU.
+            "size_vram": size if device.startswith("cuda") else 0,
+            "context_length": self.context_length,
+            "expires_at": self.expires_at,
+            "loaded_at": self.loaded_at,
+        }
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.spec.path, self.spec.sha256)
+
+    def embedder(self) -> llama_cpp.Llama:
+        """A second context on the same (memory-mapped, so shared) weights, set up for
+        pooled embeddings. Made on first use, by one of the engine's threads."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                n_ctx = sequence_context(self.engine.llama)
+                self._embedder = _SharedEmbedder(
+                    model_path=self.spec.path,
+                    repack=repack_weights(str(settings.HERD_CPU_REPACK)),
+                    embedding=True,
+                    n_ctx=n_ctx,
+                    n_batch=n_ctx,
+                    n_ubatch=n_ctx,
+                    n_threads=llama_threads(),
+                    pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                    verbose=False,
+                )
+            return self._embedder
+
+
+class ModelTooLarge(RuntimeError):
+    """The model alone is bigger than this worker's memory budget."""
+
+
+class NoRoom(RuntimeError):
+    """Making room would mean unloading a model that is in use."""
+
+
+class Residency:
+    """``budget`` (bytes, 0 for none) bounds the memory held at once, weights and KV caches:
+    loading a model first unloads idle ones, least recently used first, until it fits."""
+
+    def __init__(self, budget: int = 0, worker_name: str = "", device: str = "cpu") -> None:
+        self.budget = budget
+        self.worker_name = worker_name
+        self.device = device
+        self._models: dict[int, ResidentModel] = {}
+        self._guard = threading.Lock()
+        self._load_locks: dict[int, threading.Lock] = {}
+        # How many times each model was loaded in this process: the registry shows it, so a
+        # second load of a resident model is visible.
+        self.load_counts: dict[str, int] = {}
+
+    def get(self, spec: ModelSpec, keep_alive: float | None = None) -> ResidentModel:
+        """The resident model, its user count raised. Its expiry moves to ``keep_alive`` from
+        now (as in ``release``) while in use too, so the registry never shows a stale one."""
+        model_id = spec.id
+        with self._lock_of(model_id):
+            resident = self._models.get(model_id)
+            wanted = (spec.path, spec.sha256)
+            if resident is not None and (
+                resident.identity != wanted or resident.requested_ctx != _context_size(spec)
+            ):
+                self.unload(model_id)
+                resident = None
+            if resident is None:
+                self._make_room(spec)
+                resident = self._load(spec)
+                self._models[model_id] = resident
+                self.load_counts[spec.name] = self.load_counts.get(spec.name, 0) + 1
+            resident.spec = spec  # the newest template and defaults
+            resident.pinned = self.worker_name in spec.pinned_to
+            resident.last_used = time.monotonic()
+            resident.users += 1
+            resident.expires_at = _expiry(keep_alive)
+            return resident
+
+    def release(self, resident: ResidentModel, keep_alive: float | None) -> None:
+        """The caller is done with ``resident``; keep it ``keep_alive`` seconds more (None:
+        ``HERD_KEEP_ALIVE``; negative: forever; 0: unload now unless someone else uses it)."""
+        seconds = float(settings.HERD_KEEP_ALIVE) if keep_alive is None else keep_alive
+        model_id = resident.spec.id
+        with self._lock_of(model_id):
+            resident.users = max(0, resident.users - 1)
+            resident.expires_at = _expiry(seconds)
+            idle = resident.users == 0 and not resident.pinned
+            if seconds == 0 and idle and self._models.get(model_id) is resident:
+                self.unload(model_id)
+
+    def unload_when_idle(self, model_id: int) -> bool:
+        """Expire the model now: unloaded at once if nobody uses it, else when the last user
+        releases it. False when it was not resident."""
+        with self._lock_of(model_id):
+            resident = self._models.get(model_id)
+            if resident is None:
+                return False
+            if resident.pinned:
+                return True  # an admin's pin outlasts a request's keep_alive
+            resident.expires_at = time.time()
+            if resident.users == 0:
+                self.unload(model_id)
+            return True
+
+    def expire_idle(self) -> None:
+        """Unload every model past its keep-alive that nobody is using."""
+        now = time.time()
+        for model_id, resident in list(self._models.items()):
+            expired = resident.expires_at is not None and resident.expires_at <= now
+            if not expired or resident.users or resident.pinned:
+                continue
+            lock = self._lock_of(model_id)
+            if not lock.acquire(blocking=False):
+                continue  # being loaded or released right now: look again next time
+            try:
+                expires_at = resident.expires_at
+                still_idle = self._models.get(model_id) is resident and not resident.users
+                if still_idle and expires_at is not None and expires_at <= time.time():
+                    self.unload(model_id)
+            finally:
+                lock.release()
+
+    def memory_used(self) -> int:
+        """Bytes held: each resident model's weights (its file, memory-mapped) and KV cache."""
+        return sum(_file_size(m.spec.path) + m.kv_bytes for m in self.resident())
+
+    def _make_room(self, spec: ModelSpec) -> None:
+        if not self.budget:
+            return
+        weights = _file_size(spec.path)
+        cache = kv_cache_bytes(spec.path, _context_size(spec) * parallel_slots(self.device))
+        need = weights + cache
+        if need > self.budget:
+            raise ModelTooLarge(
+                f"model '{spec.name}' needs {need / 1e6:.1f} MB ({weights / 1e6:.1f} MB of "
+                f"weights, {cache / 1e6:.1f} MB of KV cache), more than this worker's memory "
+                f"budget of {self.budget / 1e6:.1f} MB"
+            )
+        while self.memory_used() + need > self.budget:
+            idle = [
+                m for m in self.resident() if not m.users and not m.pinned and m.spec.id != spec.id
+            ]
+            if not idle:
+                raise NoRoom(f"no room for model '{spec.name}': the loaded models are in use")
+            victim = min(idle, key=lambda m: m.last_used)
+            lock = self._lock_of(victim.spec.id)
+            if not lock.acquire(blocking=False):
+                raise NoRoom(f"no room for model '{spec.name}' yet: a model is busy")
+            try:
+                if not victim.users:
+                    log.info("evicting %s to make room for %s", victim.spec.name, spec.name)
+                    self.unload(victim.spec.id)
+            finally:
+                lock.release()
+
+    def _lock_of(self, model_id: int) -> threading.Lock:
+        with self._guard:
+            return self._load_locks.setdefault(model_id, threading.Lock())
+
+    def unload(self, model_id: int) -> None:
+        resident = self._models.pop(model_id, None)
+        if resident is not None:
+            resident.engine.close()
+            log.info("unloaded %s", resident.spec.name)
+
+    def resident(self) -> list[ResidentModel]:
+        return list(self._models.values())
+
+    def _load(self, spec: ModelSpec) -> ResidentModel:
+        started = time.monotonic()
+        n_ctx = _context_size(spec)
+        llama = Llama(
+            model_path=spec.path,
+            repack=repack_weights(str(settings.HERD_CPU_REPACK)),
+            n_ctx=n_ctx,
+            n_threads=llama_threads(),
+            n_gpu_layers=-1,
+            verbose=False,
+        )
+        parallel = parallel_slots(self.device)
+        engine = make_engine(spec.name, llama, parallel)
+        took = time.monotonic() - started
+        log.info("loaded %s in %.2fs (n_ctx=%d, %d at once)", spec.name, took, n_ctx, parallel)
+        context_length = sequence_context(llama)
+        return ResidentModel(
+            spec,
+            engine,
+            time.time(),
+            took,
+            requested_ctx=n_ctx,
+            context_length=context_length,
+            kv_bytes=kv_cache_bytes(spec.path, context_length * parallel),
+        )
+
+
+def _expiry(keep_alive: float | None) -> float | None:
+    """When a model kept ``keep_alive`` seconds from now expires (None: never)."""
+    seconds = float(settings.HERD_KEEP_ALIVE) if keep_alive is None else keep_alive
+    return None if seconds < 0 else time.time() + seconds
+
+
+def _context_size(spec: ModelSpec) -> int:
+    """The request's ``num_ctx`` (Ollama's option) or ``HERD_NUM_CTX``, capped by what the
+    model was trained for."""
+    wanted = int(spec.num_ctx or settings.HERD_NUM_CTX)
+    train_ctx = int(spec.context_length or 0)
+    return min(wanted, train_ctx) if train_ctx else wanted
+
+
+@functools.lru_cache(maxsize=64)
+def _kv_bytes_per_token(path: str, mtime_ns: int) -> int:
+    return read_gguf_metadata(Path(path)).kv_bytes_per_token
+
+
+def kv_cache_bytes(path: str, tokens: int) -> int:
+    """The KV cache llama.cpp allocates for ``tokens`` tokens of context (every sequence's
+    together) of the model at ``path``, from its GGUF header; 0 when the header cannot be
+    read (the weights are then all the budget counts)."""
+    try:
+        per_token = _kv_bytes_per_token(path, os.stat(path).st_mtime_ns)
+    except (OSError, GGUFError):
+        return 0
+    return per_token * tokens
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
