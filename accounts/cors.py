@@ -4,6 +4,10 @@ Runs before the key check, so a preflight (which carries no key) is answered her
 still carry the CORS headers a browser needs to read them. Nothing is sent for other origins,
 which leaves them to the browser's same-origin policy. Credentials (cookies) are never allowed:
 API calls authenticate with a key in a header.
+
+Not django-cors-headers: it answers every preflight with 200, an origin it does not allow
+included (without the headers), where this answers 204, and 403 to an origin it does not
+allow, which browsers and the tests see.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ that every web process counts against the same windows.
 Windows are fixed clock windows (the current UTC minute or day): a counter per key and window,
 expiring after it. Requests are counted when they arrive (a refused request counts too, so a
 client hammering a full window does not get in sooner). Tokens are known only after the model
-has answered, so they are counted then (``record_tokens``) and a request is refused when the
+has answered, so they are counted then (``queue_tokens``) and a request is refused when the
 window is already used up: one long answer may overshoot a token limit, the next request waits.
 
 ``LimitCheck`` puts its commands on a pipeline the caller executes, so that the whole check
@@ -13,13 +13,11 @@ costs the request one Redis round trip together with whatever else the caller qu
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from accounts import rkeys
 from accounts.lookup import KeyInfo
-from project.broker import async_client, sync_client
 
 MINUTE = 60
 DAY = 86_400
@@ -121,21 +119,3 @@ def queue_tokens(pipe: Any, key_id: int, tokens: int, now: float) -> None:
     pipe.expire(minute_name, 2 * MINUTE)
     pipe.incrby(day_name, tokens)
     pipe.expire(day_name, 2 * DAY)
-
-
-def record_tokens(key_id: int, n: int) -> None:
-    """Count ``n`` tokens (prompt and completion together) used by key ``key_id`` now."""
-    if n <= 0:
-        return
-    pipe = sync_client().pipeline(transaction=False)
-    queue_tokens(pipe, key_id, n, time.time())
-    pipe.execute()
-
-
-async def arecord_tokens(key_id: int, n: int) -> None:
-    """The async twin of ``record_tokens``."""
-    if n <= 0:
-        return
-    pipe = async_client().pipeline(transaction=False)
-    queue_tokens(pipe, key_id, n, time.time())
-    await pipe.execute()

@@ -1,7 +1,7 @@
 """One XREAD for every open request of a web process.
 
-Each streamed request used to wait on an XREAD of its own: with eight answers decoding
-together, each decode step cost sixteen round trips (a reply and a new call apiece) in web and
+An XREAD per streamed request would cost, with eight answers decoding together, sixteen
+round trips a decode step (a reply and a new call apiece) in web and
 in Redis, on the cores the decode runs on. Here one task per event loop follows every stream
 that a request is reading, in one blocking XREAD over all of them, and hands each stream's new
 entries to its follower's queue: one reply and one call a step, however many requests.

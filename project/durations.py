@@ -1,12 +1,22 @@
 """Durations as Ollama spells ``keep_alive``: a number of seconds, or a Go duration string
-(``"5m"``, ``"1h30m"``, ``"300ms"``, ``"-1m"``). Negative means forever."""
+(``"5m"``, ``"1h30m"``, ``"300ms"``, ``"-1m"``), with days too (``"1d"``: a batch's
+``completion_window``). For a ``keep_alive``, negative means forever."""
 
 from __future__ import annotations
 
 import re
 
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
+_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+}
 
 
 def parse_duration(value: object) -> float:

@@ -6,8 +6,9 @@ start-up with ``ImproperlyConfigured`` naming the variable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -18,8 +19,20 @@ from project.home import embedded_broker_url_file, herd_home, local_secret_key
 from project.sizes import parse_size
 from workers.broker import wire
 
+_Parsed = TypeVar("_Parsed")
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
+
+
+def parsed(name: str, parse: Callable[[str], _Parsed], default: str) -> _Parsed:
+    """``parse`` of the variable ``name`` (``default`` when it is unset); a value it refuses
+    stops the start with the variable's name."""
+    try:
+        return parse(env.str(name, default=default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from exc
+
 
 HERD_HOME = herd_home()
 HERD_HOST = env.str("HERD_HOST", default="127.0.0.1:11434")
@@ -126,20 +139,11 @@ LOGOUT_REDIRECT_URL = "/ui/login/"
 
 MODELS_DIR = Path(env.str("HERD_MODELS", default=str(HERD_HOME / "models")))
 # Disk space a pull must leave free in MODELS_DIR after the model is down.
-try:
-    HERD_DISK_RESERVE = parse_size(env.str("HERD_DISK_RESERVE", default="256MB"))
-except ValueError as exc:
-    raise ImproperlyConfigured(f"HERD_DISK_RESERVE: {exc}") from exc
+HERD_DISK_RESERVE = parsed("HERD_DISK_RESERVE", parse_size, "256MB")
 # A pull writes (and reports progress) in blocks of this size.
-try:
-    HERD_PULL_CHUNK = parse_size(env.str("HERD_PULL_CHUNK", default="1MiB"))
-except ValueError as exc:
-    raise ImproperlyConfigured(f"HERD_PULL_CHUNK: {exc}") from exc
+HERD_PULL_CHUNK = parsed("HERD_PULL_CHUNK", parse_size, "1MiB")
 
-try:
-    MAX_BODY_BYTES = parse_size(env.str("HERD_MAX_BODY", default="16MB"))
-except ValueError as exc:
-    raise ImproperlyConfigured(f"HERD_MAX_BODY: {exc}") from exc
+MAX_BODY_BYTES = parsed("HERD_MAX_BODY", parse_size, "16MB")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 # Inference.
@@ -168,17 +172,11 @@ HERD_HEARTBEAT_TTL = env.float("HERD_HEARTBEAT_TTL", default=3.0)
 HERD_DEFAULT_MAX_TOKENS = env.int("HERD_DEFAULT_MAX_TOKENS", default=2048)
 # How long a model stays loaded after its last request when the request does not say
 # (Ollama's keep_alive: seconds or "5m"; negative keeps models forever).
-try:
-    HERD_KEEP_ALIVE = parse_duration(env.str("HERD_KEEP_ALIVE", default="5m"))
-except ValueError as exc:
-    raise ImproperlyConfigured(f"HERD_KEEP_ALIVE: {exc}") from exc
+HERD_KEEP_ALIVE = parsed("HERD_KEEP_ALIVE", parse_duration, "5m")
 
 # Batches and files.
 HERD_FILES_DIR = Path(env.str("HERD_FILES", default=str(HERD_HOME / "files")))
-try:
-    HERD_MAX_UPLOAD = parse_size(env.str("HERD_MAX_UPLOAD", default="200MB"))
-except ValueError as exc:
-    raise ImproperlyConfigured(f"HERD_MAX_UPLOAD: {exc}") from exc
+HERD_MAX_UPLOAD = parsed("HERD_MAX_UPLOAD", parse_size, "200MB")
 # Lines of one batch queued or running at once: batches sharing a lane take turns.
 HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=8)
 # Threads per worker that run batch lines (they wait on the engine, not on the CPU).

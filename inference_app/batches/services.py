@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from inference_app.batches.models import (
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS, check_batch_input
 from models_app.models import ModelRecord
 from project.broker import sync_client
+from project.durations import parse_duration
 from project.edge.errors import ApiError
 from workers.broker import keys
 from workers.broker.placement import NoWorker, choose_worker
@@ -42,8 +42,6 @@ from workers.models import Placement
 # What a publish or a Redis call raises while the broker is away (or restarting).
 BROKER_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisError, OSError)
 log = logging.getLogger(__name__)
-_WINDOW = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class BatchRequestError(ApiError, ValueError):
@@ -53,13 +51,16 @@ class BatchRequestError(ApiError, ValueError):
 
 
 def parse_completion_window(window: str) -> timedelta:
-    """OpenAI accepts ``24h``; any ``<n>[smhd]`` is accepted here too."""
-    match = _WINDOW.match(window)
-    if not match or int(match.group(1)) == 0:
+    """OpenAI accepts ``24h``; any positive duration (``30m``, ``2d``) is accepted here too."""
+    try:
+        seconds = parse_duration(window) if isinstance(window, str) else 0.0
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
         raise BatchRequestError(
             "completion_window must be a duration such as 24h", "completion_window"
         )
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    return timedelta(seconds=seconds)
 
 
 def do_create_batch(

@@ -10,7 +10,7 @@ priority level and workers take from the lowest level first, so the web sends a 
 the level of its turn (levels stop at ``LEVELS - 1``; deeper turns wait in arrival order).
 The engine: requests a worker has already taken wait in its queue ordered by the same turn
 (``workers.engine.jobs``). Requests without a key (authentication off) all take turn 0: arrival
-order, as before.
+order.
 
 Each worker keeps, per key, a sorted set of the ids of that key's requests waiting for it,
 scored by when they were sent; the worker removes an id when it starts the request, and ids

@@ -36,6 +36,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def uvicorn_argv(host: str, port: int, processes: int) -> list[str]:
+    """The web process: Django's ASGI app under uvicorn, with ``processes`` workers."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "project.asgi:application",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        str(processes),
+        "--no-access-log",
+        "--lifespan",
+        "off",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
+
+
 class Command(BaseCommand):
     help = "Run the server: broker (if needed), worker, beat and web, supervised."
 
@@ -75,25 +96,7 @@ class Command(BaseCommand):
                 ],
                 env,
             ),
-            Child(
-                "web",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "project.asgi:application",
-                    "--host",
-                    host,
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    "--lifespan",
-                    "off",
-                    "--timeout-graceful-shutdown",
-                    "5",
-                ],
-                env,
-            ),
+            Child("web", uvicorn_argv(host, port, processes=1), env),
         ]
         self.stdout.write(f"Herd listening on http://{settings.HERD_HOST}")
         Supervisor(children).run()

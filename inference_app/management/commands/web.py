@@ -8,35 +8,14 @@ container's stop signal reaches the server itself.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from workers.management.commands.serve import parse_host
 
 from accounts.hosts import ExposedWithoutAuth, check_exposure
-
-
-def uvicorn_argv(host: str, port: int, processes: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "project.asgi:application",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(processes),
-        "--no-access-log",
-        "--lifespan",
-        "off",
-        "--timeout-graceful-shutdown",
-        "5",
-    ]
+from inference_app.management.commands.serve import parse_host, uvicorn_argv
 
 
 class Command(BaseCommand):
