@@ -7,10 +7,10 @@ interactive jobs first, batch lines fill the rest, all but one slot: the first s
 interactive jobs only, so one is always ready for a chat request however long the backlog.
 
 A job's closure runs on its slot's thread as it would on a serial engine (templates,
-tokenization and tool plans are untouched); when it calls ``run_generation``, the generation goes through ``batch_slot()`` to
-the model's ``Stepper`` instead of ``llama.generate``, and joins every other slot's generation
-in the same decode steps. A generation that ends, stops or is cancelled leaves at the next step
-boundary and its thread takes the next job at once.
+tokenization and tool plans are untouched); when it calls ``run_generation``, the generation
+goes through ``batch_slot()`` to the model's ``Stepper`` instead of ``llama.generate``, and
+joins every other slot's generation in the same decode steps. A generation that ends, stops or
+is cancelled leaves at the next step boundary and its thread takes the next job at once.
 """
 
 from __future__ import annotations
