@@ -148,7 +148,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 # Inference.
 HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=4096)
-HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)  # 0: half the logical cores
+# 0: one per physical core this process may use, within a cgroup CPU quota (workers.worker.cpus).
+HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)
 HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=16)
 # llama.cpp's weight repacking at load time: auto leaves it off where the CPU has AMX, whose
 # kernels crash on some machines (workers.engine.loading).

@@ -29,14 +29,15 @@ from workers.engine.factory import make_engine
 from workers.engine.jobs import Engine
 from workers.engine.loading import Llama, repack_weights
 from workers.engine.stepper import sequence_context
+from workers.worker.cpus import default_threads
 
 log = logging.getLogger(__name__)
 
 
 def llama_threads() -> int:
-    """``HERD_NUM_THREADS``, else half the logical cores (llama.cpp's own advice: about one per
-    physical core; more threads fight the web server and broker for the same cores)."""
-    return int(settings.HERD_NUM_THREADS) or max(1, (os.cpu_count() or 2) // 2)
+    """``HERD_NUM_THREADS``, else one per physical core this process may use
+    (``workers.worker.cpus``)."""
+    return int(settings.HERD_NUM_THREADS) or default_threads().threads
 
 
 # Sequences a model decodes together when HERD_PARALLEL does not say: on a CPU a step of a few
@@ -119,6 +120,7 @@ class ResidentModel:
                     n_batch=n_ctx,
                     n_ubatch=n_ctx,
                     n_threads=llama_threads(),
+                    n_threads_batch=llama_threads(),
                     pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
                     verbose=False,
                 )
@@ -270,6 +272,7 @@ class Residency:
             repack=repack_weights(str(settings.HERD_CPU_REPACK)),
             n_ctx=n_ctx,
             n_threads=llama_threads(),
+            n_threads_batch=llama_threads(),
             n_gpu_layers=-1,
             verbose=False,
         )

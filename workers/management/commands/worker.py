@@ -10,7 +10,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from project.sizes import parse_size
+from workers.worker.cpus import default_threads
 from workers.worker.devices import DeviceError, default_budget, parse_device
+
+
+def llama_thread_choice() -> str:
+    """The llama.cpp threads this worker runs, and why, in words for its log."""
+    from django.conf import settings
+
+    if int(settings.HERD_NUM_THREADS):
+        return f"{settings.HERD_NUM_THREADS} llama.cpp threads (HERD_NUM_THREADS)"
+    choice = default_threads()
+    return f"{choice.threads} llama.cpp threads ({choice.reason})"
 
 
 class Command(BaseCommand):
@@ -54,6 +65,7 @@ class Command(BaseCommand):
         from workers.worker import control, signals, tasks  # noqa: F401  (registered on import)
 
         threads = options["threads"] or settings.HERD_WORKER_THREADS
+        self.stdout.write(f"{name}: {llama_thread_choice()}")
         # A token passes from the engine thread to the thread that publishes it; with Python's
         # default 5 ms switch interval that handover can wait for a busy thread's turn.
         sys.setswitchinterval(0.0005)
