@@ -101,10 +101,6 @@ def find_key_now(secret: str) -> KeyInfo | None:
     return _load(hash_secret(secret))
 
 
-def forget_cached_keys() -> None:
-    _cache.clear()
-
-
 def may_use(request: HttpRequest, model: str) -> bool:
     """Whether the key the request came with (none: keys are off) may use ``model``: model
     lists show a key only the models it may call."""

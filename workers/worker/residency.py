@@ -30,6 +30,7 @@ from workers.engine.jobs import Engine
 from workers.engine.loading import Llama, repack_weights
 from workers.engine.stepper import sequence_context
 from workers.worker.cpus import default_threads
+from workers.worker.devices import parse_device
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class ResidentModel:
             "name": self.spec.name,
             "digest": self.spec.sha256,
             "size": size,
-            # llama.cpp offloads every layer (n_gpu_layers=-1) on a GPU device, none on CPU.
+            # Every layer is offloaded on a GPU device (Device.gpu_layers), none on the CPU.
             "size_vram": size if device.startswith("cuda") else 0,
             "context_length": self.context_length,
             "expires_at": self.expires_at,
@@ -273,7 +274,7 @@ class Residency:
             n_ctx=n_ctx,
             n_threads=llama_threads(),
             n_threads_batch=llama_threads(),
-            n_gpu_layers=-1,
+            n_gpu_layers=parse_device(self.device).gpu_layers,
             verbose=False,
         )
         parallel = parallel_slots(self.device)
