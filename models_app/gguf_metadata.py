@@ -1,15 +1,17 @@
-"""Read what a model record needs from a GGUF file's header, with the ``gguf`` package."""
+"""Read what a model record needs from a GGUF file's header (``models_app.gguf_header``)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from gguf import GGUFReader, GGUFValueType, LlamaFileType
+from gguf import GGMLQuantizationType, LlamaFileType
+
+from models_app.gguf_header import GGUFHeader, HeaderError, read_header
 
 # Keys too large to copy onto a record or into /api/show (vocabularies, merges).
 _BULKY_KEYS = (
@@ -78,10 +80,10 @@ class GGUFMetadata:
         return ["embedding"] if self.pooling else ["completion", "embedding"]
 
 
-def _open(path: Path) -> GGUFReader:
+def _open(path: Path) -> GGUFHeader:
     try:
-        return GGUFReader(path)
-    except (OSError, ValueError) as exc:
+        return read_header(path, skip=_BULKY_KEYS)
+    except (OSError, HeaderError) as exc:
         raise GGUFError(f"{path}: not a readable GGUF file ({exc})") from exc
 
 
@@ -89,12 +91,10 @@ def read_gguf_metadata(path: Path, parts: Sequence[Path] = ()) -> GGUFMetadata:
     """Read the header of ``path``; ``parts`` are the other files of a split GGUF, whose
     tensors count towards the parameters. Raises GGUFError when one is missing or not a GGUF."""
     reader = _open(path)
-    info = {
-        name: _field_value(reader, name) for name in reader.fields if not name.startswith("GGUF.")
-    }
+    info = dict(reader.fields)
     arch = str(info.get("general.architecture", ""))
     parameter_count = sum(
-        int(np.prod(t.shape)) for r in (reader, *map(_open, parts)) for t in r.tensors
+        math.prod(t.shape) for r in (reader, *map(_open, parts)) for t in r.tensors
     )
     return GGUFMetadata(
         architecture=arch,
@@ -120,8 +120,6 @@ def _per_layer(value: Any, layers: int) -> list[int]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, bytes | bytearray):
         return value.decode("utf-8", "replace")
     if isinstance(value, list | tuple):
@@ -129,22 +127,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _field_value(reader: GGUFReader, name: str) -> Any:
-    field_ = reader.fields[name]
-    if field_.types and field_.types[0] == GGUFValueType.ARRAY and name in _BULKY_KEYS:
-        return None  # skipped: decoding a 256k-entry vocabulary costs seconds
-    value = field_.contents()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _quantization(file_type: Any, reader: GGUFReader) -> str:
+def _quantization(file_type: Any, reader: GGUFHeader) -> str:
     if isinstance(file_type, int):
         try:
             return re.sub(r"^(MOSTLY_|ALL_)", "", LlamaFileType(file_type).name)
         except ValueError:
             pass
     # No file type in the header: name it after the most common tensor type.
-    kinds = [t.tensor_type.name for t in reader.tensors]
+    kinds = [_tensor_type_name(t.type) for t in reader.tensors]
     return max(set(kinds), key=kinds.count) if kinds else ""
+
+
+def _tensor_type_name(value: int) -> str:
+    try:
+        return GGMLQuantizationType(value).name
+    except ValueError:
+        return f"type {value}"

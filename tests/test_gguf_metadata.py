@@ -4,7 +4,9 @@ from pathlib import Path
 
 import llama_cpp
 import pytest
+from gguf import GGUFReader
 
+from models_app.gguf_header import read_header
 from models_app.gguf_metadata import GGUFError, read_gguf_metadata
 from tests.tiny_gguf import CHAT_TEMPLATE
 
@@ -54,3 +56,34 @@ def test_it_rejects_a_file_that_is_not_gguf(tmp_path: Path) -> None:
     bogus.write_bytes(b"not a gguf at all" * 10)
     with pytest.raises(GGUFError):
         read_gguf_metadata(bogus)
+
+
+@pytest.mark.parametrize("model", ["tiny_gguf", "slow_gguf"])
+def test_the_header_reads_as_the_gguf_package_reads_it(
+    model: str, request: pytest.FixtureRequest
+) -> None:
+    """``models_app.gguf_header`` against ``gguf.GGUFReader``: every key, value and tensor,
+    the vocabulary too when it is not skipped."""
+    path: Path = request.getfixturevalue(model)
+    reader = GGUFReader(path)
+    header = read_header(path)
+    fields = {name: f for name, f in reader.fields.items() if not name.startswith("GGUF.")}
+    assert header.fields == {name: f.contents() for name, f in fields.items()}
+    assert [(t.name, t.shape, t.type) for t in header.tensors] == [
+        (t.name, tuple(int(d) for d in t.shape), int(t.tensor_type)) for t in reader.tensors
+    ]
+    skipped = read_header(path, skip={"tokenizer.ggml.tokens", "tokenizer.ggml.scores"})
+    assert skipped.fields["tokenizer.ggml.tokens"] is None
+    assert skipped.fields["tokenizer.ggml.scores"] is None
+    assert skipped.tensors == header.tensors
+
+
+def test_a_truncated_header_is_not_a_gguf(tiny_gguf: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf.read_bytes()[:200])
+    with pytest.raises(GGUFError):
+        read_gguf_metadata(cut)
+    empty = tmp_path / "empty.gguf"
+    empty.write_bytes(b"")
+    with pytest.raises(GGUFError):
+        read_gguf_metadata(empty)
