@@ -30,7 +30,7 @@ CODE = ["project", "models_app", "inference_app", "workers", "accounts"]
 # read by that library.
 LIBRARY_VARIABLES = {"HF_TOKEN": "huggingface_hub"}
 _READS = re.compile(
-    r"""(?:env\.\w+|environ\.get|environ\.setdefault|getenv)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
+    r"""(?:env\.\w+|environ\.get|environ\.setdefault|getenv|parsed)\(\s*["']([A-Z][A-Z0-9_]*)["']"""
     r"""|environ\[\s*["']([A-Z][A-Z0-9_]*)["']\s*\]"""
 )
 _INTERPOLATED = re.compile(r"\$\{([A-Z][A-Z0-9_]*)")
