@@ -172,6 +172,9 @@ def make_server(root: Path, models: dict[str, Path], extra_env: dict[str, str]) 
             "HERD_HOST": f"127.0.0.1:{port}",
             "HERD_NAMESPACE": f"test-{uuid.uuid4().hex[:8]}",
             "HERD_HEARTBEAT_TTL": "1.5",
+            # Several live servers share the machine's cores in one run: llama.cpp threads
+            # that wait on each other at every step would slow them all down.
+            "HERD_NUM_THREADS": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )
