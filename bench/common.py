@@ -26,9 +26,15 @@ REPACK = repack_weights(os.environ.get("HERD_CPU_REPACK", "auto"))
 
 
 def start_server(
-    home: Path, port: int, extra_env: dict[str, str] | None = None
+    home: Path,
+    port: int,
+    extra_env: dict[str, str] | None = None,
+    *,
+    repo: Path = REPO,
+    python: str = sys.executable,
 ) -> subprocess.Popen[bytes]:
-    """`herd serve` in ``home`` with the demo model installed, once it answers."""
+    """`herd serve` in ``home`` with the demo model installed, once it answers. ``repo`` and
+    ``python`` run another checkout of Herd (with its own virtualenv's interpreter)."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(
         {
@@ -38,12 +44,12 @@ def start_server(
             **(extra_env or {}),
         }
     )
-    herd = [sys.executable, "-m", "project.cli"]
-    subprocess.run([*herd, "migrate", "-v0"], env=env, cwd=REPO, check=True)
-    subprocess.run([*herd, "install_demo"], env=env, cwd=REPO, check=True)
+    herd = [python, "-m", "project.cli"]
+    subprocess.run([*herd, "migrate", "-v0"], env=env, cwd=repo, check=True)
+    subprocess.run([*herd, "install_demo"], env=env, cwd=repo, check=True)
     log = home / "serve.log"
     process = subprocess.Popen(
-        [*herd, "serve"], env=env, cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT
+        [*herd, "serve"], env=env, cwd=repo, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )
     # Up once a worker has joined: web alone would answer the first requests 503.
     return wait_until_up(
