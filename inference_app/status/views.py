@@ -1,42 +1,35 @@
 """``GET /api/status`` and ``GET /v1/status``: the queue status as JSON (see
-``inference_app.status.queries``)."""
+``inference_app.status.queries``), or where one request stands (``?request_id=``)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from inference_app.status.queries import queue_status, request_status
 from project.broker import sync_client
+from project.edge.errors import NotFound
+from project.edge.families import OLLAMA, OPENAI, error_response
 
 
 @require_GET
-def ollama_status(request: HttpRequest) -> JsonResponse:
+def ollama_status(request: HttpRequest) -> HttpResponseBase:
+    return _status(request, OLLAMA)
+
+
+@require_GET
+def openai_status(request: HttpRequest) -> HttpResponseBase:
+    return _status(request, OPENAI)
+
+
+def _status(request: HttpRequest, family: str) -> HttpResponseBase:
     request_id = request.GET.get("request_id")
     if request_id:
         found = request_status(sync_client(), request_id)
         if found is None:
-            return JsonResponse({"error": f"request '{request_id}' not found"}, status=404)
+            missing = NotFound(f"request '{request_id}' not found", param="request_id")
+            return error_response(family, missing)
         return JsonResponse(found)
-    return JsonResponse(queue_status(sync_client()))
-
-
-@require_GET
-def openai_status(request: HttpRequest) -> JsonResponse:
-    request_id = request.GET.get("request_id")
-    if request_id:
-        found = request_status(sync_client(), request_id)
-        if found is None:
-            return JsonResponse(
-                {
-                    "error": {
-                        "message": f"request '{request_id}' not found",
-                        "type": "invalid_request_error",
-                        "param": "request_id",
-                        "code": "not_found",
-                    }
-                },
-                status=404,
-            )
-        return JsonResponse(found)
-    return JsonResponse({"object": "status", **queue_status(sync_client())})
+    status = queue_status(sync_client())
+    return JsonResponse({"object": "status", **status} if family == OPENAI else status)

@@ -57,15 +57,22 @@ def uvicorn_argv(host: str, port: int, processes: int) -> list[str]:
     ]
 
 
+def listen_address() -> tuple[str, int]:
+    """``HERD_HOST`` as a host and a port, once it passes the exposure check (a non-loopback
+    address needs keys, or ``HERD_AUTH=off`` said outright); raises CommandError."""
+    address = parse_host(settings.HERD_HOST)
+    try:
+        check_exposure(settings.HERD_HOST, settings.HERD_AUTH, settings.HERD_AUTH_EXPLICIT)
+    except ExposedWithoutAuth as exc:
+        raise CommandError(str(exc)) from None
+    return address
+
+
 class Command(BaseCommand):
     help = "Run the server: broker (if needed), worker, beat and web, supervised."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        host, port = parse_host(settings.HERD_HOST)
-        try:
-            check_exposure(settings.HERD_HOST, settings.HERD_AUTH, settings.HERD_AUTH_EXPLICIT)
-        except ExposedWithoutAuth as exc:
-            raise CommandError(str(exc)) from None
+        host, port = listen_address()
         herd = [sys.executable, "-m", "project.cli"]
         # Beat keeps its schedule there; with REDIS_URL set no embedded broker makes the folder,
         # and beat would exit at once, again and again.

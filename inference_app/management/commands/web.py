@@ -14,8 +14,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.hosts import ExposedWithoutAuth, check_exposure
-from inference_app.management.commands.serve import parse_host, uvicorn_argv
+from inference_app.management.commands.serve import listen_address, uvicorn_argv
 
 
 class Command(BaseCommand):
@@ -30,11 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        host, port = parse_host(settings.HERD_HOST)
-        try:
-            check_exposure(settings.HERD_HOST, settings.HERD_AUTH, settings.HERD_AUTH_EXPLICIT)
-        except ExposedWithoutAuth as exc:
-            raise CommandError(str(exc)) from None
+        host, port = listen_address()
         if not settings.REDIS_URL_CONFIGURED:
             # Without it web would look for the broker `herd serve` embeds, which is not here.
             raise CommandError("herd web needs REDIS_URL: the broker the workers use")
