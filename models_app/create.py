@@ -11,7 +11,6 @@ queue and a worker writes the new file with llama.cpp's quantizer, as a pull wri
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,6 @@ from models_app.pulls import active_pull, send_job
 from models_app.references import PullRefused
 from models_app.services import do_import_model, find_ready_model
 from project.edge.errors import ApiError
-
-log = logging.getLogger(__name__)
 
 # The types Ollama's ``quantize`` accepts that llama.cpp writes, by Ollama's names.
 QUANTIZE_TYPES = (
