@@ -63,6 +63,12 @@ class KeyInfo:
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
+    def may_manage_models(self, now: dt.datetime) -> bool:
+        """Whether the key may manage models now (what ``ApiKeyMiddleware`` lets through to
+        ``/api/pull``, ``/api/create``, ``/api/blobs``...)."""
+        usable = not self.revoked and self.user_is_active and not self.expired(now)
+        return usable and self.user_is_staff
+
     def allows(self, model: str) -> bool:
         """Whether the key may call ``model`` (normalized ``name:tag``)."""
         return self.allowed_models is None or model in self.allowed_models

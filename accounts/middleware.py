@@ -93,6 +93,8 @@ def requested_model(request: HttpRequest) -> str | None:
     Django caches the body, so the view reads it again for free."""
     if request.method != "POST" or (request.content_type or "").startswith("multipart/"):
         return None  # uploads (/v1/files) name no model, and may be larger than a body may be
+    if request.path_info.startswith("/api/blobs/"):
+        return None  # a GGUF, not JSON
     try:
         data = read_json_body(request)
     except ApiError:

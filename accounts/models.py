@@ -102,6 +102,9 @@ class AuditAction(models.TextChoices):
     KEY_REVOKED = "key_revoked"
     MODEL_PULLED = "model_pulled"
     MODEL_DELETED = "model_deleted"
+    MODEL_CREATED = "model_created"
+    MODEL_QUANTIZED = "model_quantized"
+    BLOB_UPLOADED = "blob_uploaded"
     PLACEMENT_CHANGED = "placement_changed"
 
 

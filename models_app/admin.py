@@ -1,5 +1,6 @@
 """The admin: model records (edit defaults, template and system prompt; delete through the
-service, so files and workers follow), a form to pull from a reference, and pull jobs."""
+service, so files and workers follow), a form to pull from a reference, one to create a
+variant of a model, and pull and quantize jobs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,6 +17,7 @@ from django.urls import URLPattern, path, reverse
 
 from accounts import audit
 from accounts.models import AuditAction
+from models_app.forms import VariantForm
 from models_app.models import ModelRecord, PullJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.references import PullRefused
@@ -35,6 +38,7 @@ class ModelRecordAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "status",
+        "parent_model",
         "family",
         "parameter_size",
         "quantization",
@@ -58,11 +62,12 @@ class ModelRecordAdmin(admin.ModelAdmin):
         "embedding_length",
         "capabilities",
         "model_info",
+        "parent_model",
         "created_at",
         "modified_at",
     )
     fieldsets = (
-        (None, {"fields": ("name", "status", "path", "size", "sha256")}),
+        (None, {"fields": ("name", "status", "parent_model", "path", "size", "sha256")}),
         (
             "Metadata (from the GGUF file)",
             {
@@ -79,7 +84,18 @@ class ModelRecordAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Behaviour", {"fields": ("chat_template", "system_prompt", "default_options")}),
+        (
+            "Behaviour",
+            {
+                "fields": (
+                    "chat_template",
+                    "system_prompt",
+                    "default_options",
+                    "messages",
+                    "license",
+                )
+            },
+        ),
         ("Times", {"fields": ("created_at", "modified_at")}),
     )
 
@@ -92,7 +108,37 @@ class ModelRecordAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.pull_view),
             name="models_app_modelrecord_pull",
         )
-        return [pull, *super().get_urls()]
+        variant = path(
+            "variant/",
+            self.admin_site.admin_view(self.variant_view),
+            name="models_app_modelrecord_variant",
+        )
+        return [pull, variant, *super().get_urls()]
+
+    def variant_view(self, request: HttpRequest) -> HttpResponse:
+        """Create a variant of a model: its file, with its own system prompt, template and
+        parameters (as ``POST /api/create`` with ``from``)."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = VariantForm(request.POST or None, initial={"source": request.GET.get("source")})
+        if request.method == "POST" and form.is_valid():
+            record = form.create(request.user)
+            if record is not None:
+                self.message_user(
+                    request,
+                    f"created {record.name}, a variant of {record.parent_model}",
+                    messages.SUCCESS,
+                )
+                url = reverse("admin:models_app_modelrecord_change", args=[record.pk])
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Create a variant",
+            "form": form,
+            "opts": self.model._meta,
+            "submit": "Create",
+        }
+        return TemplateResponse(request, "admin/models_app/modelrecord/pull.html", context)
 
     def pull_view(self, request: HttpRequest) -> HttpResponse:
         form = PullForm(request.POST or None)
@@ -132,8 +178,8 @@ class ModelRecordAdmin(admin.ModelAdmin):
 
 @admin.register(PullJob)
 class PullJobAdmin(admin.ModelAdmin):
-    list_display = ("name", "status", "progress", "attempts", "error", "created_at")
-    list_filter = ("status",)
+    list_display = ("name", "kind", "status", "progress", "attempts", "error", "created_at")
+    list_filter = ("kind", "status")
     search_fields = ("name", "repo_id")
     actions = ["cancel_pulls"]
     readonly_fields = [f.name for f in PullJob._meta.fields]

@@ -9,7 +9,8 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from django.conf import settings
 from django.core.management.base import CommandError
@@ -30,16 +31,27 @@ class HerdClient:
         self.base_url = base_url or server_url(str(settings.HERD_HOST))
         self.timeout = timeout
 
-    def _open(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+    def _open(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        upload: BinaryIO | None = None,
+        size: int = 0,
+    ) -> Any:
         headers = {"content-type": "application/json"}
         key = os.environ.get("HERD_API_KEY")
         if key:  # a server that listens beyond loopback asks for a key
             headers["authorization"] = f"Bearer {key}"
+        data: Any = None if body is None else json.dumps(body).encode()
+        if upload is not None:
+            # Sent in blocks as urllib reads the file, never held in memory whole.
+            headers = {**headers, "content-type": "application/octet-stream"}
+            headers["content-length"] = str(size)
+            data = upload
         request = urllib.request.Request(
-            f"{self.base_url}{path}",
-            data=None if body is None else json.dumps(body).encode(),
-            headers=headers,
-            method=method,
+            f"{self.base_url}{path}", data=data, headers=headers, method=method
         )
         try:
             return urllib.request.urlopen(request, timeout=self.timeout)
@@ -55,6 +67,21 @@ class HerdClient:
         with self._open(method, path, body) as response:
             raw = response.read()
         return json.loads(raw) if raw.strip() else None
+
+    def has_blob(self, digest: str) -> bool:
+        """``HEAD /api/blobs/<digest>``: whether the server holds that blob."""
+        try:
+            with self._open("HEAD", f"/api/blobs/{digest}", None):
+                return True
+        except CommandError:
+            return False
+
+    def upload_blob(self, path: Path, digest: str) -> None:
+        """``POST /api/blobs/<digest>`` with the file's bytes."""
+        with path.open("rb") as handle:
+            self._open(
+                "POST", f"/api/blobs/{digest}", None, upload=handle, size=path.stat().st_size
+            ).close()
 
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The objects of an NDJSON answer; an ``{"error": ...}`` object raises CommandError."""

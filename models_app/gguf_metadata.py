@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gguf import GGMLQuantizationType, LlamaFileType
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from models_app.gguf_header import GGUFHeader, HeaderError, read_header
 
@@ -143,3 +143,49 @@ def _tensor_type_name(value: int) -> str:
         return GGMLQuantizationType(value).name
     except ValueError:
         return f"type {value}"
+
+
+# The tensor type most of a file quantized to a llama.cpp file type is made of (the K-quant
+# mixes keep a few tensors at a higher type; the estimate below ignores that).
+_MAIN_TENSOR_TYPE = {
+    "Q2_K": "Q2_K",
+    "Q3_K_S": "Q3_K",
+    "Q3_K_M": "Q3_K",
+    "Q3_K_L": "Q3_K",
+    "Q4_K_S": "Q4_K",
+    "Q4_K_M": "Q4_K",
+    "Q5_K_S": "Q5_K",
+    "Q5_K_M": "Q5_K",
+}
+
+
+def _tensor_bytes(elements: int, kind: GGMLQuantizationType) -> int:
+    block, type_size = GGML_QUANT_SIZES[kind]
+    return elements // block * type_size
+
+
+def estimate_quantized_size(path: Path, file_type: str) -> int:
+    """About the size of ``path`` quantized to ``file_type`` (``Q8_0``, ``Q4_K_M``...), for
+    progress and the disk check: llama.cpp quantizes the tensors of two dimensions or more
+    whose rows fit the type's blocks, and copies the others as they are. Raises GGUFError."""
+    header = _open(path)
+    target = GGMLQuantizationType[_MAIN_TENSOR_TYPE.get(file_type, file_type)]
+    block = GGML_QUANT_SIZES[target][0]
+    # Rows too short for a K-quant's blocks fall back to a type of 32-value blocks.
+    fallback = GGMLQuantizationType.Q5_0
+    source_bytes = total = 0
+    for tensor in header.tensors:
+        elements = math.prod(tensor.shape)
+        own = _tensor_bytes(elements, GGMLQuantizationType(tensor.type))
+        source_bytes += own
+        row = tensor.shape[0] if tensor.shape else 0
+        if len(tensor.shape) < 2:
+            total += own
+        elif row % block == 0:
+            total += _tensor_bytes(elements, target)
+        elif block > GGML_QUANT_SIZES[fallback][0] and row % GGML_QUANT_SIZES[fallback][0] == 0:
+            total += _tensor_bytes(elements, fallback)
+        else:
+            total += own
+    # The header (and the padding between tensors) comes along as it is.
+    return total + max(0, path.stat().st_size - source_bytes)

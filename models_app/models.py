@@ -39,6 +39,13 @@ class ModelRecord(models.Model):
     system_prompt = models.TextField(blank=True)
     default_options = models.JSONField(default=dict, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
+    messages = models.JSONField(
+        default=list, blank=True, help_text="messages every chat starts with (Modelfile MESSAGE)"
+    )
+    license = models.TextField(blank=True)
+    parent_model = models.CharField(
+        max_length=200, blank=True, help_text="the model this one was created from, if any"
+    )
     model_info = models.JSONField(
         default=dict, blank=True, help_text="the GGUF header's keys, without the vocabulary"
     )
@@ -74,6 +81,7 @@ class ModelRecord(models.Model):
             chat_template=self.chat_template,
             system_prompt=self.system_prompt,
             default_options=self.default_options or {},
+            messages=list(self.messages or []),
             modified_at=self.modified_at.isoformat() if self.modified_at else "",
             # Workers an admin pinned the model to: they keep it loaded.
             pinned_to=self.pinned_workers(),
@@ -82,7 +90,7 @@ class ModelRecord(models.Model):
     def ollama_details(self) -> dict[str, Any]:
         """Ollama's ``details`` object (``/api/tags``, ``/api/show``, ``/api/ps``)."""
         return {
-            "parent_model": "",
+            "parent_model": self.parent_model,
             "format": "gguf",
             "family": self.family,
             "families": [self.family] if self.family else None,
@@ -123,8 +131,14 @@ ACTIVE_PULL = (PullStatus.QUEUED, PullStatus.DOWNLOADING, PullStatus.VERIFYING)
 FINISHED_PULL = (PullStatus.READY, PullStatus.FAILED, PullStatus.CANCELLED)
 
 
+class JobKind(models.TextChoices):
+    PULL = "pull"
+    QUANTIZE = "quantize"
+
+
 class PullJob(models.Model):
-    """One pull of a Hugging Face reference into a model record: the source of truth for it.
+    """One pull of a Hugging Face reference into a model record, or one quantization of a
+    model's file into a new record (``kind``): the source of truth for it.
 
     The status moves QUEUED -> DOWNLOADING (a worker claimed it: ``worker_instance``) ->
     VERIFYING (every byte is on disk; sha256 being checked) -> READY (the record exists). Any
@@ -137,11 +151,24 @@ class PullJob(models.Model):
     ``files`` is the plan resolved from the hub before the job was created: a list of
     ``{"name", "size", "sha256"}``, downloaded in order; ``completed`` counts the bytes on disk
     over all of them.
+
+    A QUANTIZE job goes through the same states: DOWNLOADING while llama.cpp writes the new
+    file from ``source`` (``files`` holds the one output file, its size estimated, and
+    ``completed`` the bytes written so far), VERIFYING while it is hashed and read, READY with
+    its record. ``record_fields`` are the record's settings (system prompt, template,
+    parameters, parent...) from the create request.
     """
 
+    kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.PULL)
     name = models.CharField(max_length=200, help_text="the model name the pull creates")
-    repo_id = models.CharField(max_length=200)
-    revision = models.CharField(max_length=64, help_text="the commit the plan was resolved at")
+    repo_id = models.CharField(max_length=200, blank=True)
+    revision = models.CharField(
+        max_length=64, blank=True, help_text="the commit the plan was resolved at"
+    )
+    source = models.CharField(max_length=1000, blank=True, help_text="the file a quantize reads")
+    quantize = models.CharField(max_length=16, blank=True, help_text="the type quantized to")
+    source_quantization = models.CharField(max_length=32, blank=True)
+    record_fields = models.JSONField(default=dict, blank=True)
     files = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=PullStatus.choices, default=PullStatus.QUEUED)
     total = models.BigIntegerField(default=0, help_text="bytes to download, all parts")
@@ -187,8 +214,10 @@ class PullJob(models.Model):
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.pk,
+            "kind": self.kind,
             "name": self.name,
             "repo_id": self.repo_id,
+            "quantize": self.quantize,
             "revision": self.revision,
             "status": self.status,
             "total": self.total,

@@ -1,5 +1,5 @@
-"""The catalog pages: every model with where it is resident, pulls with live progress, a
-page per model, and deletion behind a confirmation.
+"""The catalog pages: every model with where it is resident and what it is a variant of, pulls
+with live progress, a page per model, "Create a variant", and deletion behind a confirmation.
 
 ``GET /`` is also where Ollama clients check that a server is up: only a browser (one that asks
 for ``text/html``) gets the catalog; anything else gets Ollama's plain answer.
@@ -29,6 +29,7 @@ from django.views.decorators.http import (
 from accounts import audit
 from accounts.models import AuditAction, UsageRecord
 from models_app import views as ollama_root
+from models_app.forms import VariantForm
 from models_app.models import FINISHED_PULL, ModelRecord, PullJob, PullStatus
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.references import PullRefused
@@ -145,6 +146,20 @@ def delete_model(request: HttpRequest, pk: int) -> HttpResponse:
         files = f" and {len(removed)} file(s)" if removed else ""
         messages.success(request, f"Deleted {record.name}{files}.")
     return redirect("/")
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def create_variant(request: HttpRequest) -> HttpResponse:
+    """A variant of a model (``?from=NAME`` picks it): its file, with its own system prompt,
+    template and parameters, as ``POST /api/create`` with ``from`` makes one."""
+    form = VariantForm(request.POST or None, initial={"source": request.GET.get("from")})
+    if request.method == "POST" and form.is_valid():
+        record = form.create(request.user)
+        if record is not None:
+            messages.success(request, f"Created {record.name}, a variant of {record.parent_model}.")
+            return redirect(f"/ui/models/{record.pk}/")
+    return render(request, "models/variant.html", {"form": form, "nav": "catalog"})
 
 
 @staff_required

@@ -1,4 +1,6 @@
-"""A pull job's progress as Ollama's ``/api/pull`` objects, read from its row.
+"""A pull job's progress as Ollama's ``/api/pull`` objects, read from its row; a quantize
+job's the same way, as ``/api/create`` shows it (``quantizing F16 model to Q4_K_M`` with
+``total`` and ``completed``, then the same ending).
 
 ``pulling manifest``; then ``pulling <digest>`` (with ``digest``, ``total``, ``completed``) for
 each file whenever its bytes on disk change; ``verifying sha256 digest``; ``writing manifest``;
@@ -13,12 +15,21 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from models_app.models import PullJob, PullStatus
+from models_app.models import JobKind, PullJob, PullStatus
 
 POLL_SECONDS = 0.2
+# The digest Ollama puts on its quantizing progress, where no file has one yet.
+_QUANTIZING_DIGEST = "0000000000000000000"
 
 
-def _file_event(entry: dict[str, Any]) -> dict[str, Any]:
+def _file_event(job: PullJob, entry: dict[str, Any]) -> dict[str, Any]:
+    if job.kind == JobKind.QUANTIZE:
+        return {
+            "status": f"quantizing {job.source_quantization} model to {job.quantize}",
+            "digest": _QUANTIZING_DIGEST,
+            "total": entry["size"],
+            "completed": entry["completed"],
+        }
     sha = entry["sha256"]
     return {
         "status": f"pulling {sha[:12]}",
@@ -28,8 +39,11 @@ def _file_event(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def pull_events(job_id: int) -> AsyncIterator[dict[str, Any]]:
-    yield {"status": "pulling manifest"}
+async def pull_events(job_id: int, *, preface: bool = True) -> AsyncIterator[dict[str, Any]]:
+    """The job's objects until it ends; ``preface=False`` leaves out ``pulling manifest``
+    (a quantize job, whose create request says what it does itself)."""
+    if preface:
+        yield {"status": "pulling manifest"}
     shown: dict[str, int] = {}
     verifying_shown = False
     while True:
@@ -41,9 +55,9 @@ async def pull_events(job_id: int) -> AsyncIterator[dict[str, Any]]:
         for entry in job.file_progress():
             if downloaded:
                 entry["completed"] = entry["size"]
-            if shown.get(entry["sha256"]) != entry["completed"]:
-                shown[entry["sha256"]] = entry["completed"]
-                yield _file_event(entry)
+            if shown.get(entry["name"]) != entry["completed"]:
+                shown[entry["name"]] = entry["completed"]
+                yield _file_event(job, entry)
         if downloaded and not verifying_shown:
             verifying_shown = True
             yield {"status": "verifying sha256 digest"}

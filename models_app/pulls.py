@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from models_app.hub import PullPlan, check_free_disk, resolve_plan
-from models_app.models import ACTIVE_PULL, ModelRecord, PullJob, PullStatus
+from models_app.models import ACTIVE_PULL, JobKind, ModelRecord, PullJob, PullStatus
 from models_app.names import InvalidModelName, normalize_model_name
 from models_app.references import HubReference, PullRefused, is_hub_reference, parse_reference
-from workers.broker.wire import PULL
+from workers.broker.wire import PULL, QUANTIZE
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,16 @@ def do_start_pull(reference: HubReference) -> tuple[PullJob, bool]:
 
 
 def send_pull(job_id: int) -> None:
+    send_job(job_id, JobKind.PULL)
+
+
+def send_job(job_id: int, kind: str) -> None:
+    """Send a pull or a quantize job to the ``pulls`` queue, whose workers run both."""
     from project.celery import app
     from workers.broker import keys
 
-    app.send_task(PULL, args=(job_id,), queue=keys.pulls_queue())
+    task = QUANTIZE if kind == JobKind.QUANTIZE else PULL
+    app.send_task(task, args=(job_id,), queue=keys.pulls_queue())
 
 
 def do_claim_pull(job_id: int, instance: str) -> PullJob | None:
@@ -149,16 +155,19 @@ def requeue_orphaned_pulls(live_instances: set[str]) -> int:
     orphans = list(
         PullJob.objects.filter(status__in=(PullStatus.DOWNLOADING, PullStatus.VERIFYING))
         .exclude(worker_instance__in=live_instances)
-        .values_list("pk", "worker_instance")
+        .values_list("pk", "worker_instance", "kind")
     )
     sent = 0
-    for job_id, instance in orphans:
+    for job_id, instance, kind in orphans:
         if PullJob.objects.filter(
             pk=job_id,
             status__in=(PullStatus.DOWNLOADING, PullStatus.VERIFYING),
             worker_instance=instance,
         ).update(status=PullStatus.QUEUED, worker_instance=""):
             log.info("pull %s lost its worker %s; sending it again", job_id, instance)
-            send_pull(job_id)
+            if kind == JobKind.PULL:
+                send_pull(job_id)
+            else:
+                send_job(job_id, kind)
             sent += 1
     return sent

@@ -1,10 +1,11 @@
-"""Celery tasks of the pulls queue. Web sends them by name (``workers.broker.wire``)."""
+"""Celery tasks of the pulls queue: pulls and quantizations. Web sends them by name
+(``workers.broker.wire``)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from workers.broker.wire import PULL, RESUME_ORPHANED_PULLS
+from workers.broker.wire import PULL, QUANTIZE, RESUME_ORPHANED_PULLS
 
 
 # No autoretry and no time limit: a download may rightly take hours, and a failure is recorded
@@ -17,6 +18,17 @@ def pull(job_id: int) -> None:
     from workers.worker.runtime import runtime
 
     run_pull(job_id, runtime().instance)
+
+
+# Like a pull: a big model may take long, and a failure is recorded on the job.
+@shared_task(name=QUANTIZE, acks_late=True, ignore_result=True)
+def quantize(job_id: int) -> None:
+    """Quantize one model file with llama.cpp and register the result. Safe to deliver
+    twice: only the delivery that claims the QUEUED job runs it."""
+    from models_app.quantizer import run_quantize
+    from workers.worker.runtime import runtime
+
+    run_quantize(job_id, runtime().instance)
 
 
 @shared_task(name=RESUME_ORPHANED_PULLS, ignore_result=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from models_app import api, ollama_views, views
+from models_app import api, create_views, ollama_views, views
 
 router = SimpleRouter()
 router.register("api/models", api.ModelRecordViewSet)
@@ -16,5 +16,7 @@ urlpatterns = [
     path("api/show", ollama_views.show),
     path("api/copy", ollama_views.copy),
     path("api/delete", ollama_views.delete),
+    path("api/create", create_views.create),
+    path("api/blobs/<str:digest>", create_views.blob),
     *router.urls,
 ]

@@ -140,6 +140,8 @@ LOGOUT_REDIRECT_URL = "/ui/login/"
 MODELS_DIR = Path(env.str("HERD_MODELS", default=str(HERD_HOME / "models")))
 # Disk space a pull must leave free in MODELS_DIR after the model is down.
 HERD_DISK_RESERVE = parsed("HERD_DISK_RESERVE", parse_size, "256MB")
+# Largest blob (a GGUF sent to /api/blobs) accepted; larger gets 413.
+HERD_MAX_BLOB = parsed("HERD_MAX_BLOB", parse_size, "256GB")
 # A pull writes (and reports progress) in blocks of this size.
 HERD_PULL_CHUNK = parsed("HERD_PULL_CHUNK", parse_size, "1MiB")
 

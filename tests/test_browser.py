@@ -131,6 +131,50 @@ def test_pulling_a_model_moves_its_bar_to_100_percent_without_a_reload(
     page.context.close()
 
 
+def test_a_variant_is_created_from_a_models_page_and_shows_its_parent(
+    browser: Browser, ui_server: LiveServer
+) -> None:
+    page = sign_in(browser, ui_server, STAFF)
+    page.click('#models tr[data-model="tiny:latest"] a')
+    page.click("text=Create a variant")
+    expect(page.locator("h1")).to_have_text("Create a variant")
+    expect(page.locator("#id_source")).to_have_value("tiny:latest")
+    # A mistake in the parameters is shown by the field, and nothing is made.
+    page.fill("#id_name", "tiny-browser")
+    page.fill("#id_parameters", "tempreature 0.3")
+    page.click("#variant-form button[type=submit]")
+    expect(page.locator("#variant-form .error")).to_contain_text(
+        "line 1: unknown parameter 'tempreature'"
+    )
+    page.goto("/ui/models/variant/?from=tiny:latest")
+    page.fill("#id_name", "tiny-browser")
+    page.fill("#id_system_prompt", "You answer as a browser would.")
+    page.fill("#id_parameters", "temperature 0.3\nstop <|end|>")
+    screenshot(page, "variant")
+    page.click("#variant-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text(
+        "Created tiny-browser:latest, a variant of tiny:latest."
+    )
+    expect(page.locator("h1")).to_contain_text("tiny-browser:latest")
+    expect(page.locator("dd.parent")).to_have_text("tiny:latest")
+    expect(page.locator("main, body").first).to_contain_text("You answer as a browser would.")
+    page.goto("/")
+    row = page.locator('#models tr[data-model="tiny-browser:latest"]')
+    expect(row.locator("td.parent")).to_have_text("tiny:latest")
+    assert ("admin", "model_created", "tiny-browser:latest") in audit_log(ui_server)
+    shown = httpx.post(
+        f"{ui_server.base_url}/api/show", json={"model": "tiny-browser"}, timeout=30
+    ).json()
+    assert shown["details"]["parent_model"] == "tiny:latest"
+    assert shown["system"] == "You answer as a browser would."
+    page.context.close()
+    # Someone who is not staff may not.
+    viewer = sign_in(browser, ui_server, VIEWER)
+    expect(viewer.locator("#create-variant")).to_have_count(0)
+    assert viewer.goto("/ui/models/variant/").status == 403  # type: ignore[union-attr]
+    viewer.context.close()
+
+
 def test_the_playground_streams_tokens_and_shows_tokens_per_second(
     browser: Browser, ui_server: LiveServer
 ) -> None:

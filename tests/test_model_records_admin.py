@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
 
+from accounts.models import AuditEntry
 from models_app.models import ModelRecord, PullJob
 from tests.hub_server import FakeHub, point_huggingface_hub_at
 
@@ -96,3 +97,40 @@ def test_the_admin_edits_behaviour_and_deletes_with_the_file(
     assert deleted.status_code == 302
     assert not ModelRecord.objects.exists()
     assert not path.exists()
+
+
+def test_create_a_variant_makes_one_that_names_its_parent(
+    admin_client: Client, tiny_gguf: Path
+) -> None:
+    call_command("import_model", "tiny:admin", str(tiny_gguf), stdout=StringIO())
+    parent = ModelRecord.objects.get(name="tiny:admin")
+    assert b"Create a variant" in admin_client.get("/admin/models_app/modelrecord/").content
+    change = admin_client.get(f"/admin/models_app/modelrecord/{parent.pk}/change/")
+    assert b"/admin/models_app/modelrecord/variant/?source=tiny%3Aadmin" in change.content
+    form = admin_client.get("/admin/models_app/modelrecord/variant/?source=tiny:admin")
+    assert b'<option value="tiny:admin" selected>' in form.content
+
+    refused = admin_client.post(
+        "/admin/models_app/modelrecord/variant/",
+        {"source": "tiny:admin", "name": "kind", "chat_template": "{% for %}"},
+    )
+    assert refused.status_code == 200 and b"not a Jinja chat template" in refused.content
+    response = admin_client.post(
+        "/admin/models_app/modelrecord/variant/",
+        {
+            "source": "tiny:admin",
+            "name": "kind",
+            "system_prompt": "Be kind.",
+            "parameters": "temperature 0.4\nstop </s>\nstop <|end|>",
+        },
+    )
+    variant = ModelRecord.objects.get(name="kind:latest")
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/models_app/modelrecord/{variant.pk}/change/"
+    assert variant.parent_model == "tiny:admin" and variant.path == parent.path
+    assert variant.system_prompt == "Be kind."
+    assert variant.default_options == {"temperature": 0.4, "stop": ["</s>", "<|end|>"]}
+    listed = admin_client.get("/admin/models_app/modelrecord/").content.decode()
+    assert "tiny:admin" in listed.split("kind:latest", 1)[1]  # the parent column
+    entry = AuditEntry.objects.get(action="model_created")
+    assert (entry.actor_name, entry.target) == ("admin", "kind:latest")

@@ -23,14 +23,7 @@ FOREVER = "2318-01-01T00:00:00Z"
 def ollama_details(record: ModelRecord | None) -> dict[str, Any]:
     if record is None:
         return {"parent_model": "", "format": "gguf", "family": "", "families": None}
-    return {
-        "parent_model": "",
-        "format": "gguf",
-        "family": record.family,
-        "families": [record.family] if record.family else None,
-        "parameter_size": record.parameter_size,
-        "quantization_level": record.quantization,
-    }
+    return record.ollama_details()
 
 
 def _expires_at(epoch: float | None) -> str:
@@ -44,7 +37,11 @@ async def ps(request: HttpRequest) -> HttpResponseBase:
     """From the live workers' registry entries, so it shows what is really loaded (a model
     held by two workers shows twice, once per copy)."""
     workers = await sync_to_async(live_workers)(sync_client())
-    held = [model for worker in workers for model in worker.get("models", [])]
+    held = [
+        {**model, "worker": worker.get("name", "")}
+        for worker in workers
+        for model in worker.get("models", [])
+    ]
     names = {m["name"] for m in held}
     records = {r.name: r async for r in ModelRecord.objects.filter(name__in=names)}
     models = [
@@ -57,8 +54,10 @@ async def ps(request: HttpRequest) -> HttpResponseBase:
             "expires_at": _expires_at(m["expires_at"]),
             "size_vram": m["size_vram"],
             "context_length": m["context_length"],
+            # Herd's own: which worker holds this copy.
+            "worker": m["worker"],
         }
-        for m in sorted(held, key=lambda m: m["name"])
+        for m in sorted(held, key=lambda m: (m["name"], m["worker"]))
     ]
     return JsonResponse({"models": models})
 

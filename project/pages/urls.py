@@ -17,6 +17,7 @@ urlpatterns = [
     path("ui/models/table", model_pages.model_table),
     path("ui/models/<int:pk>/", model_pages.model_detail),
     path("ui/models/<int:pk>/delete", model_pages.delete_model),
+    path("ui/models/variant/", model_pages.create_variant),
     path("ui/pulls/", model_pages.start_pull),
     path("ui/pulls/<int:pk>/", model_pages.pull_progress),
     path("ui/pulls/<int:pk>/cancel", model_pages.cancel_pull),

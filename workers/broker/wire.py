@@ -38,6 +38,7 @@ BATCH_LINE = "herd.batch_line"
 EXPIRE_BATCHES = "herd.expire_batches"
 REAP_DEAD_WORKERS = "herd.reap_dead_workers"
 PULL = "herd.pull"
+QUANTIZE = "herd.quantize"
 RESUME_ORPHANED_PULLS = "herd.resume_orphaned_pulls"
 
 # A request's events are read within seconds; the stream lingers a while for late readers and
@@ -68,6 +69,8 @@ class ModelSpec:
     chat_template: str = ""
     system_prompt: str = ""
     default_options: JsonObject = field(default_factory=dict)
+    # Messages every chat starts with (a Modelfile's MESSAGE lines).
+    messages: list[JsonObject] = field(default_factory=list)
     modified_at: str = ""
     pinned_to: list[str] = field(default_factory=list)
     num_ctx: int | None = None
@@ -82,6 +85,7 @@ class ModelSpec:
             "chat_template": self.chat_template,
             "system_prompt": self.system_prompt,
             "default_options": self.default_options,
+            "messages": self.messages,
             "modified_at": self.modified_at,
             "pinned_to": self.pinned_to,
         }

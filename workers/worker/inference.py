@@ -265,7 +265,8 @@ def _prompt_tokens(
         try:
             prompt = render_chat_prompt(
                 spec.chat_template,
-                payload.messages,
+                # The record's messages (a Modelfile's MESSAGE lines) open every chat.
+                [*spec.messages, *payload.messages],
                 bos_token=bos,
                 eos_token=eos,
                 system_prompt=spec.system_prompt,

@@ -1,4 +1,5 @@
-"""``herd show NAME``: a model's metadata, capabilities, parameters and system prompt."""
+"""``herd show NAME``: a model's metadata, capabilities, parameters and system prompt
+(``--template``: its chat template; ``--modelfile``: a Modelfile that recreates it)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name")
         parser.add_argument("--template", action="store_true", help="print the chat template")
+        parser.add_argument(
+            "--modelfile", action="store_true", help="print a Modelfile that recreates the model"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         shown = HerdClient().call("POST", "/api/show", {"model": options["name"]})
+        if options["modelfile"]:
+            self.stdout.write(shown.get("modelfile", ""), ending="")
+            return
         if options["template"]:
             self.stdout.write(shown.get("template", ""))
             return
@@ -31,6 +38,7 @@ class Command(BaseCommand):
                 ("context length", info.get(f"{arch}.context_length", "")),
                 ("embedding length", info.get(f"{arch}.embedding_length", "")),
                 ("quantization", details.get("quantization_level", "")),
+                *([("parent", details["parent_model"])] if details.get("parent_model") else []),
             ],
         )
         self._section("Capabilities", [(c, "") for c in shown.get("capabilities", [])])
