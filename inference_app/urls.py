@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.urls import path
 
 from inference_app.batches import views as batches
+from inference_app.ollama import create_endpoints as ollama_create
 from inference_app.ollama import embeddings as ollama_embeddings
 from inference_app.ollama import generation as ollama_generation
+from inference_app.ollama import model_endpoints as ollama_models
 from inference_app.ollama import status as ollama_status
 from inference_app.openai import views as openai
 
@@ -26,4 +28,11 @@ urlpatterns = [
     path("api/embeddings", ollama_embeddings.embeddings),
     path("api/ps", ollama_status.ps),
     path("api/version", ollama_status.api_version),
+    path("api/pull", ollama_models.pull),
+    path("api/tags", ollama_models.tags),
+    path("api/show", ollama_models.show),
+    path("api/copy", ollama_models.copy),
+    path("api/delete", ollama_models.delete),
+    path("api/create", ollama_create.create),
+    path("api/blobs/<str:digest>", ollama_create.blob),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,12 @@ _DONE_REASONS = {"tool_calls": "stop"}
 
 def ndjson(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+async def ndjson_stream(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    """``events`` as NDJSON lines (a pull's or a create's progress)."""
+    async for event in events:
+        yield ndjson(event)
 
 
 def created_at() -> str:

@@ -1,6 +1,7 @@
 """Ollama's model-management endpoints: ``/api/pull``, ``/api/tags``, ``/api/show``,
 ``/api/copy`` and ``/api/delete`` (``/api/create`` and ``/api/blobs`` are in
-``models_app.create_views``), in Ollama's shapes and with its ``{"error": "..."}`` body.
+``inference_app.ollama.create_endpoints``), in Ollama's shapes and with its
+``{"error": "..."}`` body.
 
 Each view reads the body, calls one service from ``models_app.services`` or
 ``models_app.pulls`` and shapes the answer; the services' errors (``ModelNotFound``,
@@ -9,8 +10,6 @@ Each view reads the body, calls one service from ``models_app.services`` or
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,6 +20,7 @@ from accounts import audit
 from accounts.lookup import may_use
 from accounts.models import AuditAction
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
+from inference_app.ollama.ndjson import ndjson_stream
 from models_app.modelfile import render_modelfile
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
@@ -42,14 +42,6 @@ def model_field(body: dict[str, Any], *names: str) -> str:
     raise ApiError(f"{names[0]} is required")
 
 
-def _ndjson(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    async def lines() -> AsyncIterator[bytes]:
-        async for event in events:
-            yield json.dumps(event).encode() + b"\n"
-
-    return lines()
-
-
 @ollama_endpoint("POST")
 async def pull(request: HttpRequest) -> HttpResponseBase:
     body = read_body(request)
@@ -63,7 +55,7 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
     headers = {"X-Pull-Id": str(job.pk)}
     if stream:
         return StreamingHttpResponse(
-            _ndjson(pull_events(job.pk)), content_type="application/x-ndjson", headers=headers
+            ndjson_stream(pull_events(job.pk)), content_type="application/x-ndjson", headers=headers
         )
     last: dict[str, Any] = {}
     async for event in pull_events(job.pk):

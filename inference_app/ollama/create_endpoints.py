@@ -20,10 +20,10 @@ from django.http.response import HttpResponseBase
 from accounts import audit
 from accounts.models import AuditAction
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
+from inference_app.ollama.ndjson import ndjson_stream
 from models_app.blob_receiver import BLOB_RECEIPT, BlobReceipt
 from models_app.blobs import BlobRefused, BlobWriter, blob_exists, parse_digest
 from models_app.create import CreatePlan, check_create, do_create
-from models_app.ollama_views import _ndjson
 from models_app.pull_progress import pull_events
 from project.edge.errors import ApiError
 
@@ -43,7 +43,7 @@ async def create(request: HttpRequest) -> HttpResponseBase:
     headers = {"X-Pull-Id": str(job.pk)} if job else {}
     if stream:
         return StreamingHttpResponse(
-            _ndjson(events), content_type="application/x-ndjson", headers=headers
+            ndjson_stream(events), content_type="application/x-ndjson", headers=headers
         )
     last: dict[str, Any] = {}
     async for event in events:
