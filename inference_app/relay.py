@@ -27,12 +27,13 @@ from workers.broker.wire import (
     Embeddings,
     Error,
     Start,
+    ToolDelta,
     decode,
     error_event,
 )
 
 # What ``events()`` yields: every event but ``Start``, which the relay keeps to itself.
-RelayedEvent = Delta | Done | Embeddings | Error
+RelayedEvent = Delta | ToolDelta | Done | Embeddings | Error
 
 
 class RequestRelay:

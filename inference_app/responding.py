@@ -20,7 +20,7 @@ from django.http.response import HttpResponseBase
 from accounts.usage import note_usage
 from inference_app.relay import RelayedEvent, RequestRelay
 from project.edge.errors import ApiError
-from workers.broker.wire import Delta, Done, Embeddings, Error
+from workers.broker.wire import Delta, Done, Embeddings, Error, ToolDelta
 
 
 class ResponseFormat(Protocol):
@@ -29,6 +29,8 @@ class ResponseFormat(Protocol):
     content_type: str
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes: ...
+
+    def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes: ...
 
     def stream_done(self, done: Done, first: bool) -> bytes: ...
 
@@ -77,10 +79,11 @@ async def respond(
         text: list[str] = []
         entries: list[dict[str, Any]] | None = [] if logprobs else None
         event: RelayedEvent = first
-        while isinstance(event, Delta):
-            text.append(event.text)
-            if entries is not None:
-                entries.extend(event.logprobs or [])
+        while isinstance(event, Delta | ToolDelta):  # the Done event holds the calls whole
+            if isinstance(event, Delta):
+                text.append(event.text)
+                if entries is not None:
+                    entries.extend(event.logprobs or [])
             event = await anext(events)
         done = _expect_done(event)
         note_usage(request, done.usage)
@@ -118,6 +121,8 @@ async def _stream(
         while True:
             if isinstance(event, Delta):
                 yield fmt.stream_delta(event, is_first)
+            elif isinstance(event, ToolDelta):
+                yield fmt.stream_tool_delta(event, is_first)
             elif isinstance(event, Done):
                 note_usage(request, event.usage)
                 yield fmt.stream_done(event, is_first)

@@ -74,11 +74,6 @@ class GGUFMetadata:
         value_length = int(self.info.get(f"{arch}.attention.value_length", head_dim) or 0)
         return sum(heads_kv) * (key_length + value_length) * 2
 
-    @property
-    def capabilities(self) -> list[str]:
-        # A model whose header declares a pooling type was trained for embeddings only.
-        return ["embedding"] if self.pooling else ["completion", "embedding"]
-
 
 def _open(path: Path) -> GGUFHeader:
     try:

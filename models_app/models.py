@@ -5,6 +5,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
+from models_app.capabilities import derive_capabilities
 from workers.broker.wire import ModelSpec
 
 
@@ -62,6 +63,15 @@ class ModelRecord(models.Model):
     @property
     def digest(self) -> str:
         return self.sha256
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # What the model can do follows its template, which an admin may edit.
+        self.capabilities = self.derived_capabilities()
+        super().save(*args, **kwargs)
+
+    def derived_capabilities(self) -> list[str]:
+        """Ollama's ``capabilities`` for the record as it stands (models_app.capabilities)."""
+        return derive_capabilities(self.architecture, self.model_info or {}, self.chat_template)
 
     def pinned_workers(self) -> list[str]:
         """Names of the workers an admin pinned this model to (workers.Placement)."""

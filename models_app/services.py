@@ -107,7 +107,6 @@ def do_import_model(
         "context_length": meta.context_length,
         "embedding_length": meta.embedding_length,
         "chat_template": chat_template if chat_template is not None else meta.chat_template,
-        "capabilities": meta.capabilities,
         "model_info": meta.model_info(),
         "status": ModelStatus.READY,
     }

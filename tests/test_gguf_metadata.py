@@ -18,7 +18,6 @@ def test_it_reads_architecture_size_and_template(tiny_gguf: Path) -> None:
     assert meta.embedding_length == 64
     assert meta.quantization == "F32"
     assert meta.chat_template == CHAT_TEMPLATE
-    assert meta.capabilities == ["completion", "embedding"]
     assert 100_000 < meta.parameter_count < 200_000
     assert meta.parameter_size.endswith("K")
 

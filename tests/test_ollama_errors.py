@@ -65,11 +65,11 @@ def test_a_wrong_method_is_a_405_in_ollama_shape(server: LiveServer) -> None:
     assert "error" in reply.json()
 
 
-def test_a_prompt_over_the_context_is_a_400(ollama_client: ollama.Client) -> None:
-    with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.generate(model="tiny", prompt="hello " * 5000, raw=True)
-    assert caught.value.status_code == 400
-    assert "context length" in caught.value.error
+def test_a_prompt_over_the_context_with_truncate_false_is_a_400(server: LiveServer) -> None:
+    body = {"model": "tiny", "prompt": "hello " * 5000, "raw": True, "truncate": False}
+    reply = httpx.post(f"{server.base_url}/api/generate", json=body, timeout=60)
+    assert reply.status_code == 400
+    assert "context length" in reply.json()["error"]
 
 
 def test_a_body_over_the_limit_is_a_413(server: LiveServer) -> None:

@@ -67,10 +67,3 @@ def test_images_on_a_model_without_vision_are_a_clear_400(ollama_client: ollama.
         ollama_client.generate(model="tiny", prompt="what is this?", images=[b"\x89PNG\r\n"])
     assert caught.value.status_code == 400
     assert "does not support images" in caught.value.error
-
-
-def test_suffix_is_refused_rather_than_ignored(ollama_client: ollama.Client) -> None:
-    with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.generate(model="tiny", prompt="def f(", suffix="return 1")
-    assert caught.value.status_code == 400
-    assert "suffix" in caught.value.error

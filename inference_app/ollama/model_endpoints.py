@@ -86,7 +86,7 @@ def _show(record: ModelRecord) -> dict[str, Any]:
         "template": record.chat_template,
         "details": record.ollama_details(),
         "model_info": record.model_info,
-        "capabilities": record.capabilities,
+        "capabilities": record.derived_capabilities(),
         "modified_at": record.modified_at.isoformat(),
     }
     if record.system_prompt:

@@ -15,7 +15,7 @@ from typing import Any
 
 from project.edge.errors import ApiError
 from project.edge.families import OLLAMA, error_body
-from workers.broker.wire import Delta, Done, ToolCall
+from workers.broker.wire import Delta, Done, ToolCall, ToolDelta
 
 # Finish reasons Ollama names differently: a tool call ends the turn like EOS does.
 _DONE_REASONS = {"tool_calls": "stop"}
@@ -123,6 +123,11 @@ class OllamaFormat:
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes:
         return ndjson(self.chunk(delta.text, delta.logprobs))
+
+    def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes:
+        # Ollama's calls come whole (the Done event's): /api/chat never forces a call, so
+        # none is streamed in pieces.
+        return b""
 
     def stream_done(self, done: Done, first: bool) -> bytes:
         calls = ndjson(self.chunk("", tool_calls=done.tool_calls)) if done.tool_calls else b""

@@ -87,6 +87,13 @@ class OptionsSerializer(serializers.Serializer):
     presence_penalty = serializers.FloatField(required=False)
     frequency_penalty = serializers.FloatField(required=False)
 
+    def to_internal_value(self, data: Any) -> Any:
+        # Ollama skips an option given as null (its Options.FromMap): langchain-ollama sends
+        # every option it knows of, most of them null.
+        if isinstance(data, dict):
+            data = {name: value for name, value in data.items() if value is not None}
+        return super().to_internal_value(data)
+
 
 class FunctionSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=64)
@@ -122,6 +129,8 @@ class _GenerationSerializer(serializers.Serializer):
     keep_alive = KeepAliveField(required=False, allow_null=True)
     logprobs = serializers.BooleanField(required=False, default=False)
     top_logprobs = serializers.IntegerField(required=False, min_value=0, max_value=20, default=0)
+    think = serializers.JSONField(required=False, allow_null=True)
+    truncate = serializers.BooleanField(required=False, default=True)
 
     def common_payload(self, record: ModelRecord) -> GenerationPayload:
         data = self.validated_data
@@ -143,13 +152,23 @@ class _GenerationSerializer(serializers.Serializer):
             options["logprobs"] = True
             options["top_logprobs"] = data["top_logprobs"]
         num_ctx = requested.get("num_ctx", defaults.get("num_ctx"))
+        variables: dict[str, Any] = {}
+        if data.get("think") not in (None, False):
+            if "thinking" not in record.derived_capabilities():
+                raise ApiError(f'"{record.name}" does not support thinking')
+            variables["enable_thinking"] = True
         return GenerationPayload(
-            options=options, num_ctx=num_ctx or None, keep_alive=data.get("keep_alive")
+            options=options,
+            num_ctx=num_ctx or None,
+            keep_alive=data.get("keep_alive"),
+            # A prompt longer than the context is cut down to fit (workers.engine.truncation).
+            truncate=data["truncate"],
+            template_variables=variables or None,
         )
 
 
 def check_images(record: ModelRecord, images: list[str]) -> None:
-    if images and "vision" not in (record.capabilities or []):
+    if images and "vision" not in record.derived_capabilities():
         raise ApiError(f"model '{record.name}' does not support images: it has no vision input")
 
 
@@ -200,18 +219,23 @@ class GenerateSerializer(_GenerationSerializer):
     )
     raw = serializers.BooleanField(required=False, default=False)
     images = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    suffix = serializers.CharField(required=False, allow_blank=True, default="")
-
-    def validate_suffix(self, value: str) -> str:
-        if value:
-            raise serializers.ValidationError("suffix (fill-in-the-middle) is not supported")
-        return value
+    suffix = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False
+    )
 
     def to_payload(self, record: ModelRecord) -> GenerationPayload:
         data = self.validated_data
         payload = self.common_payload(record)
         check_images(record, data["images"])
         prompt, system = data["prompt"], data["system"]
+        if data["suffix"]:
+            # Fill-in-the-middle is the template's to write, as in Ollama.
+            if "insert" not in record.derived_capabilities() or data["raw"]:
+                raise ApiError(f'"{record.name}" does not support insert')
+            payload.template_variables = {
+                **(payload.template_variables or {}),
+                "suffix": data["suffix"],
+            }
         if not prompt:
             payload.action = bare_action(data.get("keep_alive"))
         elif data["raw"]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from project.edge.errors import ApiError
 from project.edge.families import OPENAI, error_body
-from workers.broker.wire import Delta, Done, ToolCall, Usage
+from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 
 FINGERPRINT = "herd"
 
@@ -26,10 +26,14 @@ def openai_tool_calls(calls: list[ToolCall], *, indexed: bool) -> list[dict[str,
     deltas number them with ``index``."""
     out = []
     for index, call in enumerate(calls):
+        # A call cut short by max_tokens keeps the text written, as OpenAI gives it.
+        arguments = call.arguments_text
+        if arguments is None:
+            arguments = json.dumps(call.arguments)
         entry: dict[str, Any] = {
             "id": call.id,
             "type": "function",
-            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            "function": {"name": call.name, "arguments": arguments},
         }
         out.append({"index": index, **entry} if indexed else entry)
     return out
@@ -61,6 +65,9 @@ class _ServerSentEvents:
         opening = self.opening_chunk() if first else b""
         return opening + self.delta_chunk(delta.text, delta.logprobs)
 
+    def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes:
+        return b""  # only chat answers have tool calls
+
     def stream_done(self, done: Done, first: bool) -> bytes:
         return (self.opening_chunk() if first else b"") + self.closing_chunks(done)
 
@@ -76,6 +83,8 @@ class ChatFormat(_ServerSentEvents):
         self.model = model
         self.created = int(time.time())
         self.include_usage = include_usage
+        # Calls already streamed in ToolDelta events (a forced call, as it is written).
+        self._streamed_calls: set[int] = set()
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         chunk: dict[str, Any] = {
@@ -118,16 +127,48 @@ class ChatFormat(_ServerSentEvents):
             )
         )
 
-    def closing_chunks(self, done: Done) -> bytes:
+    def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes:
+        """A piece of a call being written: the first names it, the rest add arguments. The
+        first chunk of an answer that starts with a call says the role, with no content, as
+        OpenAI's does."""
+        self._streamed_calls.add(delta.index)
+        call: dict[str, Any] = {"index": delta.index}
+        if delta.id is not None:
+            call.update(id=delta.id, type="function")
+            call["function"] = {"name": delta.name, "arguments": delta.arguments}
+        else:
+            call["function"] = {"arguments": delta.arguments}
+        said: dict[str, Any] = {"role": "assistant", "content": None} if first else {}
+        choice = {
+            "index": 0,
+            "delta": {**said, "tool_calls": [call]},
+            "logprobs": None,
+            "finish_reason": None,
+        }
+        return sse(self._chunk([choice]))
+
+    def stream_done(self, done: Done, first: bool) -> bytes:
+        if first and done.tool_calls:
+            return self.closing_chunks(done, opening=True)  # the calls chunk says the role
+        return super().stream_done(done, first)
+
+    def closing_chunks(self, done: Done, *, opening: bool = False) -> bytes:
+        """The last chunks; the calls that were not streamed go first (``opening``: in the
+        answer's first chunk)."""
         out = b""
-        if done.tool_calls:
-            calls = openai_tool_calls(done.tool_calls, indexed=True)
+        calls = [
+            c
+            for c in openai_tool_calls(done.tool_calls or [], indexed=True)
+            if c["index"] not in self._streamed_calls
+        ]
+        if calls:
+            said = {"role": "assistant", "content": None} if opening else {}
             out += sse(
                 self._chunk(
                     [
                         {
                             "index": 0,
-                            "delta": {"tool_calls": calls},
+                            "delta": {**said, "tool_calls": calls},
                             "logprobs": None,
                             "finish_reason": None,
                         }

@@ -230,7 +230,10 @@ class ChatCompletionSerializer(SamplingSerializer):
             options["logprobs"] = True
             options["top_logprobs"] = data.get("top_logprobs") or 0
         messages = [{k: v for k, v in m.items() if v is not None} for m in data["messages"]]
-        payload = GenerationPayload(messages=messages, options=options)
+        # The model record may opt in to cutting an over-long prompt down, as /api does.
+        payload = GenerationPayload(
+            messages=messages, options=options, truncate=bool(defaults.get("truncate"))
+        )
         if data.get("tools"):
             payload.tools = [
                 {"type": "function", "function": dict(t["function"])} for t in data["tools"]
@@ -257,7 +260,9 @@ class CompletionSerializer(SamplingSerializer):
 
     def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
         return GenerationPayload(
-            prompt=self.validated_data["prompt"][0], options=self.options(defaults)
+            prompt=self.validated_data["prompt"][0],
+            options=self.options(defaults),
+            truncate=bool(defaults.get("truncate")),
         )
 
 

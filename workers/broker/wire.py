@@ -15,9 +15,13 @@ field ``e``, as ``encode`` writes it and ``decode`` reads it back:
   that instance's heartbeat from then on.
 - ``Delta``: generated text, how many tokens it holds, and (only when the request asked) one
   logprob entry per token, ``{"token", "logprob", "bytes", "top_logprobs"}``.
+- ``ToolDelta``: a forced tool call as it is written: first its ``id`` and ``name``, then the
+  fragments of its arguments' JSON.
 - ``Done``: the end: ``finish_reason`` (``stop``, ``length``, ``cancelled``, ``tool_calls``,
   or for an Ollama request that only loads or unloads the model, ``load`` or ``unload``),
-  ``usage``, ``timings`` in nanoseconds, and the ``tool_calls`` parsed from the answer.
+  ``usage``, ``timings`` in nanoseconds, and the ``tool_calls`` parsed from the answer (a call
+  cut short by the token limit, with ``finish_reason`` ``length``, keeps the JSON written of its
+  arguments in ``arguments_text``).
 - ``Embeddings``: the result of an embedding request (``data``, ``usage``, ``timings``).
 - ``Error``: the request failed (``status``, ``message``, ``error_type``, ``code``,
   ``param``).
@@ -126,6 +130,10 @@ class GenerationPayload(_QueuedRequest):
     tools: list[JsonObject] | None = None
     tool_choice: Any = None
     action: str | None = None  # "load" or "unload"
+    # Cut a prompt longer than the context down to fit (workers.engine.truncation).
+    truncate: bool = False
+    # Further variables for the chat template: ``suffix``, ``enable_thinking``.
+    template_variables: JsonObject | None = None
 
     def to_json(self) -> JsonObject:
         return _to_json(self)
@@ -201,13 +209,42 @@ class Timings:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolDelta:
+    """A forced tool call as it is written: the first names it (``id``, ``name``, no
+    arguments yet), the next ones carry the following fragments of its arguments' JSON."""
+
+    type: ClassVar[str] = "tool_delta"
+    index: int
+    arguments: str
+    id: str | None = None
+    name: str | None = None
+
+    def merged(self, later: ToolDelta) -> ToolDelta | None:
+        """This delta and the one after it as one, when both add arguments to one call (the
+        delta naming it stays apart, as OpenAI's first one does)."""
+        if self.id is not None or later.id is not None or self.index != later.index:
+            return None
+        return ToolDelta(self.index, self.arguments + later.arguments)
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     id: str
     name: str
     arguments: Any  # the call's arguments, parsed from the JSON the model wrote
+    # A call cut short by the token limit: the JSON written of its arguments (``arguments``
+    # is what of it could be read).
+    arguments_text: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.arguments_text is not None
 
     def to_json(self) -> JsonObject:
-        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+        data: JsonObject = {"id": self.id, "name": self.name, "arguments": self.arguments}
+        if self.arguments_text is not None:
+            data["arguments_text"] = self.arguments_text
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +274,7 @@ class Error:
     param: str | None = None
 
 
-Event = Start | Delta | Done | Embeddings | Error
+Event = Start | Delta | ToolDelta | Done | Embeddings | Error
 FinalEvent = Done | Embeddings | Error
 FINAL_EVENTS = (Done, Embeddings, Error)
 
@@ -262,6 +299,11 @@ def event_to_json(event: Event) -> JsonObject:
         return data
     if isinstance(event, Start):
         return {"type": "start", "worker": event.worker, "instance": event.instance}
+    if isinstance(event, ToolDelta):
+        data = {"type": "tool_delta", "index": event.index, "arguments": event.arguments}
+        if event.id is not None:
+            data.update(id=event.id, name=event.name)
+        return data
     if isinstance(event, Done):
         data = {
             "type": "done",
@@ -300,13 +342,22 @@ def event_from_json(data: JsonObject) -> Event:
             return Delta(data["text"], int(data["tokens"]), data.get("logprobs"))
         if kind == "start":
             return Start(data["worker"], data["instance"])
+        if kind == "tool_delta":
+            return ToolDelta(
+                int(data["index"]), data["arguments"], data.get("id"), data.get("name")
+            )
         if kind == "done":
             calls = data.get("tool_calls")
             return Done(
                 data["finish_reason"],
                 _usage(data.get("usage") or {}),
                 _timings(data.get("timings") or {}),
-                [ToolCall(c["id"], c["name"], c["arguments"]) for c in calls] if calls else None,
+                [
+                    ToolCall(c["id"], c["name"], c["arguments"], c.get("arguments_text"))
+                    for c in calls
+                ]
+                if calls
+                else None,
             )
         if kind == "embeddings":
             return Embeddings(

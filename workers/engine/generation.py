@@ -88,7 +88,9 @@ def grammar_for(response_format: dict[str, Any] | None) -> LlamaGrammar | None:
         return None
     kind = response_format["type"]
     schema = response_format.get("schema") or {}
-    return _grammar(kind, json.dumps(schema, sort_keys=True))
+    # The schema's own key order: the grammar writes properties in the order it lists them,
+    # and clients rely on it (a "reasoning" property before the answer).
+    return _grammar(kind, json.dumps(schema))
 
 
 def tokenize_prompt(llama: llama_cpp.Llama, prompt: str) -> list[int]:

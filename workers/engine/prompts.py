@@ -43,9 +43,48 @@ def supports_tools(template: str) -> bool:
     return "tools" in template
 
 
+# Schema keywords that say nothing to a model choosing and writing a call, only to validators
+# and code generators: left out of the definitions a template without tools reads.
+_SCHEMA_NOISE = frozenset({"title", "$schema", "$id", "strict"})
+# Keywords whose value maps names (of properties, definitions) to schemas.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions"})
+# Keywords whose value is data, not a schema.
+_DATA = frozenset({"enum", "const", "default", "examples", "required"})
+
+
+def lean_definition(function: dict[str, Any]) -> str:
+    """One function as one compact JSON line: name, description (its whitespace collapsed)
+    and parameters, in the order they were given, without schema keywords a model has no use
+    for."""
+    entry: dict[str, Any] = {"name": function["name"]}
+    description = " ".join(str(function.get("description") or "").split())
+    if description:
+        entry["description"] = description
+    if function.get("parameters"):
+        entry["parameters"] = _lean_schema(function["parameters"])
+    return json.dumps(entry, separators=(",", ":"), ensure_ascii=False)
+
+
+def _lean_schema(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_lean_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    lean: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_NOISE or (key == "additionalProperties" and isinstance(value, bool)):
+            continue
+        if key in _NAMED_SCHEMAS and isinstance(value, dict):
+            lean[key] = {name: _lean_schema(sub) for name, sub in value.items()}
+        else:
+            lean[key] = value if key in _DATA else _lean_schema(value)
+    return lean
+
+
 def tool_instructions(functions: list[dict[str, Any]]) -> str:
-    """A system text offering ``functions``, for templates that cannot render tools."""
-    listed = "\n".join(json.dumps(f, sort_keys=True) for f in functions)
+    """A system text offering ``functions``, for templates that cannot render tools: one line
+    per function, so that leaving functions out (to fit the context) never cuts one."""
+    listed = "\n".join(lean_definition(f) for f in functions)
     return (
         "You can call these functions:\n"
         f"{listed}\n"
@@ -98,10 +137,12 @@ def render_chat_prompt(
     eos_token: str,
     system_prompt: str = "",
     tools: list[dict[str, Any]] | None = None,
+    variables: dict[str, Any] | None = None,
 ) -> str:
     """Render ``messages`` (OpenAI shape) for generation; the record's system prompt comes
     first unless the messages bring their own. ``tools`` (OpenAI function tools) go to the
-    template's ``tools`` variable, or into the system text when the template has none."""
+    template's ``tools`` variable, or into the system text when the template has none.
+    ``variables`` are further template variables (``suffix``, ``enable_thinking``)."""
     if not template:
         raise TemplateError("this model has no chat template: set one on its record")
     native = supports_tools(template)
@@ -115,7 +156,7 @@ def render_chat_prompt(
             normalized[0] = {**first, "content": f"{first['content']}\n\n{offer}"}
         else:
             normalized.insert(0, {"role": "system", "content": offer})
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = dict(variables or {})
     if tools and native:
         context["tools"] = tools
     try:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from workers.engine.tool_stream import new_call_id, partial_call
 
 TOOL_CALL_OPEN = "<tool_call>"
 _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
@@ -27,7 +28,8 @@ class ToolChoiceError(ValueError):
 @dataclass(frozen=True)
 class ToolPlan:
     """``none``: tools are ignored. ``auto``: the model sees them and may call one. ``forced``:
-    the output is grammar-constrained to one call (``schema``)."""
+    the output is grammar-constrained to one call (``schema``). ``functions`` are those the
+    model is offered and may call."""
 
     mode: str
     functions: list[dict[str, Any]] = field(default_factory=list)
@@ -50,7 +52,8 @@ def plan_tools(tools: list[dict[str, Any]] | None, tool_choice: Any) -> ToolPlan
     chosen = [f for f in functions if f["name"] == wanted]
     if not chosen:
         raise ToolChoiceError(f"tool_choice names '{wanted}', which is not among the tools")
-    return ToolPlan("forced", functions, call_schema(chosen))
+    # The model is offered the one function it may call.
+    return ToolPlan("forced", chosen, call_schema(chosen))
 
 
 def call_schema(functions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -105,7 +108,7 @@ def _as_call(item: Any, names: set[str]) -> dict[str, Any] | None:
             return None
     if not isinstance(arguments, dict):
         return None
-    return {"id": f"call_{uuid.uuid4().hex[:24]}", "name": item["name"], "arguments": arguments}
+    return {"id": new_call_id(), "name": item["name"], "arguments": arguments}
 
 
 Piece = tuple[str, int, list[dict[str, Any]] | None]
@@ -140,11 +143,18 @@ class ToolCallHold:
         released, self._held = self._held, []
         return released
 
-    def finish(self) -> tuple[list[dict[str, Any]] | None, list[Piece]]:
-        """(the calls, if the held text is calls; else the held pieces to send as text)."""
+    def finish(self, cut: bool = False) -> tuple[list[dict[str, Any]] | None, list[Piece]]:
+        """(the calls, if the held text is calls; else the held pieces to send as text). An
+        answer ``cut`` short by its token limit in the middle of a call gives that call, as
+        far as it was written (``workers.engine.tool_stream.partial_call``)."""
         held, self._held = self._held, []
         if self._holding:
-            calls = parse_tool_calls("".join(p[0] for p in held), self._plan.names)
+            text = "".join(p[0] for p in held)
+            calls = parse_tool_calls(text, self._plan.names)
             if calls:
                 return calls, []
+            names = [f["name"] for f in self._plan.functions]
+            partial = partial_call(text, names, forced=False) if cut else None
+            if partial is not None:
+                return [partial], []
         return None, held

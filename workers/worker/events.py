@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from workers.broker import keys
-from workers.broker.wire import STREAM_TTL_SECONDS, Delta, Event, encode
+from workers.broker.wire import STREAM_TTL_SECONDS, Delta, Event, ToolDelta, encode
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,12 @@ def _coalesce(events: Iterable[Event]) -> list[Event]:
         last = merged[-1] if merged else None
         if isinstance(event, Delta) and isinstance(last, Delta):
             merged[-1] = last.merged(event)
+        elif isinstance(event, ToolDelta) and isinstance(last, ToolDelta):
+            joined = last.merged(event)
+            if joined is None:
+                merged.append(event)
+            else:
+                merged[-1] = joined
         else:
             merged.append(event)
     return merged

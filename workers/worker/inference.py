@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from workers.broker.wire import (
     Start,
     Timings,
     ToolCall,
+    ToolDelta,
     Usage,
     error_event,
 )
@@ -41,7 +43,10 @@ from workers.engine.generation import (
 )
 from workers.engine.jobs import BATCH, INTERACTIVE
 from workers.engine.prompts import TemplateError, render_chat_prompt
+from workers.engine.stepper import sequence_context
+from workers.engine.tool_stream import ForcedCallStream
 from workers.engine.tools import ToolCallHold, ToolChoiceError, ToolPlan, plan_tools
+from workers.engine.truncation import PromptTooLong, answer_room, fit_chat, keep_end
 from workers.worker.events import BackgroundPublisher, EventPublisher
 from workers.worker.residency import ResidentModel
 from workers.worker.runtime import runtime
@@ -92,28 +97,24 @@ def _generate_on_engine(
         try:
             if publisher.cancelled():
                 return
+            options = SamplingOptions.from_json(payload.options)
             try:
                 plan = plan_tools(payload.tools, payload.tool_choice)
-                tokens, param = _prompt_tokens(llama, resident.spec, payload, plan)
+                tokens, param = _prompt_tokens(llama, resident.spec, payload, plan, options)
                 check_prompt_fits(llama, tokens, param)
             except (RequestRejected, ToolChoiceError) as exc:
                 sink.emit(_rejection(exc))
                 return
-            options = SamplingOptions.from_json(payload.options)
             if plan.schema is not None:
                 options = replace(
                     options, response_format={"type": "json_schema", "schema": plan.schema}
                 )
-            hold = ToolCallHold(plan) if plan.mode != "none" else None
-            result = run_generation(
-                llama, tokens, options, emit if hold is None else _held(hold, emit)
-            )
-            tool_calls = None
-            if hold is not None:
-                tool_calls, rest = hold.finish()
-                for piece in rest:
-                    emit(*piece)
-            finish_reason = "tool_calls" if tool_calls else result.finish_reason
+            calls = _ToolCalls(plan, emit, sink.emit)
+            result = run_generation(llama, tokens, options, calls.emit)
+            tool_calls = calls.finish(cut=result.finish_reason == "length")
+            finish_reason = result.finish_reason
+            if tool_calls and finish_reason == "stop":
+                finish_reason = "tool_calls"
             sink.emit(
                 _done_event(
                     finish_reason,
@@ -123,7 +124,7 @@ def _generate_on_engine(
                     started,
                     prompt_eval_ns=result.prompt_eval_ns,
                     eval_ns=result.eval_ns,
-                    tool_calls=[ToolCall(**call) for call in tool_calls] if tool_calls else None,
+                    tool_calls=tool_calls,
                 )
             )
         finally:
@@ -135,16 +136,47 @@ def _generate_on_engine(
     _run_on_engine(publisher, job)
 
 
-def _held(hold: ToolCallHold, emit: Emit) -> Emit:
-    """``emit`` behind a ToolCallHold: text that opens like a tool call waits for the end."""
+class _ToolCalls:
+    """Where an answer's text goes when tools are offered. ``auto``: text that opens like a
+    call is held to the end and read as calls there (``ToolCallHold``). ``forced``: the call
+    goes out as ``ToolDelta`` events while it is written (``ForcedCallStream``). ``none``:
+    straight to ``emit``."""
 
-    def held_emit(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+    def __init__(self, plan: ToolPlan, emit: Emit, send: Callable[[ToolDelta], bool]) -> None:
+        self._emit = emit
+        self._send = send
+        self._hold = ToolCallHold(plan) if plan.mode == "auto" else None
+        names = [f["name"] for f in plan.functions]
+        self._forced = ForcedCallStream(names) if plan.mode == "forced" else None
+
+    def emit(self, text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+        if self._forced is not None:
+            alive = True
+            for delta in self._forced.feed(text):
+                alive = self._send(ToolDelta(**delta)) and alive
+            return alive
+        if self._hold is None:
+            return self._emit(text, tokens, logprobs)
         alive = True
-        for piece in hold.feed((text, tokens, logprobs)):
-            alive = emit(*piece) and alive
+        for piece in self._hold.feed((text, tokens, logprobs)):
+            alive = self._emit(*piece) and alive
         return alive
 
-    return held_emit
+    def finish(self, cut: bool) -> list[ToolCall] | None:
+        """The answer's calls, once it has ended (``cut``: by its token limit)."""
+        if self._forced is not None:
+            call = self._forced.finish()
+            return [_tool_call(call)] if call is not None else None
+        if self._hold is None:
+            return None
+        calls, rest = self._hold.finish(cut)
+        for piece in rest:
+            self._emit(*piece)
+        return [_tool_call(c) for c in calls] if calls else None
+
+
+def _tool_call(call: dict[str, Any]) -> ToolCall:
+    return ToolCall(call["id"], call["name"], call["arguments"], call.get("arguments_text"))
 
 
 def _done_event(
@@ -257,25 +289,52 @@ def _run_on_engine(publisher: EventPublisher, job: Any) -> None:
 
 
 def _prompt_tokens(
-    llama: llama_cpp.Llama, spec: ModelSpec, payload: GenerationPayload, plan: ToolPlan
+    llama: llama_cpp.Llama,
+    spec: ModelSpec,
+    payload: GenerationPayload,
+    plan: ToolPlan,
+    options: SamplingOptions,
 ) -> tuple[list[int], str]:
-    if payload.messages is not None:
-        bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
-        eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
-        try:
-            prompt = render_chat_prompt(
-                spec.chat_template,
-                # The record's messages (a Modelfile's MESSAGE lines) open every chat.
-                [*spec.messages, *payload.messages],
-                bos_token=bos,
-                eos_token=eos,
-                system_prompt=spec.system_prompt,
-                tools=payload.tools if plan.mode != "none" else None,
-            )
-        except TemplateError as exc:
-            raise RequestRejected(str(exc), code="invalid_messages", param="messages") from exc
-        return tokenize_prompt(llama, prompt), "messages"
-    return tokenize_prompt(llama, payload.prompt or ""), "prompt"
+    """The prompt's tokens; with ``truncate`` in the payload, cut down to leave room for the
+    answer (``workers.engine.truncation``)."""
+    n_ctx = sequence_context(llama)
+    limit = n_ctx - answer_room(n_ctx, options.max_tokens) if payload.truncate else 0
+    if payload.messages is None:
+        tokens = tokenize_prompt(llama, payload.prompt or "")
+        if limit:
+            tokens = keep_end(tokens, limit, keep_first=int(tokens[:1] == [llama.token_bos()]))
+        return tokens, "prompt"
+    bos = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
+    eos = llama._model.token_get_text(llama.token_eos()) if llama.token_eos() >= 0 else ""
+
+    def render(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> list[int]:
+        prompt = render_chat_prompt(
+            spec.chat_template,
+            messages,
+            bos_token=bos,
+            eos_token=eos,
+            system_prompt=spec.system_prompt,
+            tools=tools,
+            variables=payload.template_variables,
+        )
+        return tokenize_prompt(llama, prompt)
+
+    # The functions the model may call, and only those (a named tool_choice offers one).
+    tools = [{"type": "function", "function": f} for f in plan.functions] or None
+    # The record's messages (a Modelfile's MESSAGE lines) open every chat.
+    messages = [*spec.messages, *payload.messages]
+    try:
+        if not limit:
+            return render(messages, tools), "messages"
+        return fit_chat(messages, tools, render, limit), "messages"
+    except TemplateError as exc:
+        raise RequestRejected(str(exc), code="invalid_messages", param="messages") from exc
+    except PromptTooLong as exc:
+        raise RequestRejected(
+            f"This model's maximum context length is {n_ctx} tokens, and {exc}.",
+            code="context_length_exceeded",
+            param="messages",
+        ) from exc
 
 
 def _encode_vector(vector: list[float], encoding: str) -> list[float] | str:

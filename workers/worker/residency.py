@@ -159,7 +159,7 @@ class Residency:
             resident = self._models.get(model_id)
             wanted = (spec.path, spec.sha256)
             if resident is not None and (
-                resident.identity != wanted or resident.requested_ctx != _context_size(spec)
+                resident.identity != wanted or resident.requested_ctx != self.context_size(spec)
             ):
                 self.unload(model_id)
                 resident = None
@@ -227,7 +227,7 @@ class Residency:
         if not self.budget:
             return
         weights = _file_size(spec.path)
-        cache = kv_cache_bytes(spec.path, _context_size(spec) * parallel_slots(self.device))
+        cache = kv_cache_bytes(spec.path, self.context_size(spec) * parallel_slots(self.device))
         need = weights + cache
         if need > self.budget:
             raise ModelTooLarge(
@@ -252,6 +252,18 @@ class Residency:
             finally:
                 lock.release()
 
+    def context_size(self, spec: ModelSpec) -> int:
+        """The context (per sequence) ``spec`` loads with: ``num_ctx`` from the request or the
+        model record, else ``HERD_NUM_CTX``, else what the budget allows (see
+        ``default_context``); never more than the model was trained for."""
+        train_ctx = int(spec.context_length or 0)
+        wanted = int(
+            spec.num_ctx or (spec.default_options or {}).get("num_ctx") or settings.HERD_NUM_CTX
+        )
+        if not wanted:
+            wanted = default_context(spec, self.budget, parallel_slots(self.device))
+        return min(wanted, train_ctx) if train_ctx else wanted
+
     def _lock_of(self, model_id: int) -> threading.Lock:
         with self._guard:
             return self._load_locks.setdefault(model_id, threading.Lock())
@@ -267,7 +279,7 @@ class Residency:
 
     def _load(self, spec: ModelSpec) -> ResidentModel:
         started = time.monotonic()
-        n_ctx = _context_size(spec)
+        n_ctx = self.context_size(spec)
         llama = Llama(
             model_path=spec.path,
             repack=repack_weights(str(settings.HERD_CPU_REPACK)),
@@ -299,12 +311,21 @@ def _expiry(keep_alive: float | None) -> float | None:
     return None if seconds < 0 else time.time() + seconds
 
 
-def _context_size(spec: ModelSpec) -> int:
-    """The request's ``num_ctx`` (Ollama's option) or ``HERD_NUM_CTX``, capped by what the
-    model was trained for."""
-    wanted = int(spec.num_ctx or settings.HERD_NUM_CTX)
-    train_ctx = int(spec.context_length or 0)
-    return min(wanted, train_ctx) if train_ctx else wanted
+# The smallest default context: what HERD_NUM_CTX was before it followed the model.
+MIN_DEFAULT_CONTEXT = 4096
+
+
+def default_context(spec: ModelSpec, budget: int, parallel: int) -> int:
+    """The model's own context, cut down to what ``budget`` (bytes; 0 for none) leaves after
+    its weights for the KV cache of ``parallel`` sequences, in steps of 256 tokens and never
+    below 4096, as Ollama sizes a context from the model and the machine."""
+    train_ctx = int(spec.context_length or 0) or MIN_DEFAULT_CONTEXT
+    per_token = kv_cache_bytes(spec.path, 1)
+    if not budget or not per_token:
+        return train_ctx
+    room = budget - _file_size(spec.path)
+    fits = room // (per_token * max(1, parallel)) // 256 * 256
+    return min(train_ctx, max(fits, MIN_DEFAULT_CONTEXT))
 
 
 @functools.lru_cache(maxsize=64)
