@@ -5,7 +5,8 @@ one run on one machine, so that a change to the request path shows what it costs
 
 The earlier checkout runs with its own virtualenv (``.venv`` in it). Both servers run the demo
 model with the same settings and are up at once, idle but for the one being measured; each load
-runs on one, then the other, ``--trials`` times. The loads: one client, eight clients
+runs on one, then the other, ``--trials`` times. First, each model's cold load (the first
+request's ``load_duration``); then the loads: one client, eight clients
 (streamed greedy completions of 64 tokens, as ``bench/concurrency.py`` sends them) and 32
 clients asking for one token each (the cost of the web, queue, worker and stream path itself).
 It rewrites its own section of bench/RESULTS.md.
@@ -49,6 +50,14 @@ def git_commit(repo: Path) -> str:
     ).stdout.strip()
 
 
+def cold_load_s(base: str) -> float:
+    """The first request's ``load_duration``: the model loads for it."""
+    body = {"model": DEMO, "prompt": "hi", "stream": False, "options": {"num_predict": 1}}
+    answer = httpx.post(f"{base}/api/generate", json=body, timeout=600)
+    answer.raise_for_status()
+    return float(answer.json()["load_duration"]) / 1e9
+
+
 def requests_per_s(result: LoadResult) -> float:
     return len(result.replies) / result.wall_s
 
@@ -75,6 +84,7 @@ def main() -> None:
     }
     results: dict[str, dict[int, list[LoadResult]]] = {name: {} for name in sides}
     processes = []
+    loads: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="herd-before-after-") as tmp:
         try:
             bases = {}
@@ -84,6 +94,8 @@ def main() -> None:
                 home.mkdir()
                 processes.append(start_server(home, port, settings, repo=repo, python=python))
                 bases[name] = f"http://127.0.0.1:{port}"
+                loads[name] = cold_load_s(bases[name])
+                print(f"{name}: the model loaded in {loads[name]:.2f} s", flush=True)
                 with httpx.Client(timeout=600) as http:
                     streamed_completion(http, bases[name], DEMO, "warm up", 8)
             for trial in range(args.trials):
@@ -102,14 +114,21 @@ def main() -> None:
             for process in processes:
                 process.terminate()
                 process.wait(30)
-    report = summarize(results, args)
+    report = summarize(results, loads, args)
     print(report)
     write_results(report)
 
 
-def summarize(results: dict[str, dict[int, list[LoadResult]]], args: argparse.Namespace) -> str:
+def summarize(
+    results: dict[str, dict[int, list[LoadResult]]],
+    loads: dict[str, float],
+    args: argparse.Namespace,
+) -> str:
     before, after = results
-    rows = []
+    rows = [
+        f"| cold load of the model (first request) | {loads[before]:.2f} s | "
+        f"{loads[after]:.2f} s | {loads[after] / loads[before]:.2f} |"
+    ]
     for clients, _rounds, max_tokens in LOADS:
         cells = []
         for name in (before, after):
