@@ -8,7 +8,7 @@ TEST_HOME := $(CURDIR)/.cache/test-home
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-embedded test-services lint format bench install-cuda
+.PHONY: install run test test-fast test-embedded test-services lint format bench install-cuda
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: install
 	$(BIN)/herd serve
 
 test: install lint test-embedded test-services
+
+# The tests that start no server, worker or broker (everything not marked live): a quick loop.
+test-fast: install
+	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
+	env -u REDIS_URL -u DATABASE_URL HERD_HOME=$(TEST_HOME) $(BIN)/pytest -m "not live"
 
 # Embedded defaults: SQLite and the embedded Valkey.
 test-embedded: install

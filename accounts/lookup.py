@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -82,6 +83,8 @@ class KeyInfo:
 
 
 _cache: dict[str, tuple[float, KeyInfo | None]] = {}
+# The cache's clock: monotonic seconds. Tests move it on to see an entry expire.
+clock: Callable[[], float] = time.monotonic
 
 
 def _load(secret_hash: str) -> KeyInfo | None:
@@ -91,7 +94,7 @@ def _load(secret_hash: str) -> KeyInfo | None:
 
 async def afind_key(secret: str) -> KeyInfo | None:
     secret_hash = hash_secret(secret)
-    now = time.monotonic()
+    now = clock()
     hit = _cache.get(secret_hash)
     if hit is not None and now - hit[0] < float(settings.HERD_KEY_CACHE_SECONDS):
         return hit[1]

@@ -10,11 +10,24 @@ from openai import OpenAI
 
 from tests.hub_server import FakeHub, populate
 from tests.keyed import KEYED_ORIGIN, KeyedServer, start_keyed_server
-from tests.live import LiveServer, drop_postgres_database, make_server
+from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
 # The server's body limit in the live tests, small enough to test 413 cheaply.
 LIVE_MAX_BODY = 1_000_000
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m "not live"`` deselects by the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses a live server's fixture, even through another fixture, is live."""
+    for item in items:
+        if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.live)
+
+
+@pytest.hookimpl(tryfirst=True)  # before its fixtures are set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    LiveGuard.allowed = item.get_closest_marker("live") is not None
 
 
 @pytest.fixture(scope="session")

@@ -211,6 +211,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(chunk)
                     transfer.sent += len(chunk)
                     if repo.throttle:
+                        # Pacing the fake hub's bandwidth, not synchronisation: a slow
+                        # download gives the tests a pull in progress to look at.
                         time.sleep(len(chunk) / repo.throttle)
                 transfer.finished = True
             except (BrokenPipeError, ConnectionResetError):

@@ -19,13 +19,47 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import pytest
 import redis
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The fixtures that start a live server: tests/conftest.py marks every test that uses one
+# (directly or through another fixture) ``live``. ``live_fixture`` adds to it.
+LIVE_FIXTURES = {"server", "keyed_server", "pull_server"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def live_fixture(**options: Any) -> Callable[[F], F]:
+    """``pytest.fixture(**options)`` for a fixture that starts a live server."""
+
+    def register(function: F) -> F:
+        LIVE_FIXTURES.add(function.__name__)
+        fixture: F = pytest.fixture(**options)(function)
+        return fixture
+
+    return register
+
+
+class LiveGuard:
+    """Whether the test being set up is marked live (tests/conftest.py says, test by test):
+    ``make_server`` refuses to start a server for any other, so a test cannot start one
+    without the mark and slow down ``make test-fast``."""
+
+    allowed = True  # outside pytest's run loop (a script using this module), no guard
+
+    @classmethod
+    def check(cls) -> None:
+        if not cls.allowed:
+            raise RuntimeError(
+                "this test starts a live server: mark it with pytest.mark.live, or make its "
+                "server fixture with tests.live.live_fixture"
+            )
 
 
 def free_port() -> int:
@@ -162,6 +196,7 @@ class LiveServer:
 
 
 def make_server(root: Path, models: dict[str, Path], extra_env: dict[str, str]) -> LiveServer:
+    LiveGuard.check()
     home = root / "home"
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()

@@ -7,7 +7,8 @@ import time
 import httpx
 import pytest
 
-from tests.keyed import KEY_CACHE_SECONDS, KeyedServer
+from tests.keyed import KeyedServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -64,7 +65,11 @@ def test_a_key_stops_working_when_it_expires(keyed_server: KeyedServer) -> None:
     assert created.status_code == 201
     secret = created.json()["secret"]
     assert keyed_server.call("GET", "/v1/models", secret).status_code == 200
-    time.sleep(max(0.0, expires - time.time()) + 0.5)
+    wait_until(
+        lambda: keyed_server.call("GET", "/v1/models", secret).status_code == 401,
+        max(0.0, expires - time.time()) + 30,
+        "the key expired",
+    )
     error = assert_openai_error(
         keyed_server.call("GET", "/v1/models", secret), 401, "invalid_api_key"
     )
@@ -75,7 +80,6 @@ def test_a_revoked_key_gets_401_within_the_cache_time(keyed_server: KeyedServer)
     secret = keyed_server.create_key("to-revoke")
     assert keyed_server.complete(secret).status_code == 200
     keyed_server.herd("keys", "revoke", "to-revoke")
-    time.sleep(float(KEY_CACHE_SECONDS) + 0.2)
     error = assert_openai_error(keyed_server.complete(secret), 401, "invalid_api_key")
     assert "revoked" in str(error["message"])
     assert keyed_server.call("GET", "/api/tags", secret).status_code == 401
@@ -90,7 +94,6 @@ def test_the_key_of_a_deactivated_user_gets_401(keyed_server: KeyedServer) -> No
         "from django.contrib.auth.models import User; "
         "User.objects.filter(username='leaver').update(is_active=False)",
     )
-    time.sleep(float(KEY_CACHE_SECONDS) + 0.2)
     error = assert_openai_error(
         keyed_server.call("GET", "/v1/models", secret), 401, "invalid_api_key"
     )

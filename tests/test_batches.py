@@ -16,12 +16,12 @@ import pytest
 from openai import OpenAI
 from openai.types import Batch
 
-from tests.live import LiveServer, make_server
+from tests.live import LiveServer, live_fixture, make_server
 
 MAX_UPLOAD = 300_000
 
 
-@pytest.fixture(scope="module")
+@live_fixture(scope="module")
 def batch_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, slow_gguf: Path
 ) -> Iterator[LiveServer]:

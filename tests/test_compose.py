@@ -163,6 +163,7 @@ def test_env_example_documents_what_compose_asks_for_and_nothing_else() -> None:
     assert required == {"SECRET_KEY", "POSTGRES_PASSWORD"}
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_herd_web_refuses_to_start_without_a_broker(tmp_path: Path) -> None:
     env = _env(tmp_path, free_port())
     env.pop("REDIS_URL", None)

@@ -15,6 +15,7 @@ from typing import Any
 import llama_cpp
 import pytest
 
+from tests.waiting import wait_until
 from workers.broker.wire import ModelSpec
 from workers.engine.batched import BatchedEngine, batch_slot
 from workers.engine.generation import (
@@ -25,6 +26,9 @@ from workers.engine.generation import (
 )
 from workers.engine.jobs import BATCH, INTERACTIVE, Engine, SerialEngine
 from workers.worker.residency import Residency
+
+# Real engines on the test models, several seconds each: not for the quick loop.
+pytestmark = pytest.mark.live
 
 PROMPTS = ["hello world the", "a model is", "yes no true false answer", "herd llama token of"]
 SCHEMA = {
@@ -257,10 +261,7 @@ def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
         assert waiting.result.completion_tokens == 8
         # The waiting sequence's stream is free again as soon as it is done; the held two
         # keep theirs.
-        deadline = time.monotonic() + 5
-        while engine.stepper.active() != 2:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(lambda: engine.stepper.active() == 2, 5, "only the held two hold a stream")
     finally:
         release.set()
     try:

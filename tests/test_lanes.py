@@ -5,13 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.live import LiveServer, make_server
+from tests.live import LiveServer, live_fixture, make_server
+from tests.waiting import wait_until
 
 LONG = {
     "model": "slow",
@@ -23,7 +25,7 @@ LONG = {
 SHORT = {"model": "slow", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
 
 
-@pytest.fixture(scope="module")
+@live_fixture(scope="module")
 def one_thread_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, slow_gguf: Path
 ) -> Iterator[LiveServer]:
@@ -35,13 +37,6 @@ def one_thread_server(
     server.start()
     yield server
     server.stop()
-
-
-def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_a_full_lane_answers_503_with_retry_after_and_the_status_shows_the_queue(
@@ -62,14 +57,17 @@ def test_a_full_lane_answers_503_with_retry_after_and_the_status_shows_the_queue
         models = httpx.get(f"{base}/api/status", timeout=10).json()["models"]
         return next(m for m in models if m["model"] == "slow:latest")
 
+    def lane_holds(n: int) -> bool:
+        return bool(slow_status()["lanes"]["interactive"]["queued"] == n)
+
     with httpx.stream("POST", f"{base}/v1/chat/completions", json=LONG, timeout=120) as busy:
         assert busy.status_code == 200
         ids = [f"queued-{i}-{time.time_ns()}" for i in range(2)]
         waiting = [threading.Thread(target=queued, args=(request_id,)) for request_id in ids]
-        for thread in waiting:
+        for n, thread in enumerate(waiting, start=1):
             thread.start()
-            time.sleep(0.3)  # in order: the first one is next
-        wait_until(lambda: slow_status()["lanes"]["interactive"]["queued"] == 2)
+            # In order: the first one is queued before the second is sent.
+            wait_until(partial(lane_holds, n), 10, f"{n} requests queued")
 
         first_id = ids[0]
         where = httpx.get(f"{base}/api/status", params={"request_id": first_id}, timeout=10)
@@ -122,7 +120,9 @@ def test_the_status_lists_workers_and_what_they_hold(one_thread_server: LiveServ
         lambda: (
             "tiny:latest"
             in httpx.get(f"{base}/v1/status", timeout=10).json()["workers"][0]["resident"]
-        )
+        ),
+        10,
+        "tiny shown resident",
     )
     status = httpx.get(f"{base}/v1/status", timeout=10).json()
     (worker,) = status["workers"]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import llama_cpp
+import pytest
 
 from workers.broker.wire import ModelSpec
 from workers.engine.loading import Llama, cpu_has_amx, repack_weights
@@ -52,6 +53,7 @@ def test_workers_load_models_as_herd_cpu_repack_says(tiny_gguf: Path, settings: 
             residency.unload(1)
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_a_bad_herd_cpu_repack_stops_the_server_at_start() -> None:
     env = {**os.environ, "HERD_CPU_REPACK": "sometimes"}
     checked = subprocess.run(

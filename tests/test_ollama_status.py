@@ -40,7 +40,9 @@ def test_ps_shows_a_model_only_once_a_worker_has_loaded_it(
     server: LiveServer, tiny_gguf: Path, ollama_client: ollama.Client
 ) -> None:
     server.herd("import", "ps-probe", str(tiny_gguf))
-    time.sleep(1)  # longer than a heartbeat period: the registry is current
+    imported = time.time()
+    # A heartbeat written since: the registry is current.
+    server.wait_for_worker(lambda worker: float(worker["time"]) > imported, timeout=10)
     assert "ps-probe:latest" not in {m.name for m in ollama_client.ps().models}
     ollama_client.generate(model="ps-probe", prompt="hi", options={"num_predict": 1})
     deadline = time.monotonic() + 5

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import LiveServer, make_server
+from tests.live import LiveServer, live_fixture, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
 # With four sequences of 512 tokens each (HERD_NUM_CTX below, HERD_PARALLEL's CPU default):
@@ -21,7 +21,7 @@ from tests.tiny_gguf import write_tiny_gguf
 BUDGET = 260_000_000
 
 
-@pytest.fixture(scope="module")
+@live_fixture(scope="module")
 def budgeted(
     tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, slow_gguf: Path
 ) -> Iterator[LiveServer]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from openai import OpenAI
 
-from tests.live import REPO, LiveServer, make_server
+from tests.live import REPO, LiveServer, live_fixture, make_server
 
 SHORT = {
     "model": "slow",
@@ -28,8 +28,11 @@ SHORT = {
     "temperature": 0,
 }
 
+# Each test starts servers and workers of its own.
+pytestmark = pytest.mark.live
 
-@pytest.fixture
+
+@live_fixture()
 def pair(tmp_path: Path, tiny_gguf: Path, slow_gguf: Path) -> Iterator[tuple[LiveServer, Any]]:
     """`herd serve` (its own worker) plus a second worker process standing in for a second
     host: another name, the same broker and database."""

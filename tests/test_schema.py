@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.keyed import KeyedServer, start_keyed_server
-from tests.live import drop_postgres_database
+from tests.live import drop_postgres_database, live_fixture
 
 pytestmark = pytest.mark.live
 
 
-@pytest.fixture(scope="module")
+@live_fixture(scope="module")
 def fuzzed_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path
 ) -> Iterator[KeyedServer]:

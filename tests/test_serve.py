@@ -24,6 +24,7 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_it_serves_on_herd_host_and_stops_everything_on_a_signal(
     tmp_path: Path, tiny_gguf: Path, stop_signal: signal.Signals
@@ -53,6 +54,7 @@ def test_it_serves_on_herd_host_and_stops_everything_on_a_signal(
         server.stop()
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_herd_lists_its_commands() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "project.cli", "help"],
@@ -65,6 +67,7 @@ def test_herd_lists_its_commands() -> None:
         assert command in result.stdout
 
 
+@pytest.mark.live  # a herd command in a subprocess
 def test_a_malformed_herd_host_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "HERD_HOME": str(tmp_path), "HERD_HOST": "nonsense"}
     result = subprocess.run(
@@ -79,6 +82,7 @@ def test_a_malformed_herd_host_is_refused(tmp_path: Path) -> None:
     assert "HERD_HOST" in result.stderr
 
 
+@pytest.mark.live
 def test_a_request_that_comes_before_any_worker_is_served_once_one_is_up(
     tmp_path: Path, tiny_gguf: Path
 ) -> None:

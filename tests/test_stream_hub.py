@@ -51,7 +51,7 @@ def test_each_follower_gets_its_own_stream_in_order(server: LiveServer) -> None:
             for s in streams:
                 pipe.xadd(s, {"n": f"{s}/{i}"})
             pipe.execute()
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.001)  # pacing the writer: the readers see entries arrive
         seen = await asyncio.wait_for(asyncio.gather(*readers), 10)
         await client.aclose()
         return seen

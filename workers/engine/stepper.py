@@ -7,9 +7,14 @@ yields each sampled token (the end-of-generation token included, then nothing mo
 logprob entry when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the
 next step and frees its stream of the cache for the next sequence. Each step is one
 ``llama_decode`` over a ``llama_batch`` holding either the next token of every generating
-sequence or one joining sequence's prompt (as much of it as ``n_batch`` holds; prompts go
-first, see ``Stepper._step``); each sequence then samples its own next token from its own row
-of logits with its own sampler chain.
+sequence or one joining sequence's prompt (as much of it as ``n_batch`` holds); each sequence
+then samples its own next token from its own row of logits with its own sampler chain.
+
+The loop repeats three things: plan the step (``workers.engine.planner.plan_step``, a pure
+function of the sequences' states, which also says which sequences leave and which take a
+free stream), run it (fill the batch, ``llama_decode``, sample), then move each sequence on to
+its next state. The plan and the bookkeeping it changes happen under the stepper's lock; the
+decode and the sampling outside it.
 
 A sequence never waits for another to be read: the stepper samples ahead of the reader, by at
 most ``LOOKAHEAD`` tokens, so that a slow reader skips steps instead of holding up the rest.
@@ -36,15 +41,22 @@ import numpy as np
 from llama_cpp import _internals
 
 from workers.engine.logprobs import LogprobReader
+from workers.engine.planner import (
+    LOOKAHEAD,
+    Admission,
+    Sequence,
+    SequenceState,
+    StepPlan,
+    Streams,
+    plan_step,
+)
 from workers.engine.vocabulary import vocabulary
+
+__all__ = ["LOOKAHEAD", "DecodeFailed", "StepStats", "Stepper", "TokenStream"]
 
 log = logging.getLogger(__name__)
 
 _END = object()  # after a sequence's last token
-
-# Tokens a sequence may be sampled ahead of its reader. Past a stop string or a cancel they are
-# wasted work; too few and a reader that loses the GIL for a moment misses steps.
-LOOKAHEAD = 16
 
 
 class DecodeFailed(RuntimeError):
@@ -70,8 +82,9 @@ def parallel_context(llama: llama_cpp.Llama, slots: int) -> None:
     tokens each, in separate streams (``kv_unified`` off, as llama-server has it): each
     sequence attends to its own cells only, as it would alone. A step's tokens still go through
     the weights as one matrix, as long as the batch lists its sequences in slot order (see
-    ``Stepper._ready_sequences``). Steps of more than one token run on ``n_threads_batch``,
-    as prompts do in a context of one sequence: the same thread counts as a serial engine."""
+    ``workers.engine.planner.plan_step``). Steps of more than one token run on
+    ``n_threads_batch``, as prompts do in a context of one sequence: the same thread counts as
+    a serial engine."""
     per_sequence = llama.n_ctx()
     params = llama.context_params
     params.n_ctx = per_sequence * slots
@@ -92,8 +105,8 @@ def sequence_context(llama: llama_cpp.Llama) -> int:
     return int(llama_cpp.llama_n_ctx(ctx)) // max(1, int(llama_cpp.llama_n_seq_max(ctx)))
 
 
-class _Sequence:
-    """One generation on one slot; the stepper's thread alone touches its decode state."""
+class _Sequence(Sequence):
+    """One generation on one slot: the planner's view of it, and what decoding it needs."""
 
     def __init__(
         self,
@@ -103,24 +116,13 @@ class _Sequence:
         reader: LogprobReader | None,
         plain_greedy: bool = False,
     ) -> None:
-        self.slot = -1  # its stream of the cache (its sequence id), chosen when it is admitted
-        self.prompt = prompt
-        self.fed = 0  # prompt tokens decoded so far
-        self.next_token: int | None = None  # sampled, not yet decoded
+        super().__init__(prompt, max_tokens)
+        self.next_token: int | None = None  # sampled, not yet decoded: set while GENERATING
         self.sampler = sampler
-        self.max_tokens = max_tokens
         self.reader = reader
-        self.sampled = 0
         self.plain_greedy = plain_greedy  # its chain is argmax alone: see Stepper._greedy_tokens
         # Sampled tokens with their logprob entries, then _END, or the exception that ended it.
         self.delivered: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.read = 0  # tokens the reader has taken
-        self.finished = False  # nothing more to sample: EOG, max_tokens or a failure
-        self.closed = False  # the reader is gone
-        self.stalled = False  # the stepper waits for the reader to catch up
-
-    def ready(self) -> bool:
-        return not self.finished and self.sampled - self.read < LOOKAHEAD
 
 
 class TokenStream:
@@ -132,6 +134,7 @@ class TokenStream:
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | None]]:
         sequence = self._sequence
+        stepper = self._stepper
         while True:
             item = sequence.delivered.get()
             if item is _END:
@@ -139,13 +142,14 @@ class TokenStream:
             if isinstance(item, BaseException):
                 raise item
             sequence.read += 1
-            if sequence.stalled:
-                self._stepper.wake()
+            # After counting the read: a loop that planned without it is still planning or
+            # waiting, and may have held this sequence back for it.
+            if stepper._planning and sequence.state is SequenceState.GENERATING:
+                stepper.wake()
             yield item
 
     def close(self) -> None:
-        self._sequence.closed = True
-        self._stepper.wake()
+        self._stepper.close(self._sequence)
 
 
 class Stepper:
@@ -161,13 +165,15 @@ class Stepper:
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
-        self._active: dict[int, _Sequence] = {}  # slot -> sequence, the stepper's thread only
+        # Under the lock: the sequences holding a stream (by slot), those waiting for one in
+        # the order they came (the engine's lane and turn order), those their readers closed.
+        self._active: dict[int, _Sequence] = {}
         self._joining: list[_Sequence] = []
-        # The tokens each stream of the cache holds, and when it was last given out.
-        self._cached: list[list[int]] = [[] for _ in range(slots)]
-        self._last_used = [0] * slots
-        self._admitted = 0
+        self._closed: set[_Sequence] = set()
+        self._streams = Streams.empty(slots)
         self._prompt_tokens_in_a_row = 0  # decoded since the last generation step
+        # True while the loop plans or waits: a reader's progress then may change the plan.
+        self._planning = False
         self._wakeup = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name=f"stepper:{name}", daemon=True)
@@ -182,17 +188,28 @@ class Stepper:
         plain_greedy: bool = False,
     ) -> TokenStream:
         """Queue a sequence; it takes a free stream before the next step. At most ``slots``
-        sequences may be open at once."""
+        sequences may be open at once; ``prompt`` holds at least one token."""
+        if not prompt:
+            raise ValueError("a sequence needs a prompt of at least one token")
         sequence = _Sequence(list(prompt), sampler, max_tokens, reader, plain_greedy)
         if max_tokens <= 0:
-            sequence.finished = True
+            # Nothing to decode: it never takes a stream.
+            sequence.state = SequenceState.FINISHED
             sequence.delivered.put(_END)
+            sampler.close()
+            return TokenStream(self, sequence)
         with self._wakeup:
             if self._stopping:
                 raise DecodeFailed("the engine is closed")
             self._joining.append(sequence)
             self._wakeup.notify()
         return TokenStream(self, sequence)
+
+    def close(self, sequence: _Sequence) -> None:
+        """Its reader is gone: it leaves before the next step."""
+        with self._wakeup:
+            self._closed.add(sequence)
+            self._wakeup.notify()
 
     def active(self) -> int:
         """How many sequences hold a stream now (closed ones leave at the next step)."""
@@ -214,109 +231,77 @@ class Stepper:
     def _loop(self) -> None:
         while True:
             with self._wakeup:
-                ready = self._ready_sequences()
-                while not ready:
+                self._planning = True  # before the plan reads what the readers have taken
+                plan = self._plan()
+                while plan.kind is None:
                     if self._stopping:
                         self._drop_all()
                         return
                     self._wakeup.wait()
-                    ready = self._ready_sequences()
+                    plan = self._plan()
+                self._planning = False
             try:
-                self._step(ready)
+                self._run(plan)
             except Exception as exc:  # a bug here must not hang every reader
                 log.exception("decode step failed")
-                self._fail(ready, exc)
+                self._fail(plan.members, exc)
 
-    def _ready_sequences(self) -> list[_Sequence]:
-        """Under the lock: drop closed sequences, admit joining ones (in the order they came,
-        which is the engine's lane and turn order), and return those with work this step."""
-        for slot, sequence in list(self._active.items()):
-            if sequence.closed:
-                self._drop(slot)
-        while self._joining and len(self._active) < self.slots:
-            self._admit(self._joining.pop(0))
-        ready = []
-        for sequence in self._active.values():
-            if sequence.finished:
-                continue
-            sequence.stalled = True  # before the check: a read after it must wake the loop
-            if sequence.ready():
-                sequence.stalled = False
-                ready.append(sequence)
-        # In slot order: llama.cpp cuts a batch over split streams into micro-batches of
-        # consecutive sequence ids, so eight sequences out of order cost up to eight decodes
-        # (measured on the demo model: 110 ms a step of eight, against 52 ms in order).
-        return sorted(ready, key=lambda sequence: sequence.slot)
+    def _plan(self) -> StepPlan[_Sequence]:
+        """Under the lock: plan the next step, and carry out what it decided about streams
+        (closed sequences leave, waiting ones are admitted)."""
+        plan = plan_step(
+            self._active,
+            self._joining,
+            self._closed,
+            self._streams,
+            self._prompt_tokens_in_a_row,
+            self._n_batch,
+        )
+        self._closed.clear()
+        if plan.leave or plan.admit:
+            for sequence in plan.leave:
+                self._drop(sequence)
+            for sequence, admission in plan.admit:
+                self._admit(sequence, admission)
+            gone = set(plan.leave) | {sequence for sequence, _ in plan.admit}
+            self._joining = [sequence for sequence in self._joining if sequence not in gone]
+        return plan
 
-    def _admit(self, sequence: _Sequence) -> None:
-        """Give ``sequence`` the free stream holding the longest start of its prompt (the
-        least recently used among equals) and cut that stream back to the shared start."""
-        prompt = sequence.prompt
-
-        def shared(slot: int) -> int:
-            cached = self._cached[slot]
-            n = 0
-            for a, b in zip(cached, prompt, strict=False):
-                if a != b:
-                    break
-                n += 1
-            return n
-
-        free = [slot for slot in range(self.slots) if slot not in self._active]
-        slot = max(free, key=lambda s: (shared(s), -self._last_used[s]))
-        # At least the prompt's last token is decoded again: its logits start the answer.
-        keep = min(shared(slot), len(prompt) - 1)
+    def _admit(self, sequence: _Sequence, admission: Admission) -> None:
+        """Give ``sequence`` the stream the plan chose, cut back to the start it shares."""
+        slot, keep = admission.slot, admission.keep
         if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1):
             llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
             keep = 0
-        self._cached[slot] = prompt[:keep]
-        self._admitted += 1
-        self._last_used[slot] = self._admitted
+        streams = self._streams
+        streams.cached[slot] = sequence.prompt[:keep]
+        streams.admissions += 1
+        streams.last_used[slot] = streams.admissions
+        sequence.admitted = streams.admissions
         sequence.slot = slot
         sequence.fed = keep
+        sequence.state = SequenceState.PROMPT
         self.stats.reused_tokens += keep
         self._active[slot] = sequence
 
-    def _drop(self, slot: int) -> None:
+    def _drop(self, sequence: _Sequence) -> None:
         """The stream keeps its cache: the next sequence may start where this one began."""
-        sequence = self._active.pop(slot)
+        if sequence.state is not SequenceState.WAITING:
+            del self._active[sequence.slot]
         sequence.sampler.close()
 
     def _drop_all(self) -> None:
-        for slot in list(self._active):
-            self._drop(slot)
+        for sequence in list(self._active.values()):
+            self._drop(sequence)
 
-    def _step(self, ready: list[_Sequence]) -> None:
-        """One decode: either the next token of every generating sequence, or one joining
-        sequence's prompt (as much of it as ``n_batch`` holds) by itself.
-
-        Prompts go first, up to ``n_batch`` prompt tokens between two generation steps, so a
-        stream of long prompts still leaves the others a step every ``n_batch`` tokens.
-        Generation steps without a prompt in them are not cut into uneven micro-batches: with
-        eight clients on two cores, about 8% more tokens/s than a prompt folded into each
-        step, the 95th-percentile first token lower and the median a little higher. A prompt
-        decoded by itself is decoded exactly as it would be alone; several prompts in one step
-        (or a prompt ahead of another sequence's tokens) come out with different logits on
-        quantized models, and made first tokens later when measured.
-
-        Also measured, and not kept: at most one prompt between two generation steps (eight
-        clients: median first token 0.19 s against 0.27 s, but the 95th percentile 0.61 s
-        against 0.40 s and 8% fewer tokens/s); a batch line's prompt folded into the next
-        generation step (a batch of eight-token lines 16% slower)."""
-        prompting = [sequence for sequence in ready if sequence.fed < len(sequence.prompt)]
-        generating = [sequence for sequence in ready if sequence.next_token is not None]
-        if prompting and (not generating or self._prompt_tokens_in_a_row < self._n_batch):
-            # The prompt that came first: sequences are admitted in lane and turn order.
-            first = min(prompting, key=lambda sequence: self._last_used[sequence.slot])
-            members, rows, n = self._fill_prompt(first)
+    def _run(self, plan: StepPlan[_Sequence]) -> None:
+        """One decode as planned, then each member's next state."""
+        if plan.kind == "prompt":
+            members, rows, n = self._fill_prompt(plan.members[0])
             self._prompt_tokens_in_a_row += n
-            kind = "prompt"
-        elif generating:
-            members, rows, n = self._fill_generating(generating)
-            self._prompt_tokens_in_a_row = 0
-            kind = "generate"
         else:
-            return
+            members, rows, n = self._fill_generating(plan.members)
+            self._prompt_tokens_in_a_row = 0
         batch = self._batch
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -327,7 +312,7 @@ class Stepper:
         stats.steps += 1
         stats.tokens += n
         stats.max_sequences = max(stats.max_sequences, len(members))
-        stats.recent.append((kind, n))
+        stats.recent.append((plan.kind or "", n))
         if len(members) > 1:
             stats.shared_steps += 1
         # Sample every row before waking any reader: a reader holding the GIL would make each
@@ -371,7 +356,7 @@ class Stepper:
         return [sequence], rows, take
 
     def _put(self, index: int, token: int, position: int, sequence: _Sequence) -> None:
-        self._cached[sequence.slot].append(token)
+        self._streams.cached[sequence.slot].append(token)
         batch = self._batch
         batch.token[index] = token
         batch.pos[index] = position
@@ -399,7 +384,8 @@ class Stepper:
 
     def _sample(self, sequence: _Sequence, row: int, greedy: int | None) -> list[Any]:
         """Sample ``sequence``'s next token from ``row`` (or take ``greedy``, its argmax
-        already read): what to deliver to its reader."""
+        already read): what to deliver to its reader. The sequence is GENERATING after it,
+        or FINISHED."""
         if greedy is not None:
             token = greedy
         else:
@@ -409,18 +395,19 @@ class Stepper:
         sequence.sampled += 1
         self.stats.sampled += 1
         if self._tokens.is_eog(token) or sequence.sampled >= sequence.max_tokens:
-            sequence.finished = True
+            sequence.state = SequenceState.FINISHED
             return [(token, entry), _END]
         sequence.next_token = token
+        sequence.state = SequenceState.GENERATING
         return [(token, entry)]
 
     def _fail(self, sequences: list[_Sequence], exc: BaseException) -> None:
         for sequence in sequences:
-            if not sequence.finished:
-                sequence.finished = True
+            if sequence.state is not SequenceState.FINISHED:
+                sequence.state = SequenceState.FINISHED
                 sequence.next_token = None
                 sequence.delivered.put(exc)
             # Its cache may hold part of the failed step: start that stream afresh.
-            self._cached[sequence.slot] = []
+            self._streams.cached[sequence.slot] = []
             with contextlib.suppress(Exception):
                 llama_cpp.llama_memory_seq_rm(self._memory, sequence.slot, -1, -1)

@@ -1,0 +1,261 @@
+"""What the batching step does next, decided from the sequences' states alone, without a model
+(``workers.engine.planner``)."""
+
+from __future__ import annotations
+
+import copy
+
+from workers.engine.planner import (
+    LOOKAHEAD,
+    Admission,
+    Sequence,
+    SequenceState,
+    StepPlan,
+    Streams,
+    plan_step,
+)
+
+N_BATCH = 512
+WAITING = SequenceState.WAITING
+PROMPT = SequenceState.PROMPT
+GENERATING = SequenceState.GENERATING
+FINISHED = SequenceState.FINISHED
+
+
+def sequence(
+    state: SequenceState = WAITING,
+    slot: int = -1,
+    *,
+    prompt: list[int] | None = None,
+    admitted: int = 0,
+    fed: int | None = None,
+    sampled: int = 0,
+    read: int = 0,
+) -> Sequence:
+    """A sequence as the stepper leaves it in ``state``."""
+    s = Sequence(prompt if prompt is not None else [1, 2, 3, 4], max_tokens=100)
+    s.state = state
+    s.slot = slot
+    s.admitted = admitted
+    if fed is not None:
+        s.fed = fed
+    elif state in (GENERATING, FINISHED):
+        s.fed = len(s.prompt)
+    if state in (GENERATING, FINISHED) and not sampled:
+        sampled = 1
+    s.sampled = sampled
+    s.read = read
+    return s
+
+
+def active(*sequences: Sequence) -> dict[int, Sequence]:
+    return {s.slot: s for s in sequences}
+
+
+def plan(
+    holding: dict[int, Sequence],
+    waiting: list[Sequence] | None = None,
+    closed: set[Sequence] | None = None,
+    streams: Streams | None = None,
+    in_a_row: int = 0,
+    slots: int = 4,
+) -> StepPlan[Sequence]:
+    return plan_step(
+        holding, waiting or [], closed or set(), streams or Streams.empty(slots), in_a_row, N_BATCH
+    )
+
+
+def test_nothing_to_do_plans_no_step() -> None:
+    step = plan({})
+    assert step.kind is None
+    assert (step.leave, step.admit, step.members, step.held) == ([], [], [], [])
+
+
+def test_every_generating_sequence_goes_into_one_step_in_slot_order() -> None:
+    # Admitted in another order than their slots, and listed in that order.
+    third = sequence(GENERATING, 2, admitted=1)
+    first = sequence(GENERATING, 0, admitted=3)
+    second = sequence(GENERATING, 1, admitted=2)
+    step = plan({2: third, 0: first, 1: second})
+    assert step.kind == "generate"
+    assert step.members == [first, second, third]
+
+
+def test_a_prompt_goes_before_the_generating_sequences_and_by_itself() -> None:
+    generating = [sequence(GENERATING, slot, admitted=slot + 1) for slot in range(3)]
+    prompting = sequence(PROMPT, 3, admitted=4, fed=0)
+    step = plan(active(*generating, prompting))
+    assert step.kind == "prompt"
+    assert step.members == [prompting]
+
+
+def test_the_earliest_admitted_prompt_goes_first_whatever_its_slot() -> None:
+    later = sequence(PROMPT, 0, admitted=7, fed=0)
+    earlier = sequence(PROMPT, 3, admitted=5, fed=2)
+    step = plan(active(later, earlier))
+    assert step.members == [earlier]
+
+
+def test_after_n_batch_prompt_tokens_in_a_row_the_generating_sequences_get_a_step() -> None:
+    generating = sequence(GENERATING, 0, admitted=1)
+    prompting = sequence(PROMPT, 1, admitted=2, prompt=list(range(2000)), fed=N_BATCH)
+    assert plan(active(generating, prompting), in_a_row=N_BATCH - 1).kind == "prompt"
+    step = plan(active(generating, prompting), in_a_row=N_BATCH)
+    assert step.kind == "generate"
+    assert step.members == [generating]
+
+
+def test_with_nothing_generating_a_long_prompt_goes_on_past_n_batch() -> None:
+    finished = sequence(FINISHED, 0, admitted=1)
+    prompting = sequence(PROMPT, 1, admitted=2, prompt=list(range(2000)), fed=N_BATCH)
+    step = plan(active(finished, prompting), in_a_row=3 * N_BATCH)
+    assert step.kind == "prompt"
+    assert step.members == [prompting]
+
+
+def test_a_sequence_lookahead_tokens_ahead_of_its_reader_is_held_back() -> None:
+    behind = sequence(GENERATING, 0, sampled=LOOKAHEAD + 5, read=5)
+    almost = sequence(GENERATING, 1, sampled=LOOKAHEAD + 4, read=5)
+    step = plan(active(behind, almost))
+    assert step.kind == "generate"
+    assert step.members == [almost]
+    assert step.held == [behind]
+
+
+def test_when_every_reader_is_behind_there_is_no_step_until_one_reads() -> None:
+    held = [sequence(GENERATING, slot, sampled=LOOKAHEAD, read=0) for slot in range(2)]
+    step = plan(active(*held))
+    assert step.kind is None
+    assert step.held == held
+    held[1].read = 1  # its reader took a token
+    step = plan(active(*held))
+    assert (step.kind, step.members, step.held) == ("generate", [held[1]], [held[0]])
+
+
+def test_a_prompt_is_never_held_back_by_its_reader() -> None:
+    prompting = sequence(PROMPT, 0, fed=0)
+    assert plan(active(prompting)).members == [prompting]
+
+
+def test_finished_sequences_keep_their_streams_but_take_no_step() -> None:
+    finished = sequence(FINISHED, 0, admitted=1)
+    generating = sequence(GENERATING, 1, admitted=2)
+    waiting = sequence(prompt=[9, 9])
+    step = plan(active(finished, generating), [waiting], slots=2)
+    assert step.kind == "generate"
+    assert step.members == [generating]
+    assert step.admit == [] and step.leave == []
+
+
+def test_closed_sequences_leave_and_their_stream_goes_to_a_waiting_one() -> None:
+    finished = sequence(FINISHED, 0, admitted=1)
+    generating = sequence(GENERATING, 1, admitted=2)
+    waiting = sequence(prompt=[9, 9])
+    step = plan(active(finished, generating), [waiting], closed={finished}, slots=2)
+    assert step.leave == [finished]
+    assert step.admit == [(waiting, Admission(slot=0, keep=0))]
+    # The newcomer's prompt goes first.
+    assert (step.kind, step.members) == ("prompt", [waiting])
+
+
+def test_a_closed_generating_sequence_leaves_before_its_next_token() -> None:
+    leaving = sequence(GENERATING, 0)
+    staying = sequence(GENERATING, 1)
+    step = plan(active(leaving, staying), closed={leaving})
+    assert step.leave == [leaving]
+    assert step.members == [staying]
+
+
+def test_a_sequence_closed_while_waiting_leaves_without_a_stream() -> None:
+    gone = sequence(prompt=[5])
+    next_one = sequence(prompt=[6])
+    step = plan({}, [gone, next_one], closed={gone}, slots=1)
+    assert step.leave == [gone]
+    assert step.admit == [(next_one, Admission(slot=0, keep=0))]
+
+
+def test_a_sequence_closed_after_it_left_is_ignored() -> None:
+    # Closed with nothing to decode: it never took a stream, and it is nowhere to leave from.
+    never_queued = sequence(FINISHED)
+    step = plan({}, [], closed={never_queued})
+    assert (step.leave, step.kind) == ([], None)
+
+
+def test_waiting_sequences_take_the_free_streams_in_the_order_they_came() -> None:
+    holding = sequence(GENERATING, 1)
+    waiting = [sequence(prompt=[10 + i]) for i in range(4)]
+    step = plan(active(holding), waiting, slots=3)
+    assert [s for s, _ in step.admit] == waiting[:2]  # two streams free: the rest wait
+    assert sorted(a.slot for _, a in step.admit) == [0, 2]
+
+
+def test_a_waiting_sequence_takes_the_stream_holding_the_longest_start_of_its_prompt() -> None:
+    streams = Streams(cached=[[1, 2], [1, 2, 3, 4, 5], [7, 8, 9], [1]], last_used=[4, 1, 2, 3])
+    newcomer = sequence(prompt=[1, 2, 3, 4, 6, 7])
+    step = plan({}, [newcomer], streams=streams)
+    assert step.admit == [(newcomer, Admission(slot=1, keep=4))]
+
+
+def test_at_least_the_prompts_last_token_is_decoded_again() -> None:
+    streams = Streams(cached=[[1, 2, 3, 4, 5]], last_used=[1])
+    again = sequence(prompt=[1, 2, 3])
+    step = plan({}, [again], streams=streams, slots=1)
+    assert step.admit == [(again, Admission(slot=0, keep=2))]
+
+
+def test_among_streams_sharing_as_much_the_least_recently_used_is_taken() -> None:
+    streams = Streams(cached=[[5], [1, 9], [1, 8], [6]], last_used=[1, 7, 3, 2])
+    newcomer = sequence(prompt=[1, 2, 3])
+    step = plan({}, [newcomer], streams=streams)
+    assert step.admit == [(newcomer, Admission(slot=2, keep=1))]
+    unrelated = sequence(prompt=[4, 4])
+    step = plan({}, [unrelated], streams=streams)
+    assert step.admit == [(unrelated, Admission(slot=0, keep=0))]
+
+
+def test_two_newcomers_in_one_plan_never_get_the_same_stream() -> None:
+    streams = Streams(cached=[[1, 2, 3], []], last_used=[1, 0])
+    both = [sequence(prompt=[1, 2, 3, 4]), sequence(prompt=[1, 2, 3, 5])]
+    step = plan({}, both, streams=streams, slots=2)
+    assert step.admit == [(both[0], Admission(0, 3)), (both[1], Admission(1, 0))]
+    assert step.members == [both[0]]
+
+
+def test_a_prompt_already_in_goes_before_a_newcomers() -> None:
+    prompting = sequence(PROMPT, 0, admitted=3, fed=0)
+    newcomer = sequence(prompt=[7])
+    step = plan(active(prompting), [newcomer])
+    assert [s for s, _ in step.admit] == [newcomer]
+    assert step.members == [prompting]
+
+
+def test_a_newcomer_waits_for_its_prompt_after_n_batch_prompt_tokens() -> None:
+    generating = sequence(GENERATING, 0)
+    newcomer = sequence(prompt=[7])
+    step = plan(active(generating), [newcomer], in_a_row=N_BATCH)
+    assert [s for s, _ in step.admit] == [newcomer]  # it takes its stream now...
+    assert (step.kind, step.members) == ("generate", [generating])  # ...its prompt next time
+
+
+def test_planning_changes_nothing_it_reads() -> None:
+    holding = active(
+        sequence(GENERATING, 0, admitted=1, sampled=LOOKAHEAD),
+        sequence(PROMPT, 2, admitted=2, fed=1),
+        sequence(FINISHED, 3, admitted=3),
+    )
+    waiting = [sequence(prompt=[1, 2]), sequence(prompt=[3])]
+    closed = {holding[3], waiting[1]}
+    streams = Streams(cached=[[1], [1, 2, 3], [], [4]], last_used=[1, 0, 2, 3], admissions=3)
+    before = copy.deepcopy((holding, waiting, streams))
+    states = [(s.state, s.slot, s.fed, s.sampled, s.read) for s in [*holding.values(), *waiting]]
+
+    first = plan(holding, waiting, closed, streams)
+    second = plan(holding, waiting, closed, streams)
+
+    assert first == second
+    assert states == [
+        (s.state, s.slot, s.fed, s.sampled, s.read) for s in [*holding.values(), *waiting]
+    ]
+    assert list(holding) == list(before[0]) and len(waiting) == len(before[1])
+    assert streams == before[2]
+    assert closed == {holding[3], waiting[1]}
