@@ -138,10 +138,7 @@ def plan_step(
     ahead of another sequence's tokens) come out with different logits on quantized models,
     and made first tokens later when measured.
 
-    Also measured, and not kept: at most one prompt between two generation steps (eight
-    clients: median first token 0.19 s against 0.27 s, but the 95th percentile 0.61 s against
-    0.40 s and 8% fewer tokens/s); a batch line's prompt folded into the next generation step
-    (a batch of eight-token lines 16% slower).
+    bench/RESULTS.md has the other schedules measured against this one.
 
     The slot order of a generation step matters: llama.cpp cuts a batch over split streams
     into micro-batches of consecutive sequence ids, so eight sequences out of order cost up
