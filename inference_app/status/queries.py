@@ -6,7 +6,6 @@ the worker chosen for them (Redis lists, read here); batch lines are counted fro
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from typing import Any
@@ -19,6 +18,7 @@ from models_app.models import ModelRecord, ModelStatus
 from workers.broker import keys
 from workers.broker.queues import lane_depth, queue_position, waiting_by_model
 from workers.broker.registry import live_workers
+from workers.broker.wire import FINAL_EVENTS, Start, decode
 
 
 def lines_by_model(status: str) -> dict[str, int]:
@@ -72,11 +72,13 @@ def request_status(client: redis.Redis, request_id: str) -> dict[str, Any] | Non
     """``queued`` (with its place: 1 is next), ``running`` (on which worker), ``done``, or
     None when the id is unknown."""
     entries: Any = client.xrange(keys.request_stream(request_id))
-    events = [json.loads(fields[b"e"]) for _, fields in entries]
-    if events and events[-1]["type"] in ("done", "embeddings", "error"):
+    events = [decode(fields[b"e"]) for _, fields in entries]
+    if events and isinstance(events[-1], FINAL_EVENTS):
         return {"request_id": request_id, "state": "done"}
     if events:
-        return {"request_id": request_id, "state": "running", "worker": events[0].get("worker")}
+        first = events[0]
+        taken_by = first.worker if isinstance(first, Start) else None
+        return {"request_id": request_id, "state": "running", "worker": taken_by}
     for worker in live_workers(client):
         lane = keys.interactive_lane(worker["name"])
         found = queue_position(client, lane, request_id)
