@@ -4,6 +4,9 @@ works as the document says, or gets a 400 that names the parameter and says why.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import httpx
 import ollama
 import openai
@@ -11,6 +14,7 @@ import pytest
 from openai import OpenAI
 
 from tests.live import LiveServer
+from tests.tiny_gguf import write_tiny_gguf
 
 HELLO = [{"role": "user", "content": "hi"}]
 # Token ids of the tiny model's vocabulary (tests.tiny_gguf): letters and words.
@@ -125,6 +129,45 @@ def test_echo_puts_the_prompt_ahead_of_the_answer(client: OpenAI) -> None:
         model="tiny", prompt="once upon", max_tokens=5, temperature=0, echo=True, stream=True
     )
     assert "".join(c.choices[0].text for c in chunks if c.choices) == echoed.choices[0].text
+
+
+@pytest.fixture(scope="module")
+def fim_model(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A tiny model with fill-in-the-middle tokens, on the shared server while these run."""
+    path = write_tiny_gguf(tmp_path_factory.mktemp("fim") / "fim.gguf", n_ctx=1024, fim=True)
+    server.herd("import", "tiny-fim", str(path))
+    yield "tiny-fim"
+    server.herd("rm", "tiny-fim")
+
+
+@pytest.mark.live
+def test_suffix_fills_in_the_middle_with_the_models_fim_tokens(
+    client: OpenAI, fim_model: str
+) -> None:
+    def prompt_tokens(prompt: str, **fields: Any) -> int:
+        reply = client.completions.create(
+            model=fim_model, prompt=prompt, max_tokens=3, temperature=0, **fields
+        )
+        assert reply.usage is not None
+        return reply.usage.prompt_tokens
+
+    # BOS, PRE, the prefix, SUF, the suffix, MID: the two texts' tokens and three more.
+    filled = prompt_tokens("def f(", suffix="): pass")
+    assert filled == prompt_tokens("def f(") + prompt_tokens("): pass") + 2
+
+
+@pytest.mark.live
+def test_ollama_suffix_fills_in_the_middle(ollama_client: ollama.Client, fim_model: str) -> None:
+    def read(prompt: str, **fields: Any) -> int:
+        reply = ollama_client.generate(
+            model=fim_model, prompt=prompt, options={"num_predict": 3}, **fields
+        )
+        assert reply.done and reply.prompt_eval_count is not None
+        return reply.prompt_eval_count
+
+    # Without the template, as Ollama fills in the middle: the same layout as OpenAI's.
+    filled = read("def f(", suffix="): pass")
+    assert filled == read("def f(", raw=True) + read("): pass", raw=True) + 2
 
 
 @pytest.mark.live
