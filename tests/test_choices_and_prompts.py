@@ -12,11 +12,12 @@ import ollama
 import openai
 import pytest
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.live import LiveServer
 from tests.tiny_gguf import write_tiny_gguf
 
-HELLO = [{"role": "user", "content": "hi"}]
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 # Token ids of the tiny model's vocabulary (tests.tiny_gguf): letters and words.
 TOKENS = [300, 301, 302]
 
@@ -28,7 +29,7 @@ def test_n_gives_that_many_chat_choices(client: OpenAI) -> None:
         messages=HELLO,
         max_tokens=5,
         n=3,
-        seed=7,  # type: ignore[arg-type]
+        seed=7,
     )
     assert [c.index for c in reply.choices] == [0, 1, 2]
     assert all(c.message.role == "assistant" and c.finish_reason for c in reply.choices)
@@ -36,7 +37,7 @@ def test_n_gives_that_many_chat_choices(client: OpenAI) -> None:
         model="tiny",
         messages=HELLO,
         max_tokens=5,
-        seed=7,  # type: ignore[arg-type]
+        seed=7,
     )
     assert reply.usage is not None and one.usage is not None
     # The prompt is read once for all the choices; every choice's tokens count.
@@ -51,7 +52,7 @@ def test_n_with_a_seed_answers_the_same_twice_and_its_first_choice_is_the_plain_
     def ask(n: int) -> list[str]:
         reply = client.chat.completions.create(
             model="slow",
-            messages=HELLO,  # type: ignore[arg-type]
+            messages=HELLO,
             max_tokens=8,
             n=n,
             seed=11,
@@ -68,7 +69,7 @@ def test_n_with_a_seed_answers_the_same_twice_and_its_first_choice_is_the_plain_
 def test_streamed_choices_each_arrive_with_their_index_and_end(client: OpenAI) -> None:
     stream = client.chat.completions.create(
         model="tiny",
-        messages=HELLO,  # type: ignore[arg-type]
+        messages=HELLO,
         max_tokens=6,
         n=2,
         stream=True,

@@ -63,7 +63,7 @@ def test_logprobs_carry_content_and_refusal_whole_and_streamed(server: LiveServe
 def test_the_openai_client_reads_the_refusal_and_logprobs(client: OpenAI) -> None:
     reply = client.chat.completions.create(
         model="tiny",
-        messages=HELLO,  # type: ignore[arg-type]
+        messages=[{"role": "user", "content": "hi"}],
         max_tokens=3,
         logprobs=True,
     )
