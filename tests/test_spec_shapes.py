@@ -4,7 +4,8 @@ logprobs, streams with usage, base64 embeddings.
 
 Where the document contradicts its own examples, Herd follows the examples (the clients do
 too); each such place is excused in ``EXCUSED`` below, by schema and field path, with the
-reason. Nothing else is.
+reason (and the batch fields the examples show as null, in the extracted document itself:
+``EXAMPLE_NULLS`` in tests/specs/extract_openai.py). Nothing else is.
 """
 
 from __future__ import annotations

@@ -4,9 +4,11 @@ component they reference, into ``openai-herd.yaml`` beside this script.
     python tests/specs/extract_openai.py path/to/openai-openapi.yaml
 
 The source is github.com/openai/openai-openapi, ``openapi.yaml`` (the commit is in
-``README.md`` here). Two rewrites, both to let a JSON Schema 2020-12 validator read the
+``README.md`` here). Three rewrites, all to let a JSON Schema 2020-12 validator read the
 document as its authors meant it:
 
+- where the examples show null for a field the schema does not allow it in
+  (``EXAMPLE_NULLS``), the field may be null;
 - the document is OpenAPI 3.1 but still writes ``nullable: true`` (an OpenAPI 3.0 keyword
   that 3.1 dropped) in about a hundred places; each becomes a ``null`` alternative;
 - ``x-stainless-*`` and ``x-oaiMeta`` extensions, which only document generators read, go.
@@ -34,6 +36,25 @@ OPERATIONS = {
     "/batches/{batch_id}": ["get"],
 }
 OUTPUT = Path(__file__).with_name("openai-herd.yaml")
+# Fields the document's own examples show as null where its schema says they never are: the
+# batch example (``GET /batches/{batch_id}``) has ``"errors": null``, ``"output_file_id":
+# null`` and every ``*_at`` of a step not reached as null, as the API answers. Herd answers
+# as the examples do, so the subset lets these be null too.
+EXAMPLE_NULLS = {
+    "Batch": (
+        "errors",
+        "output_file_id",
+        "error_file_id",
+        "in_progress_at",
+        "expires_at",
+        "finalizing_at",
+        "completed_at",
+        "failed_at",
+        "expired_at",
+        "cancelling_at",
+        "cancelled_at",
+    ),
+}
 
 
 def references(node: Any) -> set[str]:
@@ -101,6 +122,10 @@ def extract(document: dict[str, Any]) -> dict[str, Any]:
         _, _, section, name = ref.split("/", 3)
         components.setdefault(section, {})[name] = resolve(document, ref)
     components["securitySchemes"] = document["components"]["securitySchemes"]
+    for name, fields in EXAMPLE_NULLS.items():
+        properties = components["schemas"][name]["properties"]
+        for field in fields:
+            properties[field] = {**properties[field], "nullable": True}
     subset = {
         "openapi": document["openapi"],
         "info": document["info"],
