@@ -226,7 +226,7 @@ def populate(hub: FakeHub, folder: Path) -> None:
     test resumes another's partial file."""
     from tests.tiny_gguf import write_tiny_gguf
 
-    def tiny(name: str, seed: int, **options: int) -> Path:
+    def tiny(name: str, seed: int, **options: Any) -> Path:
         return write_tiny_gguf(folder / name, n_ctx=2048, seed=seed, **options)
 
     hub.add_files(

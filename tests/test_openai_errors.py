@@ -60,7 +60,7 @@ def test_an_unknown_model_is_404_model_not_found(server: LiveServer) -> None:
         ),
         ("/v1/chat/completions", {"model": "tiny", "messages": HELLO, "top_p": "high"}, "top_p"),
         ("/v1/chat/completions", {"model": "tiny", "messages": HELLO, "stop": [1, 2]}, "stop"),
-        ("/v1/chat/completions", {"model": "tiny", "messages": HELLO, "n": 3}, "n"),
+        ("/v1/chat/completions", {"model": "tiny", "messages": HELLO, "n": 17}, "n"),
         (
             "/v1/chat/completions",
             {"model": "tiny", "messages": HELLO, "response_format": {"type": "xml"}},

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFWriter, LlamaFileType, TokenType
+from gguf import GGUFWriter, Keys, LlamaFileType, TokenType
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -60,6 +60,9 @@ _WORDS = [
 ]
 
 
+FIM_TOKENS = ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
+
+
 def _vocabulary() -> tuple[list[str], list[float], list[int]]:
     tokens = ["<unk>", "<s>", "</s>"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL]
@@ -88,10 +91,20 @@ def write_tiny_gguf(
     n_ctx: int = 512,
     seed: int = 1234,
     split_max_tensors: int = 0,
+    fim: bool = False,
 ) -> Path:
     """Write the model to ``path``; with ``split_max_tensors``, as a split GGUF whose parts are
-    named ``{stem}-0000i-of-0000n.gguf`` beside ``path`` (the first part is returned)."""
+    named ``{stem}-0000i-of-0000n.gguf`` beside ``path`` (the first part is returned). With
+    ``fim``, the vocabulary has fill-in-the-middle tokens (prefix, suffix, middle), named in
+    the metadata as a code model's are."""
     tokens, scores, types = _vocabulary()
+    fim_ids = []
+    if fim:
+        for name in FIM_TOKENS:
+            fim_ids.append(len(tokens))
+            tokens.append(name)
+            scores.append(0.0)
+            types.append(int(TokenType.CONTROL))
     n_vocab = len(tokens)
     rng = np.random.default_rng(seed)
 
@@ -118,6 +131,13 @@ def write_tiny_gguf(
     writer.add_eos_token_id(2)
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
+    if fim:
+        for key, token_id in zip(
+            (Keys.Tokenizer.FIM_PRE_ID, Keys.Tokenizer.FIM_SUF_ID, Keys.Tokenizer.FIM_MID_ID),
+            fim_ids,
+            strict=True,
+        ):
+            writer.add_uint32(key, token_id)
     writer.add_chat_template(CHAT_TEMPLATE)
 
     writer.add_tensor("token_embd.weight", weight(n_vocab, n_embd))

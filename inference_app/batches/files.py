@@ -45,7 +45,6 @@ class StoredFile(models.Model):
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed",
-            "status_details": None,
         }
 
     @classmethod

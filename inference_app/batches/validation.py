@@ -116,6 +116,19 @@ def check_batch_input(
                 _error(number, "invalid_request", "stream is not allowed in a batch", "body.stream")
             )
             continue
+        choices = getattr(serializer, "choice_count", lambda: 1)()
+        if choices > 1:
+            # A line's row holds one result: one generation per line.
+            errors.append(
+                _error(
+                    number,
+                    "invalid_request",
+                    f"a batch line asks for one choice; this one asks for {choices} "
+                    "(n, or a list of prompts): split it into lines",
+                    "body.n",
+                )
+            )
+            continue
         try:
             model_name = normalize_model_name(body["model"])
         except InvalidModelName:

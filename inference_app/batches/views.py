@@ -41,14 +41,18 @@ def not_found(kind: str, key: str) -> NotFound:
     return NotFound(f"No such {kind}: {key}")
 
 
-def page(objects: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": objects,
-        "first_id": objects[0]["id"] if objects else None,
-        "last_id": objects[-1]["id"] if objects else None,
-        "has_more": has_more,
-    }
+def page(
+    objects: list[dict[str, Any]], has_more: bool, *, ids_required: bool = False
+) -> dict[str, Any]:
+    """One page of a list, as OpenAI's document has it: ``first_id`` and ``last_id`` are
+    strings, left out of an empty page, or (where the document requires them, as on
+    ``ListFilesResponse``) empty strings."""
+    body: dict[str, Any] = {"object": "list", "data": objects, "has_more": has_more}
+    if objects:
+        body["first_id"], body["last_id"] = objects[0]["id"], objects[-1]["id"]
+    elif ids_required:
+        body["first_id"], body["last_id"] = "", ""
+    return body
 
 
 class FileListView(OpenAIView):
@@ -58,7 +62,7 @@ class FileListView(OpenAIView):
         files = StoredFile.objects.all()
         if purpose := request.query_params.get("purpose"):
             files = files.filter(purpose=purpose)
-        return Response(page([f.to_openai() for f in files], has_more=False))
+        return Response(page([f.to_openai() for f in files], has_more=False, ids_required=True))
 
     def post(self, request: Request) -> Response:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)

@@ -8,14 +8,20 @@ defaults filled in, then the model record's, then the request's), and the Ollama
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.conf import settings
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
 
-from inference_app.openai.serializers import StringOrListField
+from inference_app.input_checks import (
+    MAX_C_INT,
+    MAX_MODEL_NAME,
+    StrictCharField,
+    UnicodeBody,
+    check_json_schema,
+)
+from inference_app.openai.serializers import MAX_EMBEDDING_INPUTS, StringOrListField
 from models_app.models import ModelRecord
 from project.durations import parse_duration
 from project.edge.errors import ApiError
@@ -34,6 +40,9 @@ OLLAMA_DEFAULTS: dict[str, Any] = {
 _SAMPLING = (*OLLAMA_DEFAULTS, "seed", "stop")
 # num_predict -1 (no limit) and -2 (fill the context) both run to the end of the context.
 _UNLIMITED = 1 << 30
+# The longest keep_alive Go's time.Duration (which Ollama parses it into) holds: about 292
+# years, in seconds.
+MAX_KEEP_ALIVE = (2**63 - 1) / 1e9
 
 
 class KeepAliveField(serializers.Field):
@@ -41,9 +50,14 @@ class KeepAliveField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> float:
         try:
-            return parse_duration(data)
+            seconds = parse_duration(data)
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
+        if not math.isfinite(seconds) or abs(seconds) > MAX_KEEP_ALIVE:
+            raise serializers.ValidationError(
+                f"a duration is at most {MAX_KEEP_ALIVE:.0f} seconds either way"
+            )
+        return seconds
 
     def to_representation(self, value: Any) -> Any:
         return value
@@ -58,13 +72,7 @@ class FormatField(serializers.Field):
         if data == "json":
             return {"type": "json_object"}
         if isinstance(data, dict):
-            try:
-                Draft202012Validator.check_schema(data)
-            except SchemaError as exc:
-                raise serializers.ValidationError(
-                    f"not a valid JSON schema: {exc.message}"
-                ) from exc
-            return {"type": "json_schema", "schema": data}
+            return {"type": "json_schema", "schema": check_json_schema(data), "param": "format"}
         raise serializers.ValidationError('must be "json" or a JSON schema')
 
     def to_representation(self, value: Any) -> Any:
@@ -75,10 +83,10 @@ class OptionsSerializer(serializers.Serializer):
     """The ``options`` object. Options Herd does not use (``num_gpu``, ``mirostat``...) are
     accepted and ignored, as Ollama's runner ignores the ones its backend lacks."""
 
-    num_ctx = serializers.IntegerField(required=False, min_value=1)
-    num_predict = serializers.IntegerField(required=False, min_value=-2)
+    num_ctx = serializers.IntegerField(required=False, min_value=1, max_value=MAX_C_INT)
+    num_predict = serializers.IntegerField(required=False, min_value=-2, max_value=MAX_C_INT)
     temperature = serializers.FloatField(required=False, min_value=0)
-    top_k = serializers.IntegerField(required=False, min_value=0)
+    top_k = serializers.IntegerField(required=False, min_value=0, max_value=MAX_C_INT)
     top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
     min_p = serializers.FloatField(required=False, min_value=0, max_value=1)
     seed = serializers.IntegerField(required=False, min_value=-1, max_value=2**32 - 2)
@@ -96,9 +104,12 @@ class OptionsSerializer(serializers.Serializer):
 
 
 class FunctionSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=64)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=64)
+    description = StrictCharField(required=False, allow_blank=True)
     parameters = serializers.DictField(required=False)
+
+    def validate_parameters(self, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json_schema(value)
 
 
 class ToolSerializer(serializers.Serializer):
@@ -106,30 +117,47 @@ class ToolSerializer(serializers.Serializer):
     function = FunctionSerializer()
 
 
+class CalledFunctionSerializer(serializers.Serializer):
+    name = StrictCharField()
+    arguments = serializers.DictField(required=False, default=dict)
+    index = serializers.IntegerField(required=False)
+
+
 class ToolCallSerializer(serializers.Serializer):
-    function = serializers.DictField()
+    function = CalledFunctionSerializer()
 
 
 class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=("system", "user", "assistant", "tool"))
-    content = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False
-    )
-    images = serializers.ListField(child=serializers.CharField(), required=False)
+    content = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    images = serializers.ListField(child=StrictCharField(), required=False)
     tool_calls = ToolCallSerializer(many=True, required=False)
-    tool_name = serializers.CharField(required=False)
-    thinking = serializers.CharField(required=False, allow_blank=True)
+    tool_name = StrictCharField(required=False)
+    thinking = StrictCharField(required=False, allow_blank=True)
 
 
-class _GenerationSerializer(serializers.Serializer):
-    model = serializers.CharField()
+class ThinkField(serializers.Field):
+    """``think``: true, false, or an effort ("high", "medium", "low", "max"). Accepted and checked;
+    Herd's models do not reason separately, so it changes nothing."""
+
+    def to_internal_value(self, data: Any) -> bool | str:
+        if isinstance(data, bool) or data in ("high", "medium", "low", "max"):
+            return data
+        raise serializers.ValidationError('must be true, false, "high", "medium", "low" or "max"')
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class _GenerationSerializer(UnicodeBody):
+    model = StrictCharField(max_length=MAX_MODEL_NAME)
     stream = serializers.BooleanField(required=False, default=True)
     format = FormatField(required=False, allow_null=True)
     options = OptionsSerializer(required=False)
     keep_alive = KeepAliveField(required=False, allow_null=True)
     logprobs = serializers.BooleanField(required=False, default=False)
     top_logprobs = serializers.IntegerField(required=False, min_value=0, max_value=20, default=0)
-    think = serializers.JSONField(required=False, allow_null=True)
+    think = ThinkField(required=False, allow_null=True)
     truncate = serializers.BooleanField(required=False, default=True)
 
     def common_payload(self, record: ModelRecord) -> GenerationPayload:
@@ -152,6 +180,9 @@ class _GenerationSerializer(serializers.Serializer):
             options["logprobs"] = True
             options["top_logprobs"] = data["top_logprobs"]
         num_ctx = requested.get("num_ctx", defaults.get("num_ctx"))
+        if num_ctx and record.context_length:
+            # As llama.cpp would: a context past the trained one is cut to it.
+            num_ctx = min(num_ctx, record.context_length)
         variables: dict[str, Any] = {}
         if data.get("think") not in (None, False):
             if "thinking" not in record.derived_capabilities():
@@ -211,17 +242,11 @@ def _worker_message(message: dict[str, Any]) -> dict[str, Any]:
 
 
 class GenerateSerializer(_GenerationSerializer):
-    prompt = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False
-    )
-    system = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False
-    )
+    prompt = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
+    system = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     raw = serializers.BooleanField(required=False, default=False)
-    images = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    suffix = serializers.CharField(
-        required=False, allow_blank=True, default="", trim_whitespace=False
-    )
+    images = serializers.ListField(child=StrictCharField(), required=False, default=list)
+    suffix = StrictCharField(required=False, allow_blank=True, default="", trim_whitespace=False)
 
     def to_payload(self, record: ModelRecord) -> GenerationPayload:
         data = self.validated_data
@@ -231,7 +256,10 @@ class GenerateSerializer(_GenerationSerializer):
         if data["suffix"]:
             # Fill-in-the-middle is the template's to write, as in Ollama.
             if "insert" not in record.derived_capabilities() or data["raw"]:
-                raise ApiError(f'"{record.name}" does not support insert')
+                raise ApiError(
+                    f'suffix: "{record.name}" does not support insert (fill-in-the-middle): '
+                    "its template has no suffix"
+                )
             payload.template_variables = {
                 **(payload.template_variables or {}),
                 "suffix": data["suffix"],
@@ -249,32 +277,39 @@ class GenerateSerializer(_GenerationSerializer):
         return payload
 
 
-class EmbedSerializer(serializers.Serializer):
-    model = serializers.CharField()
-    input = StringOrListField(allow_empty_strings=False)
+class EmbedSerializer(UnicodeBody):
+    model = StrictCharField(max_length=MAX_MODEL_NAME)
+    input = StringOrListField(allow_empty_strings=False, max_items=MAX_EMBEDDING_INPUTS)
     truncate = serializers.BooleanField(required=False, default=True)
     options = OptionsSerializer(required=False)
     keep_alive = KeepAliveField(required=False, allow_null=True)
-    dimensions = serializers.IntegerField(required=False, min_value=1)
+    dimensions = serializers.IntegerField(required=False, min_value=1, max_value=MAX_C_INT)
 
     def to_payload(self, record: ModelRecord) -> EmbeddingsPayload:
         data = self.validated_data
         dimensions = data.get("dimensions")
         if dimensions and dimensions != record.embedding_length:
-            raise ApiError(f"this model's embeddings have {record.embedding_length} dimensions")
+            raise ApiError(
+                f"dimensions: this model's embeddings have {record.embedding_length} "
+                f"dimensions, and it was not trained to give fewer",
+                param="dimensions",
+            )
+        num_ctx = (data.get("options") or {}).get("num_ctx")
+        if num_ctx and record.context_length:
+            num_ctx = min(num_ctx, record.context_length)
         return EmbeddingsPayload(
             input=data["input"],
             truncate=data["truncate"],
-            num_ctx=(data.get("options") or {}).get("num_ctx") or None,
+            num_ctx=num_ctx or None,
             keep_alive=data.get("keep_alive"),
         )
 
 
-class EmbeddingsSerializer(serializers.Serializer):
+class EmbeddingsSerializer(UnicodeBody):
     """The older ``/api/embeddings``: one ``prompt``, one ``embedding``."""
 
-    model = serializers.CharField()
-    prompt = serializers.CharField(trim_whitespace=False)
+    model = StrictCharField(max_length=MAX_MODEL_NAME)
+    prompt = StrictCharField(trim_whitespace=False)
     options = OptionsSerializer(required=False)
     keep_alive = KeepAliveField(required=False, allow_null=True)
 

@@ -1,4 +1,11 @@
-"""OpenAI response objects built from worker events, whole and streamed as SSE."""
+"""OpenAI response objects built from worker events, whole and streamed as SSE.
+
+A request may ask for several choices (``n``, or a list of prompts): each choice is one
+generation, and each chunk and choice object carries its ``index``
+(``inference_app.openai.choices`` runs them). Chat logprobs carry ``refusal`` beside
+``content``, and a chat message its ``refusal``: null always, since Herd's models refuse in
+their text when they do.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +46,10 @@ def openai_tool_calls(calls: list[ToolCall], *, indexed: bool) -> list[dict[str,
     return out
 
 
+def chat_logprobs(entries: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    return {"content": entries, "refusal": None} if entries is not None else None
+
+
 def sse(obj: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
@@ -52,14 +63,41 @@ class _ServerSentEvents:
 
     content_type = "text/event-stream"
 
-    def opening_chunk(self) -> bytes:
+    include_usage: bool
+
+    def opening_chunk(self, index: int = 0) -> bytes:
         raise NotImplementedError
 
-    def delta_chunk(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> bytes:
+    def delta_chunk(
+        self, text: str, logprobs: list[dict[str, Any]] | None = None, index: int = 0
+    ) -> bytes:
         raise NotImplementedError
 
-    def closing_chunks(self, done: Done) -> bytes:
+    def finish_chunks(self, done: Done, index: int = 0, *, opening: bool = False) -> bytes:
+        """The end of one choice (``opening``: in the answer's first chunk)."""
         raise NotImplementedError
+
+    def usage_chunk(self, counts: Usage) -> bytes:
+        raise NotImplementedError
+
+    def closing_chunks(self, done: Done, *, opening: bool = False) -> bytes:
+        out = self.finish_chunks(done, opening=opening)
+        if self.include_usage:
+            out += self.usage_chunk(done.usage)
+        return out + SSE_DONE
+
+    def whole_choice(
+        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None, index: int
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def whole(
+        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        return self.whole_object([self.whole_choice(text, done, logprobs, 0)], done.usage)
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes:
         opening = self.opening_chunk() if first else b""
@@ -99,12 +137,12 @@ class ChatFormat(_ServerSentEvents):
             chunk["usage"] = None
         return chunk
 
-    def opening_chunk(self) -> bytes:
+    def opening_chunk(self, index: int = 0) -> bytes:
         return sse(
             self._chunk(
                 [
                     {
-                        "index": 0,
+                        "index": index,
                         "delta": {"role": "assistant", "content": ""},
                         "logprobs": None,
                         "finish_reason": None,
@@ -113,14 +151,16 @@ class ChatFormat(_ServerSentEvents):
             )
         )
 
-    def delta_chunk(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> bytes:
+    def delta_chunk(
+        self, text: str, logprobs: list[dict[str, Any]] | None = None, index: int = 0
+    ) -> bytes:
         return sse(
             self._chunk(
                 [
                     {
-                        "index": 0,
+                        "index": index,
                         "delta": {"content": text},
-                        "logprobs": {"content": logprobs} if logprobs is not None else None,
+                        "logprobs": chat_logprobs(logprobs),
                         "finish_reason": None,
                     }
                 ]
@@ -152,9 +192,9 @@ class ChatFormat(_ServerSentEvents):
             return self.closing_chunks(done, opening=True)  # the calls chunk says the role
         return super().stream_done(done, first)
 
-    def closing_chunks(self, done: Done, *, opening: bool = False) -> bytes:
-        """The last chunks; the calls that were not streamed go first (``opening``: in the
-        answer's first chunk)."""
+    def finish_chunks(self, done: Done, index: int = 0, *, opening: bool = False) -> bytes:
+        """The end of one choice; the calls that were not streamed go first (``opening``: in
+        the answer's first chunk)."""
         out = b""
         calls = [
             c
@@ -167,7 +207,7 @@ class ChatFormat(_ServerSentEvents):
                 self._chunk(
                     [
                         {
-                            "index": 0,
+                            "index": index,
                             "delta": {**said, "tool_calls": calls},
                             "logprobs": None,
                             "finish_reason": None,
@@ -175,11 +215,11 @@ class ChatFormat(_ServerSentEvents):
                     ]
                 )
             )
-        out += sse(
+        return out + sse(
             self._chunk(
                 [
                     {
-                        "index": 0,
+                        "index": index,
                         "delta": {},
                         "logprobs": None,
                         "finish_reason": done.finish_reason,
@@ -187,35 +227,33 @@ class ChatFormat(_ServerSentEvents):
                 ]
             )
         )
-        if self.include_usage:
-            out += sse({**self._chunk([]), "usage": usage(done.usage)})
-        return out + SSE_DONE
 
-    def whole(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None = None
+    def usage_chunk(self, counts: Usage) -> bytes:
+        return sse({**self._chunk([]), "usage": usage(counts)})
+
+    def whole_choice(
+        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None, index: int
     ) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": text}
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
         if done.tool_calls:
-            message = {
-                "role": "assistant",
-                "content": text or None,
-                "tool_calls": openai_tool_calls(done.tool_calls, indexed=False),
-            }
+            message["content"] = text or None
+            message["tool_calls"] = openai_tool_calls(done.tool_calls, indexed=False)
+        return {
+            "index": index,
+            "message": message,
+            "logprobs": chat_logprobs(logprobs),
+            "finish_reason": done.finish_reason,
+        }
+
+    def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
         return {
             "id": self.id,
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": FINGERPRINT,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": {"content": logprobs} if logprobs is not None else None,
-                    "finish_reason": done.finish_reason,
-                }
-            ],
-            "usage": usage(done.usage),
+            "choices": choices,
+            "usage": usage(counts),
         }
 
 
@@ -228,36 +266,44 @@ class CompletionFormat(_ServerSentEvents):
         self.created = int(time.time())
         self.include_usage = include_usage
 
-    def _object(self, text: str, finish_reason: str | None) -> dict[str, Any]:
+    def _object(self, text: str, finish_reason: str | None, index: int = 0) -> dict[str, Any]:
         obj: dict[str, Any] = {
             "id": self.id,
             "object": "text_completion",
             "created": self.created,
             "model": self.model,
             "system_fingerprint": FINGERPRINT,
-            "choices": [
-                {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
-            ],
+            "choices": [self._choice(text, finish_reason, index)],
         }
         if self.include_usage:
             obj["usage"] = None
         return obj
 
-    def opening_chunk(self) -> bytes:
+    @staticmethod
+    def _choice(text: str, finish_reason: str | None, index: int) -> dict[str, Any]:
+        return {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
+
+    def opening_chunk(self, index: int = 0) -> bytes:
         return b""
 
-    def delta_chunk(self, text: str, logprobs: list[dict[str, Any]] | None = None) -> bytes:
-        return sse(self._object(text, None))
+    def delta_chunk(
+        self, text: str, logprobs: list[dict[str, Any]] | None = None, index: int = 0
+    ) -> bytes:
+        return sse(self._object(text, None, index))
 
-    def closing_chunks(self, done: Done) -> bytes:
-        out = sse(self._object("", done.finish_reason))
-        if self.include_usage:
-            out += sse({**self._object("", None), "choices": [], "usage": usage(done.usage)})
-        return out + SSE_DONE
+    def finish_chunks(self, done: Done, index: int = 0, *, opening: bool = False) -> bytes:
+        return sse(self._object("", done.finish_reason, index))
 
-    def whole(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None = None
+    def usage_chunk(self, counts: Usage) -> bytes:
+        return sse({**self._object("", None), "choices": [], "usage": usage(counts)})
+
+    def whole_choice(
+        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None, index: int
     ) -> dict[str, Any]:
-        obj = self._object(text, done.finish_reason)
-        obj["usage"] = usage(done.usage)
+        return self._choice(text, done.finish_reason, index)
+
+    def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
+        obj = self._object("", None)
+        obj["choices"] = choices
+        obj["usage"] = usage(counts)
         return obj

@@ -6,13 +6,19 @@ and the sampling options under the names ``workers.engine.generation.SamplingOpt
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from django.conf import settings
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
 
+from inference_app.input_checks import (
+    MAX_C_INT,
+    MAX_MODEL_NAME,
+    StrictCharField,
+    UnicodeBody,
+    check_json_schema,
+)
 from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -42,6 +48,49 @@ class StringOrListField(serializers.Field):
         return value
 
 
+class PromptField(serializers.Field):
+    """OpenAI's ``prompt`` and embeddings ``input``: a string, a list of strings, a list of
+    token ids, or a list of token-id lists. Gives a list of prompts, each a string or a list
+    of token ids."""
+
+    def __init__(self, *, max_items: int, **kwargs: Any) -> None:
+        self.max_items = max_items
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str | list[int]]:
+        if isinstance(data, str):
+            items: list[Any] = [data]
+        elif isinstance(data, list) and data and all(_is_token(t) for t in data):
+            items = [data]
+        elif isinstance(data, list):
+            items = data
+        else:
+            raise serializers.ValidationError(
+                "must be a string, a list of strings, or a list of token ids (or of lists of them)"
+            )
+        if not items:
+            raise serializers.ValidationError("must not be empty")
+        if len(items) > self.max_items:
+            raise serializers.ValidationError(f"at most {self.max_items} items")
+        for item in items:
+            if isinstance(item, str):
+                continue
+            if not isinstance(item, list) or not all(_is_token(t) for t in item):
+                raise serializers.ValidationError(
+                    "each item must be a string or a list of token ids"
+                )
+            if not item:
+                raise serializers.ValidationError("a token list must not be empty")
+        return items
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_C_INT
+
+
 class MessageContentField(serializers.Field):
     """A message's content: a string, a list of content parts, or null."""
 
@@ -63,12 +112,25 @@ class MessageContentField(serializers.Field):
         return value
 
 
+class CalledFunctionSerializer(serializers.Serializer):
+    name = StrictCharField()
+    arguments = StrictCharField(required=False, allow_blank=True, default="{}")
+
+
+class ToolCallSerializer(serializers.Serializer):
+    """An assistant message's earlier call: the template renders its function's name."""
+
+    id = StrictCharField(required=False)
+    type = serializers.ChoiceField(choices=("function",), default="function")
+    function = CalledFunctionSerializer()
+
+
 class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = MessageContentField(required=False, allow_null=True)
-    name = serializers.CharField(required=False)
-    tool_call_id = serializers.CharField(required=False)
-    tool_calls = serializers.ListField(child=serializers.DictField(), required=False)
+    name = StrictCharField(required=False)
+    tool_call_id = StrictCharField(required=False)
+    tool_calls = ToolCallSerializer(many=True, required=False)
 
 
 class FunctionSerializer(serializers.Serializer):
@@ -78,11 +140,7 @@ class FunctionSerializer(serializers.Serializer):
     strict = serializers.BooleanField(required=False, allow_null=True)
 
     def validate_parameters(self, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            raise serializers.ValidationError(f"not a valid JSON schema: {exc.message}") from exc
-        return value
+        return check_json_schema(value)
 
 
 class ToolSerializer(serializers.Serializer):
@@ -123,11 +181,7 @@ class JsonSchemaSerializer(serializers.Serializer):
     strict = serializers.BooleanField(required=False, allow_null=True)
 
     def validate_schema(self, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Draft202012Validator.check_schema(value)
-        except SchemaError as exc:
-            raise serializers.ValidationError(f"not a valid JSON schema: {exc.message}") from exc
-        return value
+        return check_json_schema(value)
 
 
 class ResponseFormatSerializer(serializers.Serializer):
@@ -140,14 +194,22 @@ class ResponseFormatSerializer(serializers.Serializer):
         return attrs
 
 
-class SamplingSerializer(serializers.Serializer):
+# Choices one request may ask for (``n`` times the prompts): each is a generation of its own.
+MAX_CHOICES = 16
+
+
+class SamplingSerializer(UnicodeBody):
     """Parameters shared by chat and text completions."""
 
-    model = serializers.CharField()
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    model = StrictCharField(max_length=MAX_MODEL_NAME)
+    max_tokens = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_C_INT
+    )
     temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
     top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    top_k = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    top_k = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0, max_value=MAX_C_INT
+    )
     min_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
     repeat_penalty = serializers.FloatField(required=False, allow_null=True, min_value=0)
     presence_penalty = serializers.FloatField(
@@ -160,10 +222,12 @@ class SamplingSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=0, max_value=2**32 - 2
     )
     stop = StringOrListField(required=False, allow_null=True, max_items=4)
-    n = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1)
+    n = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_CHOICES
+    )
     stream = serializers.BooleanField(required=False, default=False)
     stream_options = StreamOptionsSerializer(required=False, allow_null=True)
-    user = serializers.CharField(required=False, allow_blank=True)
+    user = StrictCharField(required=False, allow_blank=True)
 
     _OPTION_NAMES = (
         "temperature",
@@ -189,10 +253,49 @@ class SamplingSerializer(serializers.Serializer):
         )
         return options
 
+    def prompt_count(self) -> int:
+        return 1
+
+    def choice_count(self) -> int:
+        """How many generations the request asks for: ``n`` for each prompt."""
+        return (self.validated_data.get("n") or 1) * self.prompt_count()
+
+    def validate_choices(self, attrs: dict[str, Any], prompts: int) -> None:
+        if (attrs.get("n") or 1) * prompts > MAX_CHOICES:
+            raise serializers.ValidationError(
+                {"n": f"n times the prompts is at most {MAX_CHOICES} generations per request"}
+            )
+
+    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+        raise NotImplementedError
+
+    def to_payloads(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
+        """One payload per choice, in the order of the choices' ``index``: ``n`` for each
+        prompt. With a ``seed``, choice ``i`` samples with ``seed + i``, so that the choices
+        differ and the same request still answers the same."""
+        return [
+            _with_seed_offset(payload, i)
+            for payload in self.payloads_per_prompt(defaults)
+            for i in range(self.validated_data.get("n") or 1)
+        ]
+
+    def payloads_per_prompt(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
+        return [self.to_payload(defaults)]
+
+
+def _with_seed_offset(payload: GenerationPayload, offset: int) -> GenerationPayload:
+    seed = payload.options.get("seed")
+    if seed is None or offset == 0:
+        return payload
+    options = {**payload.options, "seed": (seed + offset) % (2**32 - 1)}
+    return dataclasses.replace(payload, options=options)
+
 
 class ChatCompletionSerializer(SamplingSerializer):
     messages = MessageSerializer(many=True, allow_empty=False)
-    max_completion_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_completion_tokens = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_C_INT
+    )
     response_format = ResponseFormatSerializer(required=False, allow_null=True)
     tools = ToolSerializer(many=True, required=False, allow_null=True)
     tool_choice = ToolChoiceField(required=False, allow_null=True)
@@ -203,6 +306,7 @@ class ChatCompletionSerializer(SamplingSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        self.validate_choices(attrs, 1)
         if attrs.get("top_logprobs") and not attrs.get("logprobs"):
             raise serializers.ValidationError({"top_logprobs": "needs logprobs set to true"})
         choice = attrs.get("tool_choice")
@@ -225,6 +329,7 @@ class ChatCompletionSerializer(SamplingSerializer):
             options["response_format"] = {
                 "type": response_format["type"],
                 "schema": response_format.get("json_schema", {}).get("schema", {}),
+                "param": "response_format.json_schema.schema",
             }
         if data.get("logprobs"):
             options["logprobs"] = True
@@ -243,35 +348,54 @@ class ChatCompletionSerializer(SamplingSerializer):
 
 
 class CompletionSerializer(SamplingSerializer):
-    prompt = StringOrListField(max_items=1)
-    echo = serializers.BooleanField(required=False, default=False)
-    suffix = serializers.CharField(required=False, allow_null=True)
+    prompt = PromptField(max_items=MAX_CHOICES)
+    echo = serializers.BooleanField(required=False, allow_null=True, default=False)
+    # Filled in the middle with the model's FIM tokens; a model without them answers 400.
+    suffix = StrictCharField(required=False, allow_null=True, allow_blank=True)
     best_of = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1)
 
-    def validate_suffix(self, value: str | None) -> str | None:
-        if value:
-            raise serializers.ValidationError("suffix is not supported")
-        return value
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        self.validate_choices(attrs, len(attrs["prompt"]))
+        return attrs
 
-    def validate_echo(self, value: bool) -> bool:
-        if value:
-            raise serializers.ValidationError("echo is not supported")
-        return value
+    def prompt_count(self) -> int:
+        return len(self.validated_data["prompt"])
 
     def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
-        return GenerationPayload(
-            prompt=self.validated_data["prompt"][0],
-            options=self.options(defaults),
-            truncate=bool(defaults.get("truncate")),
-        )
+        return self.payloads_per_prompt(defaults)[0]
+
+    def payloads_per_prompt(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
+        data = self.validated_data
+        return [
+            GenerationPayload(
+                prompt=prompt if isinstance(prompt, str) else None,
+                prompt_tokens=None if isinstance(prompt, str) else list(prompt),
+                options=self.options(defaults),
+                echo=bool(data.get("echo")),
+                suffix=data.get("suffix") or None,
+                truncate=bool(defaults.get("truncate")),
+            )
+            for prompt in data["prompt"]
+        ]
 
 
-class EmbeddingSerializer(serializers.Serializer):
-    model = serializers.CharField()
-    input = StringOrListField(allow_empty_strings=False)
+# As OpenAI limits one embeddings request.
+MAX_EMBEDDING_INPUTS = 2048
+
+
+class EmbeddingSerializer(UnicodeBody):
+    model = StrictCharField(max_length=MAX_MODEL_NAME)
+    input = PromptField(max_items=MAX_EMBEDDING_INPUTS)
     encoding_format = serializers.ChoiceField(choices=("float", "base64"), default="float")
-    dimensions = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    user = serializers.CharField(required=False, allow_blank=True)
+    dimensions = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_C_INT
+    )
+    user = StrictCharField(required=False, allow_blank=True)
+
+    def validate_input(self, value: list[str | list[int]]) -> list[str | list[int]]:
+        if any(item == "" for item in value):
+            raise serializers.ValidationError("must not be empty")
+        return value
 
     def to_payload(self) -> EmbeddingsPayload:
         data = self.validated_data

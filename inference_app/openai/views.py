@@ -11,6 +11,7 @@ from django.http.response import HttpResponseBase
 
 from accounts.lookup import may_use
 from inference_app.dispatch import enqueue_embeddings, enqueue_generation
+from inference_app.openai.choices import respond_with_choices
 from inference_app.openai.endpoint import openai_endpoint
 from inference_app.openai.responses import ChatFormat, CompletionFormat
 from inference_app.openai.serializers import (
@@ -46,12 +47,16 @@ async def retrieve_model(request: HttpRequest, name: str) -> HttpResponseBase:
 @openai_endpoint("POST")
 async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     serializer = ChatCompletionSerializer(data=read_json_body(request))
+    if serializer.is_valid() and serializer.choice_count() > 1:
+        return await respond_with_choices(request, serializer, ChatFormat)
     return await _generate(request, serializer, ChatFormat)
 
 
 @openai_endpoint("POST")
 async def completions(request: HttpRequest) -> HttpResponseBase:
     serializer = CompletionSerializer(data=read_json_body(request))
+    if serializer.is_valid() and serializer.choice_count() > 1:
+        return await respond_with_choices(request, serializer, CompletionFormat)
     return await _generate(request, serializer, CompletionFormat)
 
 

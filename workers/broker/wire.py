@@ -120,12 +120,17 @@ class _QueuedRequest:
 
 @dataclass(slots=True)
 class GenerationPayload(_QueuedRequest):
-    """One chat (``messages``) or completion (``prompt``) request, or an Ollama request that
-    only loads or unloads its model (``action``). ``options`` holds the sampling options under
-    ``workers.engine.generation.SamplingOptions``' names."""
+    """One chat (``messages``) or completion (``prompt``, or its token ids ``prompt_tokens``)
+    request, or an Ollama request that only loads or unloads its model (``action``).
+    ``options`` holds the sampling options under ``workers.engine.generation.SamplingOptions``'
+    names. A completion may ask for the prompt ahead of the answer (``echo``) and for the
+    answer to fill the gap before ``suffix`` (the model's fill-in-the-middle tokens)."""
 
     messages: list[JsonObject] | None = None
     prompt: str | None = None
+    prompt_tokens: list[int] | None = None
+    echo: bool = False
+    suffix: str | None = None
     options: JsonObject = field(default_factory=dict)
     tools: list[JsonObject] | None = None
     tool_choice: Any = None
@@ -145,9 +150,9 @@ class GenerationPayload(_QueuedRequest):
 
 @dataclass(slots=True)
 class EmbeddingsPayload(_QueuedRequest):
-    """The texts of one embedding request."""
+    """The texts of one embedding request, each a string or a list of token ids."""
 
-    input: list[str] = field(default_factory=list)
+    input: list[str | list[int]] = field(default_factory=list)
     normalize: bool = True
     truncate: bool = True
     encoding_format: str = "float"  # or "base64"

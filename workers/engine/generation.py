@@ -93,6 +93,67 @@ def grammar_for(response_format: dict[str, Any] | None) -> LlamaGrammar | None:
     return _grammar(kind, json.dumps(schema))
 
 
+def check_grammar(llama: llama_cpp.Llama, response_format: dict[str, Any] | None) -> None:
+    """Raises RequestRejected when llama.cpp cannot make a grammar of the request's schema:
+    its converter refuses some valid JSON schemas (``{"foo": {}}``), and a grammar its parser
+    refuses would leave the sampler chain without one. ``response_format["param"]`` names the
+    request field the schema came from."""
+    if not response_format or response_format.get("type") == "text":
+        return
+    param = response_format.get("param") or "response_format"
+    try:
+        grammar = grammar_for(response_format)
+    except Exception as exc:  # the converter's refusals are asserts, ValueErrors and more
+        raise RequestRejected(
+            f"{param}: llama.cpp cannot turn this JSON schema into a grammar ({exc})",
+            code="invalid_schema",
+            param=param,
+        ) from exc
+    if grammar is None:
+        return
+    sampler = llama_cpp.llama_sampler_init_grammar(
+        llama._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+    )
+    if not sampler:
+        raise RequestRejected(
+            f"{param}: llama.cpp cannot parse the grammar this JSON schema makes",
+            code="invalid_schema",
+            param=param,
+        )
+    llama_cpp.llama_sampler_free(sampler)
+
+
+def check_tokens(llama: llama_cpp.Llama, tokens: list[int], param: str) -> list[int]:
+    """``tokens`` when each is in the model's vocabulary; raises RequestRejected otherwise."""
+    n_vocab = llama.n_vocab()
+    bad = next((t for t in tokens if not 0 <= t < n_vocab), None)
+    if bad is not None:
+        raise RequestRejected(
+            f"{param}: token {bad} is not in this model's vocabulary of {n_vocab}",
+            code="invalid_value",
+            param=param,
+        )
+    return tokens
+
+
+def infill_tokens(llama: llama_cpp.Llama, prefix: list[int], suffix: str) -> list[int]:
+    """The prompt that asks for the text between ``prefix`` (tokens, without BOS) and
+    ``suffix``, in llama.cpp's fill-in-the-middle layout: ``[BOS] PRE prefix SUF suffix MID``.
+    Raises RequestRejected for a model without FIM tokens."""
+    model = llama._model
+    pre, suf, mid = model.token_prefix(), model.token_suffix(), model.token_middle()
+    if min(pre, suf, mid) < 0:
+        raise RequestRejected(
+            "suffix: this model has no fill-in-the-middle tokens, so it cannot complete "
+            "between a prompt and a suffix",
+            code="unsupported_parameter",
+            param="suffix",
+        )
+    bos = [llama.token_bos()] if model.add_bos_token() and llama.token_bos() >= 0 else []
+    suffix_tokens = llama.tokenize(suffix.encode("utf-8"), add_bos=False, special=False)
+    return [*bos, pre, *prefix, suf, *suffix_tokens, mid]
+
+
 def tokenize_prompt(llama: llama_cpp.Llama, prompt: str) -> list[int]:
     """Tokenize with special tokens parsed; add BOS unless the template already wrote it."""
     bos_text = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""

@@ -37,7 +37,10 @@ from workers.engine.generation import (
     Emit,
     RequestRejected,
     SamplingOptions,
+    check_grammar,
     check_prompt_fits,
+    check_tokens,
+    infill_tokens,
     run_generation,
     tokenize_prompt,
 )
@@ -102,13 +105,21 @@ def _generate_on_engine(
                 plan = plan_tools(payload.tools, payload.tool_choice)
                 tokens, param = _prompt_tokens(llama, resident.spec, payload, plan, options)
                 check_prompt_fits(llama, tokens, param)
+                if plan.schema is not None:
+                    options = replace(
+                        options,
+                        response_format={
+                            "type": "json_schema",
+                            "schema": plan.schema,
+                            "param": "tools",
+                        },
+                    )
+                check_grammar(llama, options.response_format)
             except (RequestRejected, ToolChoiceError) as exc:
                 sink.emit(_rejection(exc))
                 return
-            if plan.schema is not None:
-                options = replace(
-                    options, response_format={"type": "json_schema", "schema": plan.schema}
-                )
+            if payload.echo:
+                emit(_echoed(llama, payload), 0, None)
             calls = _ToolCalls(plan, emit, sink.emit)
             result = run_generation(llama, tokens, options, calls.emit)
             tool_calls = calls.finish(cut=result.finish_reason == "length")
@@ -236,7 +247,11 @@ def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayloa
 
     def run(_llama: llama_cpp.Llama) -> None:
         embedder = resident.embedder()
-        inputs = payload.input
+        try:
+            inputs = _embedding_texts(embedder, payload.input)
+        except RequestRejected as exc:
+            publisher.publish(_rejection(exc))
+            return
         limit = embedder.n_ctx()
         for index, text in enumerate(inputs):
             count = len(embedder.tokenize(text.encode("utf-8")))
@@ -270,6 +285,19 @@ def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayloa
         runtime().residency.release(resident, payload.keep_alive)
 
 
+def _embedding_texts(embedder: llama_cpp.Llama, inputs: list[str | list[int]]) -> list[str]:
+    """Each input as text: llama.cpp's embedder tokenizes text itself, so a token-id input
+    is detokenized first (its tokens again, for text the vocabulary tokenizes one way)."""
+    texts = []
+    for item in inputs:
+        if isinstance(item, str):
+            texts.append(item)
+        else:
+            tokens = check_tokens(embedder, item, "input")
+            texts.append(embedder.detokenize(tokens).decode("utf-8", errors="replace"))
+    return texts
+
+
 def _announce(publisher: EventPublisher) -> bool:
     """Claim the request and tell web which worker took it. False if the client already left,
     or if another delivery of the same message has it (a redelivery after the visibility
@@ -300,6 +328,11 @@ def _prompt_tokens(
     n_ctx = sequence_context(llama)
     limit = n_ctx - answer_room(n_ctx, options.max_tokens) if payload.truncate else 0
     if payload.messages is None:
+        if payload.suffix is not None:
+            prefix = _prompt_without_bos(llama, payload)
+            return infill_tokens(llama, prefix, payload.suffix), "prompt"
+        if payload.prompt_tokens is not None:
+            return check_tokens(llama, payload.prompt_tokens, "prompt"), "prompt"
         tokens = tokenize_prompt(llama, payload.prompt or "")
         if limit:
             tokens = keep_end(tokens, limit, keep_first=int(tokens[:1] == [llama.token_bos()]))
@@ -335,6 +368,19 @@ def _prompt_tokens(
             code="context_length_exceeded",
             param="messages",
         ) from exc
+
+
+def _prompt_without_bos(llama: llama_cpp.Llama, payload: GenerationPayload) -> list[int]:
+    if payload.prompt_tokens is not None:
+        return check_tokens(llama, payload.prompt_tokens, "prompt")
+    return llama.tokenize((payload.prompt or "").encode("utf-8"), add_bos=False, special=False)
+
+
+def _echoed(llama: llama_cpp.Llama, payload: GenerationPayload) -> str:
+    """The prompt as ``echo`` gives it back ahead of the answer."""
+    if payload.prompt_tokens is None:
+        return payload.prompt or ""
+    return llama.detokenize(payload.prompt_tokens).decode("utf-8", errors="replace")
 
 
 def _encode_vector(vector: list[float], encoding: str) -> list[float] | str:
