@@ -10,7 +10,7 @@ from django.http import Http404
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
-from project.edge.errors import ApiError, BodyTooLarge, NotFound, ValidationFailed
+from project.edge.errors import ApiError, BodyTooLarge, InvalidJson, NotFound, ValidationFailed
 from project.edge.families import error_body
 
 
@@ -35,6 +35,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return exc
     if isinstance(exc, RequestDataTooBig):
         return BodyTooLarge()
+    if isinstance(exc, RecursionError):  # DRF's JSONParser on a deeply nested body
+        return InvalidJson("the request body is nested too deeply")
     if isinstance(exc, ValidationError):
         return ValidationFailed(exc.detail)
     if isinstance(exc, Http404):
