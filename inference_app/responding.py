@@ -76,18 +76,9 @@ async def respond(
             response["Cache-Control"] = "no-cache"
             response["X-Request-Id"] = relay.request_id
             return response
-        text: list[str] = []
-        entries: list[dict[str, Any]] | None = [] if logprobs else None
-        event: RelayedEvent = first
-        while isinstance(event, Delta | ToolDelta):  # the Done event holds the calls whole
-            if isinstance(event, Delta):
-                text.append(event.text)
-                if entries is not None:
-                    entries.extend(event.logprobs or [])
-            event = await anext(events)
-        done = _expect_done(event)
+        text, done, entries = await collect_answer(events, first, logprobs)
         note_usage(request, done.usage)
-        body = fmt.whole("".join(text), done, entries)
+        body = fmt.whole(text, done, entries)
         return JsonResponse(body, headers={"X-Request-Id": relay.request_id})
     finally:
         if not relay.finished and not stream:
@@ -139,6 +130,23 @@ async def _stream(
     finally:
         if not relay.finished:
             relay.cancel_now()
+
+
+async def collect_answer(
+    events: AsyncIterator[RelayedEvent], first: RelayedEvent, logprobs: bool
+) -> tuple[str, Done, list[dict[str, Any]] | None]:
+    """A whole answer from ``first`` and the events after it: its text, its ``Done`` event and
+    (``logprobs``) its logprob entries; raises the worker's error as an ApiError."""
+    text: list[str] = []
+    entries: list[dict[str, Any]] | None = [] if logprobs else None
+    event = first
+    while isinstance(event, Delta | ToolDelta):  # the Done event holds the calls whole
+        if isinstance(event, Delta):
+            text.append(event.text)
+            if entries is not None:
+                entries.extend(event.logprobs or [])
+        event = await anext(events)
+    return "".join(text), _expect_done(event), entries
 
 
 def _expect_done(event: RelayedEvent) -> Done:

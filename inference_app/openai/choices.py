@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -24,10 +23,9 @@ from inference_app.dispatch import enqueue_generation
 from inference_app.openai.responses import SSE_DONE, ChatFormat, CompletionFormat
 from inference_app.openai.serializers import ChatCompletionSerializer, CompletionSerializer
 from inference_app.relay import RelayedEvent, RequestRelay
-from inference_app.responding import WorkerError
+from inference_app.responding import WorkerError, collect_answer
 from models_app.models import ModelRecord
-from project.edge.errors import ApiError
-from workers.broker.wire import Delta, Done, Error, GenerationPayload, ToolDelta, Usage
+from workers.broker.wire import Delta, Done, Error, GenerationPayload, Usage
 
 Format = ChatFormat | CompletionFormat
 
@@ -62,7 +60,7 @@ async def respond_with_choices(
     try:
         results = await asyncio.gather(
             *(
-                _collect(events, first, bool(data.get("logprobs")))
+                collect_answer(events, first, bool(data.get("logprobs")))
                 for events, first in zip(streams, firsts, strict=True)
             )
         )
@@ -102,25 +100,6 @@ async def _enqueue(
         _cancel(relays)
         raise
     return relays
-
-
-async def _collect(
-    events: AsyncIterator[RelayedEvent], first: RelayedEvent, logprobs: bool
-) -> tuple[str, Done, list[dict[str, Any]] | None]:
-    text: list[str] = []
-    entries: list[dict[str, Any]] | None = [] if logprobs else None
-    event = first
-    while isinstance(event, Delta | ToolDelta):  # the Done event holds the calls whole
-        if isinstance(event, Delta):
-            text.append(event.text)
-            if entries is not None:
-                entries.extend(event.logprobs or [])
-        event = await anext(events)
-    if isinstance(event, Error):
-        raise WorkerError(event)
-    if not isinstance(event, Done):
-        raise ApiError(f"unexpected {event.type} event", status=500, code="internal_error")
-    return "".join(text), event, entries
 
 
 async def _stream(
