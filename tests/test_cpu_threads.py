@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.live import LiveServer
+from workers.management.commands.worker import llama_thread_choice
 from workers.worker.cpus import cgroup_cpu_quota, default_threads, physical_cores
 
 
@@ -113,6 +115,13 @@ def test_this_machine_gets_at_least_one_thread() -> None:
 
 @pytest.mark.live
 def test_herd_serve_logs_the_thread_count_and_why(server: LiveServer) -> None:
-    log = server.log_path.read_text()
-    assert "llama.cpp threads (" in log
-    assert "physical core" in log
+    # The live servers set HERD_NUM_THREADS (tests.live): the log says so.
+    assert "1 llama.cpp threads (HERD_NUM_THREADS)" in server.log_path.read_text()
+
+
+def test_the_worker_says_why_it_chose_its_default(settings: Any) -> None:
+    settings.HERD_NUM_THREADS = 0
+    choice = default_threads()
+    said = llama_thread_choice()
+    assert said == f"{choice.threads} llama.cpp threads ({choice.reason})"
+    assert "physical core" in said

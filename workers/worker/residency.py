@@ -45,6 +45,9 @@ def llama_threads() -> int:
 # sequences costs little more than a step of one (the weights are read once per step); a GPU
 # has room for more before a step slows down.
 DEFAULT_PARALLEL = {"cpu": 4, "cuda": 8}
+# Tokens an embedding input may hold (see ResidentModel.embedder); longer inputs are truncated,
+# or refused when the request says ``truncate: false``.
+EMBEDDING_CONTEXT = 4096
 
 
 def parallel_slots(device: str) -> int:
@@ -112,7 +115,10 @@ class ResidentModel:
         pooled embeddings. Made on first use, by one of the engine's threads."""
         with self._embedder_lock:
             if self._embedder is None:
-                n_ctx = sequence_context(self.engine.llama)
+                # A pooled embedding decodes its whole input in one micro-batch, whose compute
+                # buffer grows with the square of its length: a model's own context (32k for
+                # the demo model) fails to allocate, so the embedder holds at most this much.
+                n_ctx = min(sequence_context(self.engine.llama), EMBEDDING_CONTEXT)
                 self._embedder = _SharedEmbedder(
                     model_path=self.spec.path,
                     repack=repack_weights(str(settings.HERD_CPU_REPACK)),
