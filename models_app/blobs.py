@@ -13,12 +13,13 @@ import hashlib
 import os
 import re
 import secrets
-import shutil
 from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
 
+from models_app.hub import check_free_disk
+from models_app.references import PullRefused
 from project.edge.errors import ApiError
 
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
@@ -55,16 +56,10 @@ def blob_exists(sha256: str) -> bool:
 
 
 def _check_room(needed: int) -> None:
-    directory = blobs_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(directory).free
-    reserve = int(settings.HERD_DISK_RESERVE)
-    if needed + reserve > free:
-        raise BlobRefused(
-            f"not enough disk space: the blob needs {needed} bytes, {directory} has {free} "
-            f"free and keeps {reserve} in reserve",
-            507,
-        )
+    try:
+        check_free_disk(needed, blobs_dir(), what="the blob")
+    except PullRefused as exc:
+        raise BlobRefused(exc.message, exc.status) from None
 
 
 class BlobWriter:

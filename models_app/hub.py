@@ -96,15 +96,15 @@ def partial_path(sha256: str) -> Path:
     return Path(settings.MODELS_DIR) / ".partial" / f"{sha256}.part"
 
 
-def check_free_disk(needed: int, directory: Path) -> None:
-    """Raises PullRefused (507) unless ``needed`` bytes fit in ``directory`` with
+def check_free_disk(needed: int, directory: Path, what: str = "the model") -> None:
+    """Raises PullRefused (507) unless ``needed`` bytes of ``what`` fit in ``directory`` with
     ``HERD_DISK_RESERVE`` still free afterwards."""
     directory.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(directory).free
     reserve = int(settings.HERD_DISK_RESERVE)
     if needed + reserve > free:
         raise PullRefused(
-            f"not enough disk space: the model needs {needed} bytes, {directory} has {free} "
+            f"not enough disk space: {what} needs {needed} bytes, {directory} has {free} "
             f"free and keeps {reserve} in reserve",
             507,
         )
