@@ -41,7 +41,10 @@ def add_users(server: LiveServer) -> None:
     server.herd("shell", "-c", _USERS_SCRIPT.format(users=users))
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open its event loop counts as
+# running in this thread, and every later test that calls async code through async_to_sync
+# (Django's test client included) would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
