@@ -11,7 +11,8 @@ token. The token counts of the ``Done`` event go to the usage middleware
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -21,6 +22,24 @@ from accounts.usage import note_usage
 from inference_app.relay import RelayedEvent, RequestRelay
 from project.edge.errors import ApiError
 from workers.broker.wire import Delta, Done, Embeddings, Error, ToolDelta
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer: its text, the reasoning before it (a model that reasons apart), its
+    ``Done`` event and, when asked for, its logprob entries."""
+
+    text: str
+    done: Done
+    logprobs: list[dict[str, Any]] | None = None
+    thinking: str = ""
+
+    @classmethod
+    def from_events(cls, deltas: Iterable[Delta], done: Done) -> Answer:
+        collected = list(deltas)
+        return cls(
+            "".join(d.text for d in collected), done, None, "".join(d.thinking for d in collected)
+        )
 
 
 class ResponseFormat(Protocol):
@@ -36,9 +55,7 @@ class ResponseFormat(Protocol):
 
     def stream_error(self, error: ApiError) -> bytes: ...
 
-    def whole(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None
-    ) -> dict[str, Any]: ...
+    def whole(self, answer: Answer) -> dict[str, Any]: ...
 
 
 class WorkerError(ApiError):
@@ -76,9 +93,9 @@ async def respond(
             response["Cache-Control"] = "no-cache"
             response["X-Request-Id"] = relay.request_id
             return response
-        text, done, entries = await collect_answer(events, first, logprobs)
-        note_usage(request, done.usage)
-        body = fmt.whole(text, done, entries)
+        answer = await collect_answer(events, first, logprobs)
+        note_usage(request, answer.done.usage)
+        body = fmt.whole(answer)
         return JsonResponse(body, headers={"X-Request-Id": relay.request_id})
     finally:
         if not relay.finished and not stream:
@@ -134,19 +151,21 @@ async def _stream(
 
 async def collect_answer(
     events: AsyncIterator[RelayedEvent], first: RelayedEvent, logprobs: bool
-) -> tuple[str, Done, list[dict[str, Any]] | None]:
-    """A whole answer from ``first`` and the events after it: its text, its ``Done`` event and
-    (``logprobs``) its logprob entries; raises the worker's error as an ApiError."""
+) -> Answer:
+    """A whole answer from ``first`` and the events after it (``logprobs``: with its logprob
+    entries); raises the worker's error as an ApiError."""
     text: list[str] = []
+    thinking: list[str] = []
     entries: list[dict[str, Any]] | None = [] if logprobs else None
     event = first
     while isinstance(event, Delta | ToolDelta):  # the Done event holds the calls whole
         if isinstance(event, Delta):
             text.append(event.text)
+            thinking.append(event.thinking)
             if entries is not None:
                 entries.extend(event.logprobs or [])
         event = await anext(events)
-    return "".join(text), _expect_done(event), entries
+    return Answer("".join(text), _expect_done(event), entries, "".join(thinking))
 
 
 def _expect_done(event: RelayedEvent) -> Done:

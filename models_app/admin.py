@@ -89,6 +89,7 @@ class ModelRecordAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "chat_template",
+                    "reasoning_tags",
                     "system_prompt",
                     "default_options",
                     "messages",

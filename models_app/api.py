@@ -44,6 +44,7 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
             "capabilities",
             "details",
             "chat_template",
+            "reasoning_tags",
             "system_prompt",
             "default_options",
             "created_at",
@@ -51,7 +52,9 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
         ]
         # Only what an admin may change about a model; the rest comes from its file.
         read_only_fields = [
-            f for f in fields if f not in ("chat_template", "system_prompt", "default_options")
+            f
+            for f in fields
+            if f not in ("chat_template", "reasoning_tags", "system_prompt", "default_options")
         ]
 
     def get_details(self, record: ModelRecord) -> dict[str, Any]:

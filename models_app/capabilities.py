@@ -10,8 +10,10 @@ them (from the GGUF header and the chat template) and kept to what Herd's endpoi
   grammar, so ``/api/chat`` and ``/v1/chat/completions`` take ``tools`` for every such model.
 - ``insert``: the template uses ``suffix`` (fill-in-the-middle); ``/api/generate`` then takes
   a ``suffix`` and refuses it otherwise.
-- ``thinking``: the template opens and closes a reasoning block (``<think>...</think>`` and the
-  like) or takes ``enable_thinking``; ``/api/chat`` refuses ``think: true`` otherwise.
+- ``thinking``: the model reasons in a block of its own (``<think>...</think>`` and the like):
+  its template writes one or takes ``enable_thinking``, or its record names the tags
+  (``reasoning_tags``). The endpoints then answer its reasoning apart from its answer, and
+  ``/api/chat`` refuses ``think: true`` for any other model.
 - ``vision``: never; Herd has no image input, and both APIs refuse images.
 """
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from django.core.exceptions import ValidationError
 
 # A template variable that Jinja reads: ``suffix`` alone, not ``suffixes`` or ``my_suffix``.
 _SUFFIX = re.compile(r"\bsuffix\b")
@@ -32,10 +36,10 @@ _THINKING_TAGS = (
 
 
 def derive_capabilities(
-    architecture: str, model_info: dict[str, Any], chat_template: str
+    architecture: str, model_info: dict[str, Any], chat_template: str, tags_setting: str = ""
 ) -> list[str]:
-    """The capabilities of a model with this header (``model_info``, the GGUF keys) and chat
-    template, in Ollama's order."""
+    """The capabilities of a model with this header (``model_info``, the GGUF keys), chat
+    template and ``reasoning_tags`` setting, in Ollama's order."""
     if f"{architecture}.pooling_type" in model_info:
         return ["embedding"]
     capabilities = ["completion"]
@@ -44,13 +48,50 @@ def derive_capabilities(
         if _SUFFIX.search(chat_template):
             capabilities.append("insert")
     capabilities.append("embedding")
-    if template_thinks(chat_template):
+    if reasoning_tags(chat_template, tags_setting) is not None:
         capabilities.append("thinking")
     return capabilities
 
 
-def template_thinks(chat_template: str) -> bool:
-    """Whether the template writes a reasoning block or can be told to."""
+# ``reasoning_tags`` on a model record that says the model does not reason, whatever its
+# template holds.
+NO_REASONING = "none"
+
+
+def reasoning_tags(chat_template: str, setting: str = "") -> tuple[str, str] | None:
+    """The tags around the model's reasoning: those the record sets (``"<open> <close>"``, or
+    ``"none"``), else the first pair its template writes; a template that only takes
+    ``enable_thinking`` reasons in ``<think>`` tags, as the models whose templates read it do.
+    None: the model does not reason apart from its answer."""
+    setting = setting.strip()
+    if setting:
+        if setting.lower() == NO_REASONING:
+            return None
+        opening, closing = parse_reasoning_tags(setting)
+        return opening, closing
+    for opening, closing in _THINKING_TAGS:
+        if opening in chat_template and closing in chat_template:
+            return opening, closing
     if "enable_thinking" in chat_template:
-        return True
-    return any(a in chat_template and b in chat_template for a, b in _THINKING_TAGS)
+        return _THINKING_TAGS[0]
+    return None
+
+
+def parse_reasoning_tags(setting: str) -> tuple[str, str]:
+    """``"<open> <close>"`` as its two tags; raises ValueError for anything else."""
+    parts = setting.split()
+    if len(parts) != 2 or parts[0] == parts[1]:
+        raise ValueError(
+            'reasoning tags are the opening and the closing tag, apart by a space: "<think> '
+            '</think>", or "none"'
+        )
+    return parts[0], parts[1]
+
+
+def validate_reasoning_tags(setting: str) -> None:
+    """A model field's validator: ``setting`` is empty, ``"none"`` or two tags."""
+    if setting.strip() and setting.strip().lower() != NO_REASONING:
+        try:
+            parse_reasoning_tags(setting)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc

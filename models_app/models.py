@@ -5,7 +5,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 
-from models_app.capabilities import derive_capabilities
+from models_app.capabilities import derive_capabilities, reasoning_tags, validate_reasoning_tags
 from workers.broker.wire import ModelSpec
 
 
@@ -40,6 +40,15 @@ class ModelRecord(models.Model):
     system_prompt = models.TextField(blank=True)
     default_options = models.JSONField(default=dict, blank=True)
     capabilities = models.JSONField(default=list, blank=True)
+    reasoning_tags = models.CharField(
+        max_length=100,
+        blank=True,
+        validators=[validate_reasoning_tags],
+        help_text=(
+            'the tags around the model\'s reasoning, e.g. "<think> </think>"; "none": it does not '
+            "reason apart; empty: found in the chat template"
+        ),
+    )
     messages = models.JSONField(
         default=list, blank=True, help_text="messages every chat starts with (Modelfile MESSAGE)"
     )
@@ -71,7 +80,13 @@ class ModelRecord(models.Model):
 
     def derived_capabilities(self) -> list[str]:
         """Ollama's ``capabilities`` for the record as it stands (models_app.capabilities)."""
-        return derive_capabilities(self.architecture, self.model_info or {}, self.chat_template)
+        return derive_capabilities(
+            self.architecture, self.model_info or {}, self.chat_template, self.reasoning_tags
+        )
+
+    def reasoning_tag_pair(self) -> tuple[str, str] | None:
+        """The tags the model reasons between, or None (models_app.capabilities)."""
+        return reasoning_tags(self.chat_template, self.reasoning_tags)
 
     def pinned_workers(self) -> list[str]:
         """Names of the workers an admin pinned this model to (workers.Placement)."""
@@ -91,6 +106,7 @@ class ModelRecord(models.Model):
             chat_template=self.chat_template,
             system_prompt=self.system_prompt,
             default_options=self.default_options or {},
+            reasoning_tags=list(self.reasoning_tag_pair() or ()),
             messages=list(self.messages or []),
             modified_at=self.modified_at.isoformat() if self.modified_at else "",
             # Workers an admin pinned the model to: they keep it loaded.

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+from inference_app.responding import Answer
 from project.edge.errors import ApiError
 from project.edge.families import OLLAMA, error_body
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta
@@ -68,10 +69,17 @@ class OllamaFormat:
         self.chat = chat
         self.started_ns = started_ns
 
-    def _body(self, text: str, tool_calls: list[ToolCall] | None = None) -> dict[str, Any]:
+    def _body(
+        self, text: str, tool_calls: list[ToolCall] | None = None, thinking: str = ""
+    ) -> dict[str, Any]:
         if not self.chat:
-            return {"response": text}
+            body = {"response": text}
+            if thinking:
+                body["thinking"] = thinking
+            return body
         message: dict[str, Any] = {"role": "assistant", "content": text}
+        if thinking:
+            message["thinking"] = thinking
         if tool_calls:
             message["tool_calls"] = ollama_tool_calls(tool_calls)
         return {"message": message}
@@ -81,8 +89,10 @@ class OllamaFormat:
         text: str,
         logprobs: list[dict[str, Any]] | None = None,
         tool_calls: list[ToolCall] | None = None,
+        thinking: str = "",
     ) -> dict[str, Any]:
-        obj = {"model": self.model, "created_at": created_at(), **self._body(text, tool_calls)}
+        body = self._body(text, tool_calls, thinking)
+        obj = {"model": self.model, "created_at": created_at(), **body}
         if logprobs is not None:
             obj["logprobs"] = ollama_logprobs(logprobs)
         obj["done"] = False
@@ -96,6 +106,7 @@ class OllamaFormat:
         logprobs: list[dict[str, Any]] | None = None,
         *,
         with_tool_calls: bool = False,
+        thinking: str = "",
     ) -> dict[str, Any]:
         """The last object; ``text``, ``logprobs`` and the tool calls (``with_tool_calls``)
         hold the whole answer when not streamed.
@@ -103,7 +114,8 @@ class OllamaFormat:
         queue as well as the worker's load, prompt and generation times."""
         timings, usage = done.timings, done.usage
         tool_calls = done.tool_calls if with_tool_calls else None
-        obj = {"model": self.model, "created_at": created_at(), **self._body(text, tool_calls)}
+        body = self._body(text, tool_calls, thinking)
+        obj = {"model": self.model, "created_at": created_at(), **body}
         if logprobs is not None:
             obj["logprobs"] = ollama_logprobs(logprobs)
         reason = done.finish_reason
@@ -122,7 +134,7 @@ class OllamaFormat:
         return obj
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes:
-        return ndjson(self.chunk(delta.text, delta.logprobs))
+        return ndjson(self.chunk(delta.text, delta.logprobs, thinking=delta.thinking))
 
     def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes:
         # Ollama's calls come whole (the Done event's): /api/chat never forces a call, so
@@ -136,5 +148,12 @@ class OllamaFormat:
     def stream_error(self, error: ApiError) -> bytes:
         return ndjson(error_body(OLLAMA, error))
 
-    def whole(self, text: str, done: Done, logprobs: list[dict[str, Any]] | None) -> dict[str, Any]:
-        return self.final(done, time.perf_counter_ns(), text, logprobs, with_tool_calls=True)
+    def whole(self, answer: Answer) -> dict[str, Any]:
+        return self.final(
+            answer.done,
+            time.perf_counter_ns(),
+            answer.text,
+            answer.logprobs,
+            with_tool_calls=True,
+            thinking=answer.thinking,
+        )

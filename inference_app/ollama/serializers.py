@@ -137,8 +137,9 @@ class MessageSerializer(serializers.Serializer):
 
 
 class ThinkField(serializers.Field):
-    """``think``: true, false, or an effort ("high", "medium", "low", "max"). Accepted and checked;
-    Herd's models do not reason separately, so it changes nothing."""
+    """``think``: true, false, or an effort ("high", "medium", "low", "max"): whether a model that
+    reasons apart should reason first, and how hard (a template that takes a level reads
+    ``reasoning_effort``)."""
 
     def to_internal_value(self, data: Any) -> bool | str:
         if isinstance(data, bool) or data in ("high", "medium", "low", "max"):
@@ -184,10 +185,13 @@ class _GenerationSerializer(UnicodeBody):
             # As llama.cpp would: a context past the trained one is cut to it.
             num_ctx = min(num_ctx, record.context_length)
         variables: dict[str, Any] = {}
-        if data.get("think") not in (None, False):
-            if "thinking" not in record.derived_capabilities():
-                raise ApiError(f'"{record.name}" does not support thinking')
-            variables["enable_thinking"] = True
+        think = data.get("think")
+        if think not in (None, False) and "thinking" not in record.derived_capabilities():
+            raise ApiError(f'"{record.name}" does not support thinking')
+        if think is not None:
+            variables["enable_thinking"] = think is not False
+        if isinstance(think, str):
+            variables["reasoning_effort"] = think
         return GenerationPayload(
             options=options,
             num_ctx=num_ctx or None,
@@ -195,6 +199,8 @@ class _GenerationSerializer(UnicodeBody):
             # A prompt longer than the context is cut down to fit (workers.engine.truncation).
             truncate=data["truncate"],
             template_variables=variables or None,
+            # The reasoning goes in ``thinking``, as Ollama answers it.
+            separate_reasoning=True,
         )
 
 
@@ -238,6 +244,8 @@ def _worker_message(message: dict[str, Any]) -> dict[str, Any]:
         ]
     if message.get("tool_name"):
         out["tool_name"] = message["tool_name"]
+    if message.get("thinking"):
+        out["reasoning_content"] = message["thinking"]  # the name chat templates read
     return out
 
 
@@ -268,6 +276,7 @@ class GenerateSerializer(_GenerationSerializer):
             payload.action = bare_action(data.get("keep_alive"))
         elif data["raw"]:
             payload.prompt = prompt
+            payload.separate_reasoning = False  # the text as the model wrote it
         elif record.chat_template:
             # Ollama renders a generate prompt as one user turn of the model's template.
             system_turn = [{"role": "system", "content": system}] if system else []

@@ -66,12 +66,9 @@ async def respond_with_choices(
         )
     finally:
         _cancel(relays)
-    counts = _total([done for _, done, _ in results], prompts)
+    counts = _total([answer.done for answer in results], prompts)
     note_usage(request, counts)
-    choices = [
-        fmt.whole_choice(text, done, logprobs, index)
-        for index, (text, done, logprobs) in enumerate(results)
-    ]
+    choices = [fmt.whole_choice(answer, index) for index, answer in enumerate(results)]
     return JsonResponse(
         fmt.whole_object(choices, counts), headers={"X-Request-Id": relays[0].request_id}
     )
@@ -85,7 +82,7 @@ async def _enqueue(
     def builder(index: int) -> Callable[[ModelRecord], GenerationPayload]:
         def build(record: ModelRecord) -> GenerationPayload:
             if not built:
-                built.extend(serializer.to_payloads(record.default_options))
+                built.extend(serializer.payloads_for(record))
             return built[index]
 
         return build
@@ -133,7 +130,7 @@ async def _stream(
                 opened.add(index)
                 out += fmt.opening_chunk(index)
             if isinstance(event, Delta):
-                yield out + fmt.delta_chunk(event.text, event.logprobs, index)
+                yield out + fmt.delta_chunk(event, index)
             elif isinstance(event, Done):
                 dones[index] = event
                 yield out + fmt.finish_chunks(event, index)

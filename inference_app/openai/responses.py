@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from inference_app.responding import Answer
 from project.edge.errors import ApiError
 from project.edge.families import OPENAI, error_body
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
@@ -68,9 +69,7 @@ class _ServerSentEvents:
     def opening_chunk(self, index: int = 0) -> bytes:
         raise NotImplementedError
 
-    def delta_chunk(
-        self, text: str, logprobs: list[dict[str, Any]] | None = None, index: int = 0
-    ) -> bytes:
+    def delta_chunk(self, delta: Delta, index: int = 0) -> bytes:
         raise NotImplementedError
 
     def finish_chunks(self, done: Done, index: int = 0, *, opening: bool = False) -> bytes:
@@ -86,22 +85,18 @@ class _ServerSentEvents:
             out += self.usage_chunk(done.usage)
         return out + SSE_DONE
 
-    def whole_choice(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None, index: int
-    ) -> dict[str, Any]:
+    def whole_choice(self, answer: Answer, index: int) -> dict[str, Any]:
         raise NotImplementedError
 
     def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
         raise NotImplementedError
 
-    def whole(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
-        return self.whole_object([self.whole_choice(text, done, logprobs, 0)], done.usage)
+    def whole(self, answer: Answer) -> dict[str, Any]:
+        return self.whole_object([self.whole_choice(answer, 0)], answer.done.usage)
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes:
         opening = self.opening_chunk() if first else b""
-        return opening + self.delta_chunk(delta.text, delta.logprobs)
+        return opening + self.delta_chunk(delta)
 
     def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes:
         return b""  # only chat answers have tool calls
@@ -151,16 +146,18 @@ class ChatFormat(_ServerSentEvents):
             )
         )
 
-    def delta_chunk(
-        self, text: str, logprobs: list[dict[str, Any]] | None = None, index: int = 0
-    ) -> bytes:
+    def delta_chunk(self, delta: Delta, index: int = 0) -> bytes:
+        # Reasoning goes in ``reasoning_content``, as vLLM and llama-server write it.
+        said: dict[str, Any] = {"reasoning_content": delta.thinking} if delta.thinking else {}
+        if delta.text or not delta.thinking:
+            said["content"] = delta.text
         return sse(
             self._chunk(
                 [
                     {
                         "index": index,
-                        "delta": {"content": text},
-                        "logprobs": chat_logprobs(logprobs),
+                        "delta": said,
+                        "logprobs": chat_logprobs(delta.logprobs),
                         "finish_reason": None,
                     }
                 ]
@@ -231,17 +228,18 @@ class ChatFormat(_ServerSentEvents):
     def usage_chunk(self, counts: Usage) -> bytes:
         return sse({**self._chunk([]), "usage": usage(counts)})
 
-    def whole_choice(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None, index: int
-    ) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
+    def whole_choice(self, answer: Answer, index: int) -> dict[str, Any]:
+        done = answer.done
+        message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+        if answer.thinking:
+            message["reasoning_content"] = answer.thinking
         if done.tool_calls:
-            message["content"] = text or None
+            message["content"] = answer.text or None
             message["tool_calls"] = openai_tool_calls(done.tool_calls, indexed=False)
         return {
             "index": index,
             "message": message,
-            "logprobs": chat_logprobs(logprobs),
+            "logprobs": chat_logprobs(answer.logprobs),
             "finish_reason": done.finish_reason,
         }
 
@@ -286,10 +284,8 @@ class CompletionFormat(_ServerSentEvents):
     def opening_chunk(self, index: int = 0) -> bytes:
         return b""
 
-    def delta_chunk(
-        self, text: str, logprobs: list[dict[str, Any]] | None = None, index: int = 0
-    ) -> bytes:
-        return sse(self._object(text, None, index))
+    def delta_chunk(self, delta: Delta, index: int = 0) -> bytes:
+        return sse(self._object(delta.text, None, index))
 
     def finish_chunks(self, done: Done, index: int = 0, *, opening: bool = False) -> bytes:
         return sse(self._object("", done.finish_reason, index))
@@ -297,10 +293,8 @@ class CompletionFormat(_ServerSentEvents):
     def usage_chunk(self, counts: Usage) -> bytes:
         return sse({**self._object("", None), "choices": [], "usage": usage(counts)})
 
-    def whole_choice(
-        self, text: str, done: Done, logprobs: list[dict[str, Any]] | None, index: int
-    ) -> dict[str, Any]:
-        return self._choice(text, done.finish_reason, index)
+    def whole_choice(self, answer: Answer, index: int) -> dict[str, Any]:
+        return self._choice(answer.text, answer.done.finish_reason, index)
 
     def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
         obj = self._object("", None)

@@ -19,6 +19,8 @@ from inference_app.input_checks import (
     UnicodeBody,
     check_json_schema,
 )
+from models_app.models import ModelRecord
+from project.edge.errors import ApiError
 from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -128,6 +130,8 @@ class ToolCallSerializer(serializers.Serializer):
 class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = MessageContentField(required=False, allow_null=True)
+    # An earlier answer's reasoning, as vLLM takes it back (templates that show it read it).
+    reasoning_content = StrictCharField(required=False, allow_null=True, allow_blank=True)
     name = StrictCharField(required=False)
     tool_call_id = StrictCharField(required=False)
     tool_calls = ToolCallSerializer(many=True, required=False)
@@ -192,6 +196,18 @@ class ResponseFormatSerializer(serializers.Serializer):
         if attrs["type"] == "json_schema" and "json_schema" not in attrs:
             raise serializers.ValidationError({"json_schema": "required when type is json_schema"})
         return attrs
+
+
+# OpenAI's ``reasoning_effort``: "none" asks a reasoning model not to reason.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high")
+
+
+def reasoning_variables(effort: str) -> dict[str, Any]:
+    """The chat template variables for a reasoning effort: ``enable_thinking`` (Qwen's and
+    others' templates) and ``reasoning_effort`` (for templates that take a level)."""
+    if effort == "none":
+        return {"enable_thinking": False}
+    return {"enable_thinking": True, "reasoning_effort": effort}
 
 
 # Choices one request may ask for (``n`` times the prompts): each is a generation of its own.
@@ -269,6 +285,18 @@ class SamplingSerializer(UnicodeBody):
     def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
         raise NotImplementedError
 
+    def check_model(self, record: ModelRecord) -> None:
+        """Raises ApiError when the request asks ``record`` for what it cannot do."""
+
+    def payload_for(self, record: ModelRecord) -> GenerationPayload:
+        """The payload for ``record``: the request over the record's default options."""
+        self.check_model(record)
+        return self.to_payload(record.default_options)
+
+    def payloads_for(self, record: ModelRecord) -> list[GenerationPayload]:
+        self.check_model(record)
+        return self.to_payloads(record.default_options)
+
     def to_payloads(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
         """One payload per choice, in the order of the choices' ``index``: ``n`` for each
         prompt. With a ``seed``, choice ``i`` samples with ``seed + i``, so that the choices
@@ -304,6 +332,9 @@ class ChatCompletionSerializer(SamplingSerializer):
     top_logprobs = serializers.IntegerField(
         required=False, allow_null=True, min_value=0, max_value=20
     )
+    reasoning_effort = serializers.ChoiceField(
+        choices=REASONING_EFFORTS, required=False, allow_null=True
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         self.validate_choices(attrs, 1)
@@ -318,6 +349,15 @@ class ChatCompletionSerializer(SamplingSerializer):
                 {"tool_choice": f"names '{choice['function']['name']}', which is not a tool"}
             )
         return attrs
+
+    def check_model(self, record: ModelRecord) -> None:
+        effort = self.validated_data.get("reasoning_effort")
+        if effort not in (None, "none") and "thinking" not in record.derived_capabilities():
+            raise ApiError(
+                f"reasoning_effort: model '{record.name}' does not reason; leave it out",
+                code="unsupported_parameter",
+                param="reasoning_effort",
+            )
 
     def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
         data = self.validated_data
@@ -337,8 +377,14 @@ class ChatCompletionSerializer(SamplingSerializer):
         messages = [{k: v for k, v in m.items() if v is not None} for m in data["messages"]]
         # The model record may opt in to cutting an over-long prompt down, as /api does.
         payload = GenerationPayload(
-            messages=messages, options=options, truncate=bool(defaults.get("truncate"))
+            messages=messages,
+            options=options,
+            truncate=bool(defaults.get("truncate")),
+            separate_reasoning=True,
         )
+        effort = data.get("reasoning_effort")
+        if effort is not None:
+            payload.template_variables = reasoning_variables(effort)
         if data.get("tools"):
             payload.tools = [
                 {"type": "function", "function": dict(t["function"])} for t in data["tools"]

@@ -70,7 +70,7 @@ async def _generate(
     data = serializer.validated_data
     _, request_id = await enqueue_generation(
         data["model"],
-        lambda record: serializer.to_payload(record.default_options),
+        serializer.payload_for,
         request.headers.get("X-Request-Id"),
     )
     include_usage = bool((data.get("stream_options") or {}).get("include_usage"))

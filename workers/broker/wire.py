@@ -14,7 +14,8 @@ field ``e``, as ``encode`` writes it and ``decode`` reads it back:
 - ``Start``: a worker took the request (its name and its process's instance id). Web watches
   that instance's heartbeat from then on.
 - ``Delta``: generated text, how many tokens it holds, and (only when the request asked) one
-  logprob entry per token, ``{"token", "logprob", "bytes", "top_logprobs"}``.
+  logprob entry per token, ``{"token", "logprob", "bytes", "top_logprobs"}``; for a model that
+  reasons apart, the reasoning's text comes in ``thinking`` instead of ``text``.
 - ``ToolDelta``: a forced tool call as it is written: first its ``id`` and ``name``, then the
   fragments of its arguments' JSON.
 - ``Done``: the end: ``finish_reason`` (``stop``, ``length``, ``cancelled``, ``tool_calls``,
@@ -73,6 +74,8 @@ class ModelSpec:
     chat_template: str = ""
     system_prompt: str = ""
     default_options: JsonObject = field(default_factory=dict)
+    # The opening and closing tag of the model's reasoning block; empty: it has none.
+    reasoning_tags: list[str] = field(default_factory=list)
     # Messages every chat starts with (a Modelfile's MESSAGE lines).
     messages: list[JsonObject] = field(default_factory=list)
     modified_at: str = ""
@@ -89,6 +92,7 @@ class ModelSpec:
             "chat_template": self.chat_template,
             "system_prompt": self.system_prompt,
             "default_options": self.default_options,
+            "reasoning_tags": self.reasoning_tags,
             "messages": self.messages,
             "modified_at": self.modified_at,
             "pinned_to": self.pinned_to,
@@ -137,8 +141,12 @@ class GenerationPayload(_QueuedRequest):
     action: str | None = None  # "load" or "unload"
     # Cut a prompt longer than the context down to fit (workers.engine.truncation).
     truncate: bool = False
-    # Further variables for the chat template: ``suffix``, ``enable_thinking``.
+    # Further variables for the chat template: ``suffix``, ``enable_thinking``,
+    # ``reasoning_effort``.
     template_variables: JsonObject | None = None
+    # Answer the model's reasoning block apart, as ``Delta.thinking`` (a chat, or Ollama's
+    # generate); a plain completion keeps the text as the model wrote it.
+    separate_reasoning: bool = False
 
     def to_json(self) -> JsonObject:
         return _to_json(self)
@@ -180,17 +188,29 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class Delta:
+    """Generated text: the answer's (``text``) or, for a model that reasons apart, its
+    reasoning's (``thinking``). A delta holds one of them, or reasoning and then answer."""
+
     type: ClassVar[str] = "delta"
     text: str
     tokens: int
     logprobs: list[JsonObject] | None = None
+    thinking: str = ""
 
-    def merged(self, later: Delta) -> Delta:
-        """This delta and the one after it as one."""
+    def merged(self, later: Delta) -> Delta | None:
+        """This delta and the one after it as one; None when that would put answer text
+        before reasoning (the one order a delta cannot say)."""
+        if self.text and later.thinking:
+            return None
         logprobs = None
         if self.logprobs is not None or later.logprobs is not None:
             logprobs = [*(self.logprobs or []), *(later.logprobs or [])]
-        return Delta(self.text + later.text, self.tokens + later.tokens, logprobs)
+        return Delta(
+            self.text + later.text,
+            self.tokens + later.tokens,
+            logprobs,
+            self.thinking + later.thinking,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +321,8 @@ def event_to_json(event: Event) -> JsonObject:
         data: JsonObject = {"type": "delta", "text": event.text, "tokens": event.tokens}
         if event.logprobs is not None:
             data["logprobs"] = event.logprobs
+        if event.thinking:
+            data["thinking"] = event.thinking
         return data
     if isinstance(event, Start):
         return {"type": "start", "worker": event.worker, "instance": event.instance}
@@ -344,7 +366,9 @@ def event_from_json(data: JsonObject) -> Event:
     try:
         kind = data["type"]
         if kind == "delta":
-            return Delta(data["text"], int(data["tokens"]), data.get("logprobs"))
+            return Delta(
+                data["text"], int(data["tokens"]), data.get("logprobs"), data.get("thinking", "")
+            )
         if kind == "start":
             return Start(data["worker"], data["instance"])
         if kind == "tool_delta":

@@ -27,6 +27,7 @@ from inference_app.batches.services import (
 )
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS
 from inference_app.openai.responses import ChatFormat, CompletionFormat
+from inference_app.responding import Answer
 from models_app.services import ModelNotFound, find_ready_model
 from workers.broker import keys
 from workers.broker.wire import Delta, Done, Embeddings, Error, Event, Start, decode
@@ -98,9 +99,7 @@ def _run_claimed(line: BatchLine, instance: str) -> None:
     embeddings = line.batch.endpoint == "/v1/embeddings"
     serializer: Any = ENDPOINT_SERIALIZERS[line.batch.endpoint](data=line.body)
     serializer.is_valid(raise_exception=True)  # validated when the batch was created
-    payload = (
-        serializer.to_payload() if embeddings else serializer.to_payload(record.default_options)
-    )
+    payload = serializer.to_payload() if embeddings else serializer.payload_for(record)
     payload.lane = "batch"
     if line.batch.api_key_id is not None:
         payload.sharer = str(line.batch.api_key_id)  # batches of one key take turns with others
@@ -145,8 +144,8 @@ def _run_claimed(line: BatchLine, instance: str) -> None:
         }
     else:
         fmt_cls = ChatFormat if line.batch.endpoint == "/v1/chat/completions" else CompletionFormat
-        text = "".join(e.text for e in events if isinstance(e, Delta))
-        body = fmt_cls(request_id, model).whole(text, final)
+        deltas = [e for e in events if isinstance(e, Delta)]
+        body = fmt_cls(request_id, model).whole(Answer.from_events(deltas, final))
     _record(line, instance, 200, request_id, body, None, started)
 
 

@@ -187,15 +187,18 @@ def outbox() -> Outbox:
 def _coalesce(events: Iterable[Event]) -> list[Event]:
     merged: list[Event] = []
     for event in events:
-        last = merged[-1] if merged else None
-        if isinstance(event, Delta) and isinstance(last, Delta):
-            merged[-1] = last.merged(event)
-        elif isinstance(event, ToolDelta) and isinstance(last, ToolDelta):
-            joined = last.merged(event)
-            if joined is None:
-                merged.append(event)
-            else:
-                merged[-1] = joined
-        else:
+        joined = _joined(merged[-1], event) if merged else None
+        if joined is None:
             merged.append(event)
+        else:
+            merged[-1] = joined
     return merged
+
+
+def _joined(last: Event, event: Event) -> Event | None:
+    """``last`` and ``event`` as one event, when they can be."""
+    if isinstance(event, Delta) and isinstance(last, Delta):
+        return last.merged(event)
+    if isinstance(event, ToolDelta) and isinstance(last, ToolDelta):
+        return last.merged(event)
+    return None

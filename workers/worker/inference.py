@@ -46,10 +46,12 @@ from workers.engine.generation import (
 )
 from workers.engine.jobs import BATCH, INTERACTIVE
 from workers.engine.prompts import TemplateError, render_chat_prompt
+from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 from workers.engine.stepper import sequence_context
 from workers.engine.tool_stream import ForcedCallStream
 from workers.engine.tools import ToolCallHold, ToolChoiceError, ToolPlan, plan_tools
 from workers.engine.truncation import PromptTooLong, answer_room, fit_chat, keep_end
+from workers.engine.vocabulary import vocabulary
 from workers.worker.events import BackgroundPublisher, EventPublisher
 from workers.worker.residency import ResidentModel
 from workers.worker.runtime import runtime
@@ -121,7 +123,14 @@ def _generate_on_engine(
             if payload.echo:
                 emit(_echoed(llama, payload), 0, None)
             calls = _ToolCalls(plan, emit, sink.emit)
-            result = run_generation(llama, tokens, options, calls.emit)
+            reasoning = _reasoning(
+                llama, resident.spec, payload, options, tokens, calls.emit, sink.emit
+            )
+            result = run_generation(
+                llama, tokens, options, reasoning.emit if reasoning else calls.emit
+            )
+            if reasoning is not None and result.finish_reason != "cancelled":
+                reasoning.finish()
             tool_calls = calls.finish(cut=result.finish_reason == "length")
             finish_reason = result.finish_reason
             if tool_calls and finish_reason == "stop":
@@ -184,6 +193,33 @@ class _ToolCalls:
         for piece in rest:
             self._emit(*piece)
         return [_tool_call(c) for c in calls] if calls else None
+
+
+def _reasoning(
+    llama: llama_cpp.Llama,
+    spec: ModelSpec,
+    payload: GenerationPayload,
+    options: SamplingOptions,
+    prompt: list[int],
+    answer: Emit,
+    send: Callable[[Delta], bool],
+) -> ReasoningStream | None:
+    """Where the reasoning of a model that reasons apart goes: ``Delta.thinking``. None when
+    the request keeps the text whole, or when a grammar shapes all of the output (a forced
+    call, a JSON format): then none of it is reasoning."""
+    if not (payload.separate_reasoning and len(spec.reasoning_tags) == 2):
+        return None
+    if options.response_format and options.response_format.get("type") != "text":
+        return None
+    opening, closing = spec.reasoning_tags
+    # The end of the prompt says whether the template opened the block for the model.
+    tail = b"".join(vocabulary(llama).piece(t) for t in prompt[-16:]).decode("utf-8", "replace")
+    splitter = ReasoningSplitter.after_prompt(tail, opening, closing)
+
+    def think(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+        return send(Delta("", tokens, logprobs, thinking=text))
+
+    return ReasoningStream(splitter, think, answer)
 
 
 def _tool_call(call: dict[str, Any]) -> ToolCall:
