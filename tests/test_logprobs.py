@@ -98,7 +98,9 @@ def test_logprobs_without_top_logprobs_gives_an_empty_top_list(client: OpenAI) -
         model="tiny", messages=HELLO, max_tokens=3, logprobs=True
     )
     entries = reply.choices[0].logprobs.content  # type: ignore[union-attr]
-    assert entries is not None and len(entries) == 3
+    # One entry per token: three, or fewer when the random model samples its end sooner.
+    assert reply.usage is not None and reply.usage.completion_tokens >= 1
+    assert entries is not None and len(entries) == reply.usage.completion_tokens
     assert all(e.top_logprobs == [] for e in entries)
 
 
