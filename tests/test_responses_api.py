@@ -60,7 +60,7 @@ EVENTS: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 def strict_response(raw: dict[str, Any]) -> Response:
     """``raw`` as the client's Response type, validated, with no serialization warning."""
-    assert REQUIRED <= set(raw), REQUIRED - set(raw)
+    assert set(raw) >= REQUIRED, REQUIRED - set(raw)
     parsed = Response.model_validate(raw)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
