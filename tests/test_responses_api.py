@@ -17,7 +17,7 @@ import jsonschema
 import openai
 import pytest
 from openai import OpenAI
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponseOutputMessage, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from tests.live import LiveServer
@@ -152,7 +152,8 @@ def test_an_answer_cut_by_max_output_tokens_is_incomplete(client: OpenAI) -> Non
     assert reply.status == "incomplete"
     assert reply.incomplete_details is not None
     assert reply.incomplete_details.reason == "max_output_tokens"
-    assert reply.output[0].status == "incomplete"
+    (message,) = reply.output
+    assert isinstance(message, ResponseOutputMessage) and message.status == "incomplete"
 
 
 def test_input_items_of_every_role_and_shape_are_read(client: OpenAI) -> None:
@@ -227,7 +228,8 @@ def test_a_forced_call_is_a_function_call_item_whole_and_streamed(client: OpenAI
     )
     assert reply.status == "completed"
     (call,) = reply.output
-    assert call.type == "function_call" and call.id is not None and call.id.startswith("fc_")
+    assert call.type == "function_call"
+    assert call.id is not None and call.id.startswith("fc_")
     assert call.call_id.startswith("call_") and call.name == "get_weather"
     assert call.status == "completed"
     jsonschema.validate(json.loads(call.arguments), WEATHER)

@@ -19,6 +19,13 @@ from tests.test_metrics import scrape, value
 from tests.test_streaming_relay import wait_for_final_event
 from tests.test_usage import wait_for_records
 
+# A function to force a call of: the model's answer then ends with the call.
+CALL: list[Any] = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+
+
+def texts(page: Any) -> list[str]:
+    return [item.content[0].text for item in page.data]
+
 
 def keyed_client(server: KeyedServer, secret: str, base_url: str | None = None) -> OpenAI:
     return OpenAI(
@@ -42,20 +49,19 @@ def test_a_stored_response_is_retrieved_its_input_items_listed_and_deleted(
     got = client.responses.retrieve(made.id)
     assert got.model_dump() == made.model_dump()
 
-    items = client.responses.input_items.list(made.id)
+    items: Any = client.responses.input_items.list(made.id)
     assert [i.type for i in items.data] == ["message"] * 3
-    texts = [i.content[0].text for i in items.data]  # type: ignore[union-attr]
-    assert texts == ["three", "two", "one"]  # newest first, as OpenAI lists them
+    assert texts(items) == ["three", "two", "one"]  # newest first, as OpenAI lists them
     assert items.first_id == items.data[0].id and items.last_id == items.data[-1].id
     assert not items.has_more
-    assert items.data[1].role == "assistant"  # type: ignore[union-attr]
-    assert items.data[1].content[0].type == "output_text"  # type: ignore[union-attr]
+    assert items.data[1].role == "assistant"
+    assert items.data[1].content[0].type == "output_text"
 
-    first = client.responses.input_items.list(made.id, order="asc", limit=2)
-    assert [i.content[0].text for i in first.data] == ["one", "two"]  # type: ignore[union-attr]
+    first: Any = client.responses.input_items.list(made.id, order="asc", limit=2)
+    assert texts(first) == ["one", "two"]
     assert first.has_more
     rest = client.responses.input_items.list(made.id, order="asc", limit=2, after=first.last_id)
-    assert [i.content[0].text for i in rest.data] == ["three"]  # type: ignore[union-attr]
+    assert texts(rest) == ["three"]
     assert not rest.has_more
 
     client.responses.delete(made.id)
@@ -89,7 +95,7 @@ def test_a_streamed_response_is_stored_before_its_last_event(client: OpenAI) -> 
     with client.responses.stream(
         model="tiny",
         input="Weather?",
-        tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        tools=CALL,
         tool_choice="required",
     ) as stream:
         for event in stream:
@@ -182,7 +188,7 @@ def test_responses_are_counted_in_usage_and_metrics(keyed_server: KeyedServer) -
     with api.responses.stream(
         model="tiny",
         input="count",
-        tools=[{"type": "function", "name": "f", "parameters": {"type": "object"}}],
+        tools=CALL,
         tool_choice="required",
     ) as stream:
         streamed = stream.get_final_response()
