@@ -11,6 +11,7 @@ token. The token counts of the ``Done`` event go to the usage middleware
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,12 +34,17 @@ class Answer:
     done: Done
     logprobs: list[dict[str, Any]] | None = None
     thinking: str = ""
+    reasoning_tokens: int = 0  # of the completion tokens, those of the reasoning
 
     @classmethod
     def from_events(cls, deltas: Iterable[Delta], done: Done) -> Answer:
         collected = list(deltas)
         return cls(
-            "".join(d.text for d in collected), done, None, "".join(d.thinking for d in collected)
+            "".join(d.text for d in collected),
+            done,
+            None,
+            "".join(d.thinking for d in collected),
+            sum(d.tokens for d in collected if d.thinking and not d.text),
         )
 
 
@@ -154,18 +160,17 @@ async def collect_answer(
 ) -> Answer:
     """A whole answer from ``first`` and the events after it (``logprobs``: with its logprob
     entries); raises the worker's error as an ApiError."""
-    text: list[str] = []
-    thinking: list[str] = []
-    entries: list[dict[str, Any]] | None = [] if logprobs else None
+    deltas: list[Delta] = []
     event = first
     while isinstance(event, Delta | ToolDelta):  # the Done event holds the calls whole
         if isinstance(event, Delta):
-            text.append(event.text)
-            thinking.append(event.thinking)
-            if entries is not None:
-                entries.extend(event.logprobs or [])
+            deltas.append(event)
         event = await anext(events)
-    return Answer("".join(text), _expect_done(event), entries, "".join(thinking))
+    answer = Answer.from_events(deltas, _expect_done(event))
+    if not logprobs:
+        return answer
+    entries = [entry for delta in deltas for entry in delta.logprobs or []]
+    return dataclasses.replace(answer, logprobs=entries)
 
 
 def _expect_done(event: RelayedEvent) -> Done:

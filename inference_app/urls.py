@@ -9,6 +9,7 @@ from inference_app.ollama import generation as ollama_generation
 from inference_app.ollama import model_endpoints as ollama_models
 from inference_app.ollama import status as ollama_status
 from inference_app.openai import views as openai
+from inference_app.responses import views as responses
 
 urlpatterns = [
     path("v1/models", openai.list_models),
@@ -16,6 +17,9 @@ urlpatterns = [
     path("v1/chat/completions", openai.chat_completions),
     path("v1/completions", openai.completions),
     path("v1/embeddings", openai.embeddings),
+    path("v1/responses", responses.create_response),
+    path("v1/responses/<str:response_id>", responses.response_detail),
+    path("v1/responses/<str:response_id>/input_items", responses.input_items),
     path("v1/files", batches.FileListView.as_view()),
     path("v1/files/<str:file_id>", batches.FileDetailView.as_view()),
     path("v1/files/<str:file_id>/content", batches.FileContentView.as_view()),

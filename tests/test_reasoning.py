@@ -7,7 +7,7 @@ can say what the reasoning and the answer must be: after the prompt it opens a b
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import httpx
 import ollama
@@ -26,7 +26,8 @@ from tests.scripted_gguf import (
 )
 from tests.tiny_gguf import CHAT_TEMPLATE
 
-ASK = [{"role": "user", "content": "Is it?"}]
+# Typed as the clients take it (their TypedDicts, which a dict literal is not).
+ASK: Any = [{"role": "user", "content": "Is it?"}]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def thinkers(server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> No
 
 
 def test_chat_completions_answer_reasoning_content(client: OpenAI, thinkers: None) -> None:
-    reply = client.chat.completions.create(model="thinker", messages=ASK)  # type: ignore[arg-type]
+    reply = client.chat.completions.create(model="thinker", messages=ASK)
     message = reply.choices[0].message
     assert message.content == ANSWER
     assert message.model_extra == {"reasoning_content": REASONING}
@@ -52,7 +53,7 @@ def test_chat_completions_answer_reasoning_content(client: OpenAI, thinkers: Non
 def test_a_streamed_chat_sends_reasoning_then_content(client: OpenAI, thinkers: None) -> None:
     stream = client.chat.completions.create(
         model="thinker",
-        messages=ASK,  # type: ignore[arg-type]
+        messages=ASK,
         stream=True,
     )
     reasoning, content, order = "", "", []
@@ -77,14 +78,14 @@ def test_reasoning_effort_none_asks_the_template_not_to_reason(
 ) -> None:
     reply = client.chat.completions.create(
         model="thinker",
-        messages=ASK,  # type: ignore[arg-type]
-        reasoning_effort="none",  # type: ignore[arg-type]
+        messages=ASK,
+        reasoning_effort="none",
     )
     assert reply.choices[0].message.content == ANSWER
     assert "reasoning_content" not in (reply.choices[0].message.model_extra or {})
     high = client.chat.completions.create(
         model="thinker",
-        messages=ASK,  # type: ignore[arg-type]
+        messages=ASK,
         reasoning_effort="high",
     )
     assert (high.choices[0].message.model_extra or {})["reasoning_content"] == REASONING
@@ -94,7 +95,7 @@ def test_reasoning_effort_on_a_model_that_does_not_reason_is_a_400(client: OpenA
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(
             model="tiny",
-            messages=ASK,  # type: ignore[arg-type]
+            messages=ASK,
             reasoning_effort="low",
         )
     assert caught.value.code == "unsupported_parameter"
@@ -104,7 +105,7 @@ def test_reasoning_effort_on_a_model_that_does_not_reason_is_a_400(client: OpenA
 def test_a_template_that_opens_the_block_starts_the_model_inside_it(
     client: OpenAI, thinkers: None
 ) -> None:
-    reply = client.chat.completions.create(model="opener", messages=ASK)  # type: ignore[arg-type]
+    reply = client.chat.completions.create(model="opener", messages=ASK)
     assert reply.choices[0].message.content == ANSWER
     assert (reply.choices[0].message.model_extra or {})["reasoning_content"] == REASONING
 
@@ -114,7 +115,7 @@ def test_an_answer_cut_while_reasoning_keeps_what_was_reasoned(
 ) -> None:
     reply = client.chat.completions.create(
         model="thinker",
-        messages=ASK,  # type: ignore[arg-type]
+        messages=ASK,
         max_tokens=2,  # <think> and "hello"
     )
     assert reply.choices[0].finish_reason == "length"
@@ -146,7 +147,7 @@ def test_ollama_generate_answers_thinking(ollama_client: ollama.Client, thinkers
     assert (reply.thinking, reply.response) == (REASONING, ANSWER)
     chunks = list(ollama_client.generate(model="thinker", prompt="Is it?", stream=True))
     assert "".join(c.thinking or "" for c in chunks) == REASONING
-    assert "".join(c.response for c in chunks) == ANSWER
+    assert "".join(c.response or "" for c in chunks) == ANSWER
 
 
 def test_a_raw_generate_keeps_the_text_as_written(
@@ -165,7 +166,7 @@ def test_plain_completions_keep_the_text_as_written(client: OpenAI, thinkers: No
 def test_the_record_can_name_the_tags_a_template_does_not_show(
     server: LiveServer, ollama_client: ollama.Client, client: OpenAI, thinkers: None
 ) -> None:
-    before = client.chat.completions.create(model="plain", messages=ASK)  # type: ignore[arg-type]
+    before = client.chat.completions.create(model="plain", messages=ASK)
     assert before.choices[0].message.content == f"{THINK_OPEN} {REASONING}{THINK_CLOSE} {ANSWER}"
     with pytest.raises(ollama.ResponseError, match="does not support thinking"):
         ollama_client.chat(model="plain", messages=ASK, think=True)
@@ -179,7 +180,42 @@ def test_the_record_can_name_the_tags_a_template_does_not_show(
     assert changed.status_code == 200, changed.text
     assert "thinking" in changed.json()["capabilities"]
 
-    after = client.chat.completions.create(model="plain", messages=ASK)  # type: ignore[arg-type]
+    after = client.chat.completions.create(model="plain", messages=ASK)
     assert after.choices[0].message.content == ANSWER
     assert (after.choices[0].message.model_extra or {})["reasoning_content"] == REASONING
     assert "thinking" in (ollama_client.show("plain").capabilities or [])
+
+
+def test_responses_answer_a_reasoning_item_before_the_message(
+    client: OpenAI, thinkers: None
+) -> None:
+    reply = client.responses.create(model="thinker", input="Is it?")
+    assert [item.type for item in reply.output] == ["reasoning", "message"]
+    reasoning = reply.output[0]
+    assert reasoning.type == "reasoning" and reasoning.content is not None
+    assert [c.text for c in reasoning.content] == [REASONING]
+    assert reply.output_text == ANSWER
+    assert reply.usage is not None and reply.usage.output_tokens_details.reasoning_tokens > 0
+
+    quick = client.responses.create(model="thinker", input="Is it?", reasoning={"effort": "none"})
+    assert [item.type for item in quick.output] == ["message"]
+    assert quick.reasoning is not None and quick.reasoning.effort == "none"
+
+
+def test_responses_stream_reasoning_text_events(client: OpenAI, thinkers: None) -> None:
+    with client.responses.stream(model="thinker", input="Is it?") as stream:
+        events = list(stream)
+    reasoning = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert (reasoning, text) == (REASONING, ANSWER)
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert [item.type for item in final.response.output] == ["reasoning", "message"]
+
+
+def test_responses_refuse_reasoning_effort_for_a_model_that_does_not_reason(
+    client: OpenAI,
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="tiny", input="Is it?", reasoning={"effort": "high"})
+    assert caught.value.param == "reasoning.effort"

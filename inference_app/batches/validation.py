@@ -18,6 +18,7 @@ from inference_app.openai.serializers import (
     CompletionSerializer,
     EmbeddingSerializer,
 )
+from inference_app.responses.serializer import ResponseSerializer
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
 from project.edge.errors import ValidationFailed
@@ -26,6 +27,8 @@ ENDPOINT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "/v1/chat/completions": ChatCompletionSerializer,
     "/v1/completions": CompletionSerializer,
     "/v1/embeddings": EmbeddingSerializer,
+    # Batch responses are not stored, so a line cannot name a previous_response_id.
+    "/v1/responses": ResponseSerializer,
 }
 
 

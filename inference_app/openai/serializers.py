@@ -354,7 +354,7 @@ class ChatCompletionSerializer(SamplingSerializer):
         effort = self.validated_data.get("reasoning_effort")
         if effort not in (None, "none") and "thinking" not in record.derived_capabilities():
             raise ApiError(
-                f"reasoning_effort: model '{record.name}' does not reason; leave it out",
+                f"model '{record.name}' does not reason, so it takes no reasoning effort",
                 code="unsupported_parameter",
                 param="reasoning_effort",
             )

@@ -28,9 +28,20 @@ from inference_app.batches.services import (
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS
 from inference_app.openai.responses import ChatFormat, CompletionFormat
 from inference_app.responding import Answer
+from inference_app.responses.format import ResponseObjectFormat
+from inference_app.responses.models import new_response_id
 from models_app.services import ModelNotFound, find_ready_model
 from workers.broker import keys
-from workers.broker.wire import Delta, Done, Embeddings, Error, Event, Start, decode
+from workers.broker.wire import (
+    Delta,
+    Done,
+    Embeddings,
+    Error,
+    Event,
+    GenerationPayload,
+    Start,
+    decode,
+)
 from workers.worker.inference import serve_embeddings, serve_generation
 from workers.worker.runtime import runtime
 
@@ -143,10 +154,26 @@ def _run_claimed(line: BatchLine, instance: str) -> None:
             },
         }
     else:
-        fmt_cls = ChatFormat if line.batch.endpoint == "/v1/chat/completions" else CompletionFormat
         deltas = [e for e in events if isinstance(e, Delta)]
-        body = fmt_cls(request_id, model).whole(Answer.from_events(deltas, final))
+        fmt = _format_for(line.batch.endpoint, serializer, payload, request_id, model)
+        body = fmt.whole(Answer.from_events(deltas, final))
     _record(line, instance, 200, request_id, body, None, started)
+
+
+def _format_for(
+    endpoint: str,
+    serializer: Any,
+    payload: GenerationPayload,
+    request_id: str,
+    model: str,
+) -> ChatFormat | CompletionFormat | ResponseObjectFormat:
+    """The format the line's endpoint answers in, as web would."""
+    if endpoint == "/v1/responses":
+        echo = {**serializer.echo(payload), "store": False}  # batch responses are not kept
+        return ResponseObjectFormat(new_response_id(), model, echo)
+    if endpoint == "/v1/chat/completions":
+        return ChatFormat(request_id, model)
+    return CompletionFormat(request_id, model)
 
 
 def _record(

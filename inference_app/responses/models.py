@@ -1,0 +1,46 @@
+"""Stored responses: one row per response created with ``store`` (the default).
+
+A row keeps the response object as the API answered it, the request's input items (for
+``GET /v1/responses/{id}/input_items``), and the chat messages of the whole conversation up to
+and including the response's output, without its ``instructions``: a request naming it as
+``previous_response_id`` starts from those messages. Rows belong to the user of the key that
+made them (none with authentication off); no other user can see them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+def new_response_id() -> str:
+    return f"resp_{secrets.token_hex(24)}"
+
+
+class StoredResponse(models.Model):
+    id = models.CharField(primary_key=True, max_length=64, default=new_response_id, editable=False)
+    # Whose it is: a user's responses are theirs, whichever of their keys asks.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model_name = models.CharField(max_length=200)
+    body = models.JSONField()
+    input_items = models.JSONField(default=list)
+    messages = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def to_openai(self) -> dict[str, Any]:
+        return dict(self.body)

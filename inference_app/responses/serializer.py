@@ -1,0 +1,287 @@
+"""The body of ``POST /v1/responses``, validated and translated into a chat request.
+
+The Responses fields are checked here; the request then becomes the body of a
+``/v1/chat/completions`` request (instructions as the first system message, the input items
+as messages after those of ``previous_response_id``, function tools and ``text.format`` in
+chat's names), which ``ChatCompletionSerializer`` validates and turns into the worker's
+payload, so both APIs generate alike. Its errors are reported under the Responses names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from inference_app.input_checks import MAX_C_INT, MAX_MODEL_NAME, StrictCharField, UnicodeBody
+from inference_app.openai.serializers import REASONING_EFFORTS, ChatCompletionSerializer
+from inference_app.responses.items import normalize_input, to_messages
+from models_app.models import ModelRecord
+from project.edge.errors import ApiError
+from project.validation import first_error
+from workers.broker.wire import GenerationPayload
+
+# OpenAI's least max_output_tokens.
+MIN_OUTPUT_TOKENS = 16
+# OpenAI's limits on metadata: 16 pairs, keys of 64 characters, values of 512.
+MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
+# A chat error's param (by prefix) as the Responses request names it.
+CHAT_PARAMS = (
+    ("response_format.json_schema.", "text.format."),
+    ("response_format", "text.format"),
+    ("max_completion_tokens", "max_output_tokens"),
+    ("messages", "input"),
+    ("reasoning_effort", "reasoning.effort"),
+)
+
+
+class InputField(serializers.Field):
+    """``input``: a string or a list of items, as ``items.normalize_input`` reads them."""
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        return normalize_input(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class MetadataField(serializers.Field):
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be an object of strings")
+        if len(data) > MAX_METADATA_PAIRS:
+            raise serializers.ValidationError(f"at most {MAX_METADATA_PAIRS} pairs")
+        for key, value in data.items():
+            if len(key) > MAX_METADATA_KEY:
+                raise serializers.ValidationError(f"keys are at most {MAX_METADATA_KEY} long")
+            if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE:
+                raise serializers.ValidationError(
+                    f"values are strings of at most {MAX_METADATA_VALUE} characters"
+                )
+        return dict(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class FunctionToolSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=("function",))
+    name = StrictCharField()
+    description = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    parameters = serializers.DictField(required=False, allow_null=True)
+    strict = serializers.BooleanField(required=False, allow_null=True)
+
+
+class ToolChoiceField(serializers.Field):
+    """``"auto"``, ``"none"``, ``"required"``, or ``{"type": "function", "name": ...}``."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if data in ("auto", "none", "required"):
+            return data
+        if (
+            isinstance(data, dict)
+            and data.get("type") == "function"
+            and isinstance(data.get("name"), str)
+        ):
+            return {"type": "function", "name": data["name"]}
+        raise serializers.ValidationError(
+            'must be "auto", "none", "required" or {"type": "function", "name"}'
+        )
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class TextFormatSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=("text", "json_object", "json_schema"))
+    name = serializers.CharField(required=False, max_length=64)
+    description = serializers.CharField(required=False)
+    schema = serializers.DictField(required=False)
+    strict = serializers.BooleanField(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["type"] == "json_schema":
+            for name in ("name", "schema"):
+                if name not in attrs:
+                    raise serializers.ValidationError({name: "required when type is json_schema"})
+        return attrs
+
+
+class TextSerializer(serializers.Serializer):
+    format = TextFormatSerializer(required=False)
+    verbosity = serializers.ChoiceField(
+        choices=("low", "medium", "high"), required=False, allow_null=True
+    )
+
+
+class ReasoningSerializer(serializers.Serializer):
+    """``reasoning``: how hard a reasoning model should think (``effort``, as
+    ``reasoning_effort`` on chat). Herd answers the reasoning whole, so a ``summary`` asked
+    for is accepted and the reasoning item's text is the reasoning itself."""
+
+    effort = serializers.ChoiceField(choices=REASONING_EFFORTS, required=False, allow_null=True)
+    summary = serializers.ChoiceField(
+        choices=("auto", "concise", "detailed"), required=False, allow_null=True
+    )
+    generate_summary = serializers.ChoiceField(
+        choices=("auto", "concise", "detailed"), required=False, allow_null=True
+    )
+
+
+class ResponseSerializer(UnicodeBody):
+    """A Responses request. ``context["previous_messages"]`` holds the messages of the
+    response ``previous_response_id`` names (the view finds it); without that key (a batch
+    line) the field is refused, as nothing is stored to continue from."""
+
+    model = StrictCharField(max_length=MAX_MODEL_NAME)
+    input = InputField()
+    instructions = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    max_output_tokens = serializers.IntegerField(
+        required=False, allow_null=True, min_value=MIN_OUTPUT_TOKENS, max_value=MAX_C_INT
+    )
+    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
+    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    tools = FunctionToolSerializer(many=True, required=False, allow_null=True)
+    tool_choice = ToolChoiceField(required=False, allow_null=True)
+    parallel_tool_calls = serializers.BooleanField(required=False, allow_null=True)
+    reasoning = ReasoningSerializer(required=False, allow_null=True)
+    text = TextSerializer(required=False, allow_null=True)
+    metadata = MetadataField(required=False, allow_null=True)
+    user = StrictCharField(required=False, allow_blank=True)
+    store = serializers.BooleanField(required=False, allow_null=True)
+    previous_response_id = StrictCharField(required=False, allow_null=True)
+    stream = serializers.BooleanField(required=False, allow_null=True)
+
+    chat: ChatCompletionSerializer
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        earlier: list[dict[str, Any]] = []
+        if attrs.get("previous_response_id"):
+            if "previous_messages" not in self.context:
+                raise serializers.ValidationError(
+                    {"previous_response_id": "is not available here: nothing is stored"}
+                )
+            earlier = list(self.context["previous_messages"])
+        try:
+            turns = to_messages(attrs["input"], earlier)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"input": exc.detail}) from exc
+        attrs["conversation"] = [*earlier, *turns]
+        instructions = attrs.get("instructions")
+        system = [{"role": "system", "content": instructions}] if instructions else []
+        self.chat = ChatCompletionSerializer(
+            data=self._chat_body(attrs, [*system, *attrs["conversation"]])
+        )
+        if not self.chat.is_valid():
+            param, message = first_error(self.chat.errors)
+            raise serializers.ValidationError({_responses_param(param): [message]})
+        return attrs
+
+    @staticmethod
+    def _chat_body(attrs: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": attrs["model"], "messages": messages}
+        for name in ("temperature", "top_p", "user", "parallel_tool_calls"):
+            if attrs.get(name) is not None:
+                body[name] = attrs[name]
+        if attrs.get("max_output_tokens"):
+            body["max_completion_tokens"] = attrs["max_output_tokens"]
+        effort = (attrs.get("reasoning") or {}).get("effort")
+        if effort is not None:
+            body["reasoning_effort"] = effort
+        if attrs.get("tools"):
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {k: v for k, v in tool.items() if k != "type" and v is not None},
+                }
+                for tool in attrs["tools"]
+            ]
+        choice = attrs.get("tool_choice")
+        if isinstance(choice, dict):
+            body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+        elif choice is not None:
+            body["tool_choice"] = choice
+        fmt = (attrs.get("text") or {}).get("format")
+        if fmt and fmt["type"] == "json_schema":
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {k: v for k, v in fmt.items() if k != "type"},
+            }
+        elif fmt:
+            body["response_format"] = {"type": fmt["type"]}
+        return body
+
+    def choice_count(self) -> int:
+        return 1
+
+    def payload_for(self, record: ModelRecord) -> GenerationPayload:
+        """The payload for ``record``; raises ApiError when the request asks it for what it
+        cannot do (reasoning, of a model that does not reason)."""
+        try:
+            self.chat.check_model(record)
+        except ApiError as exc:
+            exc.param = _responses_param(exc.param) if exc.param else exc.param
+            raise
+        return self.to_payload(record.default_options)
+
+    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+        payload = self.chat.to_payload(defaults)
+        if "response_format" in payload.options:
+            payload.options["response_format"]["param"] = "text.format.schema"
+        return payload
+
+    def echo(self, payload: GenerationPayload) -> dict[str, Any]:
+        """The request's fields a response object repeats, as the request set them (or, for
+        sampling, as ``payload`` will sample)."""
+        data = self.validated_data
+        fmt = dict((data.get("text") or {}).get("format") or {"type": "text"})
+        return {
+            "instructions": data.get("instructions"),
+            "max_output_tokens": data.get("max_output_tokens"),
+            "metadata": data.get("metadata") or {},
+            "parallel_tool_calls": data.get("parallel_tool_calls") is not False,
+            "previous_response_id": data.get("previous_response_id"),
+            "reasoning": self._reasoning_echo(),
+            "store": self.stored,
+            "temperature": payload.options.get("temperature"),
+            "text": {
+                "format": fmt,
+                "verbosity": (data.get("text") or {}).get("verbosity") or "medium",
+            },
+            "tool_choice": data.get("tool_choice") or "auto",
+            "tools": [
+                {
+                    "type": "function",
+                    "name": tool["name"],
+                    "description": tool.get("description"),
+                    "parameters": tool.get("parameters"),
+                    "strict": tool.get("strict"),
+                }
+                for tool in data.get("tools") or []
+            ],
+            "top_p": payload.options.get("top_p"),
+            "user": data.get("user"),
+        }
+
+    def _reasoning_echo(self) -> dict[str, Any] | None:
+        asked = self.validated_data.get("reasoning")
+        if not asked:
+            return None
+        return {"effort": asked.get("effort"), "summary": asked.get("summary")}
+
+    @property
+    def stored(self) -> bool:
+        return self.validated_data.get("store") is not False
+
+    @property
+    def streamed(self) -> bool:
+        return bool(self.validated_data.get("stream"))
+
+
+def _responses_param(param: str | None) -> str:
+    if param is None:
+        return "non_field_errors"
+    for chat, responses in CHAT_PARAMS:
+        if param.startswith(chat):
+            return responses + param[len(chat) :]
+    return param
