@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from asgiref.sync import async_to_sync
+
 from inference_app.responding import Answer
 from inference_app.responses.format import ResponseObjectFormat
 from inference_app.responses.serializer import ResponseSerializer
+from inference_app.responses.storage import ado_store_response, afind_response
 from project.edge.errors import ApiError, ValidationFailed
 from tests.test_responses_api import strict_event, strict_response
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
@@ -224,3 +228,15 @@ def test_an_answer_cut_while_reasoning_still_ends_with_a_message() -> None:
     assert out[-1]["type"] == "response.incomplete"
     assert [item.type for item in final.output] == ["reasoning", "message"]
     assert final.output_text == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stored_response_answers_exactly_as_it_was_answered() -> None:
+    """A NUL character too, which PostgreSQL's jsonb could not hold."""
+    body = new_format().whole(Answer("a\x00b \ud7ff", Done("stop", Usage(1, 2))))
+    conversation = [{"role": "user", "content": "hi\x00"}]
+    async_to_sync(ado_store_response)(body, [], conversation, None)
+    stored = async_to_sync(afind_response)(body["id"], None)
+    assert stored.to_openai() == body
+    assert stored.messages[0] == conversation[0]
+    assert stored.messages[-1]["content"] == "a\x00b \ud7ff"

@@ -5,7 +5,6 @@ and metrics."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -173,11 +172,10 @@ def test_a_client_that_leaves_a_stream_cancels_its_generation(server: LiveServer
         lines = reply.iter_lines()
         for _ in range(12):
             next(lines)
-    left_at = time.monotonic()
-    done = wait_for_final_event(server, request_id, timeout=5)
+    done = wait_for_final_event(server, request_id, timeout=30)
     assert done["type"] == "done" and done["finish_reason"] == "cancelled"
+    # The count, not the clock, says the engine stopped: a loaded machine may be slow to say so.
     assert done["usage"]["completion_tokens"] < 500, "the engine kept generating"
-    assert time.monotonic() - left_at < 2
 
 
 def test_responses_are_counted_in_usage_and_metrics(keyed_server: KeyedServer) -> None:

@@ -20,9 +20,9 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.CharField(default=inference_app.responses.models.new_response_id, editable=False, max_length=64, primary_key=True, serialize=False)),
                 ('model_name', models.CharField(max_length=200)),
-                ('body', models.JSONField()),
-                ('input_items', models.JSONField(default=list)),
-                ('messages', models.JSONField(default=list)),
+                ('body_json', models.TextField()),
+                ('input_items_json', models.TextField(default='[]')),
+                ('messages_json', models.TextField(default='[]')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('api_key', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='accounts.apikey')),
                 ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),

@@ -9,6 +9,7 @@ made them (none with authentication off); no other user can see them.
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -30,9 +31,11 @@ class StoredResponse(models.Model):
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model_name = models.CharField(max_length=200)
-    body = models.JSONField()
-    input_items = models.JSONField(default=list)
-    messages = models.JSONField(default=list)
+    # JSON text, not JSON columns: PostgreSQL's jsonb cannot hold U+0000, which a model may
+    # write like any character, and a stored response answers exactly as it was answered.
+    body_json = models.TextField()
+    input_items_json = models.TextField(default="[]")
+    messages_json = models.TextField(default="[]")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -42,5 +45,20 @@ class StoredResponse(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.body_json)
+        return body
+
+    @property
+    def input_items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = json.loads(self.input_items_json)
+        return items
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = json.loads(self.messages_json)
+        return messages
+
     def to_openai(self) -> dict[str, Any]:
-        return dict(self.body)
+        return self.body

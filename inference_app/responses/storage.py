@@ -8,10 +8,10 @@ are everyone's.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from accounts.lookup import KeyInfo
-from inference_app.batches.services import storable_json
 from inference_app.responses.items import to_messages
 from inference_app.responses.models import StoredResponse
 from project.edge.errors import ApiError, NotFound
@@ -52,9 +52,9 @@ async def ado_store_response(
         user_id=key.user_id if key is not None else None,
         api_key_id=key.id if key is not None else None,
         model_name=response["model"],
-        body=storable_json(response),
-        input_items=storable_json(input_items),
-        messages=storable_json(messages),
+        body_json=json.dumps(response),
+        input_items_json=json.dumps(input_items),
+        messages_json=json.dumps(messages),
     )
 
 
