@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from inference_app.anthropic import views as anthropic
 from inference_app.batches import views as batches
 from inference_app.ollama import create_endpoints as ollama_create
 from inference_app.ollama import embeddings as ollama_embeddings
@@ -16,6 +17,8 @@ urlpatterns = [
     path("v1/chat/completions", openai.chat_completions),
     path("v1/completions", openai.completions),
     path("v1/embeddings", openai.embeddings),
+    path("v1/messages", anthropic.messages),
+    path("v1/messages/count_tokens", anthropic.count_tokens),
     path("v1/files", batches.FileListView.as_view()),
     path("v1/files/<str:file_id>", batches.FileDetailView.as_view()),
     path("v1/files/<str:file_id>/content", batches.FileContentView.as_view()),
