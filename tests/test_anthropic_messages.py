@@ -17,7 +17,7 @@ from tests.live import LiveServer
 from tests.test_streaming_relay import wait_for_final_event
 
 HELLO: list[Any] = [{"role": "user", "content": "hello there"}]
-WEATHER: dict[str, Any] = {
+WEATHER: Any = {
     "name": "get_weather",
     "description": "The weather in a city",
     "input_schema": {
@@ -30,7 +30,7 @@ WEATHER: dict[str, Any] = {
         "additionalProperties": False,
     },
 }
-CLOCK: dict[str, Any] = {
+CLOCK: Any = {
     "name": "get_time",
     "input_schema": {
         "type": "object",
