@@ -20,6 +20,9 @@ from tests.live import LiveServer
 from workers.broker.wire import Error
 
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
+DEEP_SCHEMA: Any = {"type": "object"}
+for _ in range(40):
+    DEEP_SCHEMA = {"type": "object", "properties": {"x": DEEP_SCHEMA}}
 TOOL: Any = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
 
 
@@ -128,6 +131,11 @@ def test_bad_content_blocks_are_400s(claude: anthropic.Anthropic, content: Any, 
         ({"tool_choice": {"type": "sometimes"}}, "tool_choice.type:"),
         ({"stream": "yes please"}, "stream:"),
         ({"model": 7}, "model:"),
+        ({"max_tokens": 2**63}, "max_tokens:"),
+        ({"top_k": 10**12}, "top_k:"),
+        ({"stop_sequences": [f"s{i}" for i in range(17)]}, "stop_sequences:"),
+        ({"metadata": {"user_id": 12345}}, "metadata.user_id:"),
+        ({"tools": [{"name": "f", "input_schema": DEEP_SCHEMA}]}, "tools.0.input_schema:"),
     ],
 )
 def test_bad_fields_are_400s_that_name_them(
@@ -167,6 +175,31 @@ def test_a_body_over_the_limit_is_request_too_large(claude: anthropic.Anthropic)
     [(b"{not json", "not valid JSON"), (b"[1, 2]", "must be a JSON object"), (b"", "not valid")],
 )
 def test_a_body_that_is_not_a_json_object_is_a_400(
+    server: LiveServer, raw: bytes, says: str
+) -> None:
+    reply = httpx.post(
+        f"{server.base_url}/v1/messages",
+        content=raw,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert reply.status_code == 400
+    assert says in anthropic_error(reply.json(), "invalid_request_error")
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (
+            b'{"model": "tiny", "max_tokens": 4, '
+            b'"messages": [{"role": "user", "content": "\\ud800"}]}',
+            "messages.0.content: contains a lone surrogate",
+        ),
+        (b'{"model": "tiny", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+    ],
+    ids=["lone-surrogate", "nested-past-the-parser"],
+)
+def test_text_nothing_after_the_parser_can_take_is_a_400(
     server: LiveServer, raw: bytes, says: str
 ) -> None:
     reply = httpx.post(
