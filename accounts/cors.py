@@ -22,7 +22,12 @@ from django.utils.cache import patch_vary_headers
 
 from accounts.middleware import area_of
 
-ALLOWED_HEADERS = "authorization, x-api-key, content-type, openai-organization, openai-project"
+# Anthropic's clients send their API version and beta features on every request, and its
+# browser client says it calls from a browser on purpose.
+ALLOWED_HEADERS = (
+    "authorization, x-api-key, content-type, openai-organization, openai-project, "
+    "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access"
+)
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 EXPOSED_HEADERS = (
     "x-request-id, retry-after, x-ratelimit-limit-requests, x-ratelimit-remaining-requests, "

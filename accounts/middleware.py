@@ -1,5 +1,5 @@
-"""API keys, limits, usage and metrics for ``/v1``, ``/api`` and ``/metrics``, around views
-that know nothing of them.
+"""API keys, limits, usage and metrics for ``/v1`` (``/v1/messages`` included), ``/api`` and
+``/metrics``, around views that know nothing of them.
 
 Per request, before the view: the key comes from the in-process cache (``accounts.lookup``),
 the model allow-list is checked against the JSON body's ``model``, and one Redis pipeline both
@@ -44,7 +44,7 @@ from models_app.names import InvalidModelName, normalize_model_name
 from project.broker import async_client
 from project.edge.endpoint import read_json_body
 from project.edge.errors import ApiError
-from project.edge.families import OLLAMA, OPENAI, error_response, family_of
+from project.edge.families import FAMILIES, error_response, family_of
 from workers.broker.fairness import current_sharer
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def refusal(
     """An error response in the shape of the API at ``area``."""
     error = ApiError(message, status=status, code=code, error_type=type_, headers=headers)
     response: HttpResponseBase
-    if area in (OPENAI, OLLAMA):
+    if area in FAMILIES:
         response = error_response(area, error)
     else:
         response = JsonResponse({"error": message}, status=status)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -23,6 +23,8 @@ from accounts.usage import note_usage
 from inference_app.relay import RelayedEvent, RequestRelay
 from project.edge.errors import ApiError
 from workers.broker.wire import Delta, Done, Embeddings, Error, ToolDelta
+
+FinalAnswer = TypeVar("FinalAnswer", Embeddings, Done)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,14 @@ async def respond(
 
 async def final_event(request: HttpRequest, relay: RequestRelay) -> Embeddings:
     """The ``Embeddings`` event of an embedding request; raises its error as an ApiError."""
+    event = await only_event(relay, Embeddings)
+    note_usage(request, event.usage)
+    return event
+
+
+async def only_event(relay: RequestRelay, kind: type[FinalAnswer]) -> FinalAnswer:
+    """The one event of a request that answers with its final event alone (an embedding, a
+    count of tokens), of type ``kind``; raises its error as an ApiError."""
     try:
         event: RelayedEvent = await anext(relay.events())
     finally:
@@ -117,9 +127,8 @@ async def final_event(request: HttpRequest, relay: RequestRelay) -> Embeddings:
             relay.cancel_now()
     if isinstance(event, Error):
         raise WorkerError(event)
-    if not isinstance(event, Embeddings):
+    if not isinstance(event, kind):
         raise ApiError(f"unexpected {event.type} event", status=500, code="internal_error")
-    note_usage(request, event.usage)
     return event
 
 

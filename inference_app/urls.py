@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from inference_app.anthropic import views as anthropic
 from inference_app.batches import views as batches
 from inference_app.ollama import create_endpoints as ollama_create
 from inference_app.ollama import embeddings as ollama_embeddings
@@ -20,6 +21,8 @@ urlpatterns = [
     path("v1/responses", responses.create_response),
     path("v1/responses/<str:response_id>", responses.response_detail),
     path("v1/responses/<str:response_id>/input_items", responses.input_items),
+    path("v1/messages", anthropic.messages),
+    path("v1/messages/count_tokens", anthropic.count_tokens),
     path("v1/files", batches.FileListView.as_view()),
     path("v1/files/<str:file_id>", batches.FileDetailView.as_view()),
     path("v1/files/<str:file_id>/content", batches.FileContentView.as_view()),

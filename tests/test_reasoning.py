@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import httpx
 import ollama
 import openai
@@ -219,3 +220,50 @@ def test_responses_refuse_reasoning_effort_for_a_model_that_does_not_reason(
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="tiny", input="Is it?", reasoning={"effort": "high"})
     assert caught.value.param == "reasoning.effort"
+
+
+def test_messages_answer_a_thinking_block_before_the_text(
+    server: LiveServer, thinkers: None
+) -> None:
+    claude = anthropic.Anthropic(base_url=server.base_url, api_key="unused", max_retries=0)
+    reply = claude.messages.create(model="thinker", max_tokens=64, messages=ASK)
+    assert [block.type for block in reply.content] == ["thinking", "text"]
+    thinking, text = reply.content
+    assert thinking.type == "thinking" and thinking.thinking == REASONING
+    assert text.type == "text" and text.text == ANSWER
+    assert reply.stop_reason == "end_turn"
+
+    quick = claude.messages.create(
+        model="thinker", max_tokens=64, messages=ASK, thinking={"type": "disabled"}
+    )
+    assert [block.type for block in quick.content] == ["text"]
+
+
+def test_messages_stream_thinking_deltas(server: LiveServer, thinkers: None) -> None:
+    claude = anthropic.Anthropic(base_url=server.base_url, api_key="unused", max_retries=0)
+    with claude.messages.stream(
+        model="thinker",
+        max_tokens=64,
+        messages=ASK,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    deltas = [e.delta for e in events if e.type == "content_block_delta"]
+    assert "".join(d.thinking for d in deltas if d.type == "thinking_delta") == REASONING
+    assert "".join(d.text for d in deltas if d.type == "text_delta") == ANSWER
+    assert [block.type for block in final.content] == ["thinking", "text"]
+
+
+def test_messages_thinking_on_a_model_that_does_not_reason_answers_text(
+    server: LiveServer,
+) -> None:
+    """Claude Code asks any model to think: one that does not answers as it would."""
+    claude = anthropic.Anthropic(base_url=server.base_url, api_key="unused", max_retries=0)
+    reply = claude.messages.create(
+        model="tiny",
+        max_tokens=4,
+        messages=ASK,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    )
+    assert {block.type for block in reply.content} <= {"text"}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from workers.broker.wire import Done, decode, encode
 from workers.engine.generation import _StopScanner
 
 
@@ -22,7 +23,23 @@ def test_it_releases_a_false_start() -> None:
 
 
 def test_the_earliest_of_several_stops_wins() -> None:
-    assert feed_all(_StopScanner(("b", "a")), ["xxab"]) == ("xx", True)
+    scanner = _StopScanner(("b", "a"))
+    assert feed_all(scanner, ["xxab"]) == ("xx", True)
+    assert scanner.matched == "a"
+
+
+def test_it_names_the_stop_string_that_ended_the_text() -> None:
+    scanner = _StopScanner(("END", "STOP"))
+    assert feed_all(scanner, ["hello ST", "OP and END"]) == ("hello ", True)
+    assert scanner.matched == "STOP"
+    unmatched = _StopScanner(("END",))
+    feed_all(unmatched, ["no end here"])
+    assert unmatched.matched is None
+
+
+def test_the_done_event_carries_the_stop_string_across_the_wire() -> None:
+    assert decode(encode(Done("stop", stop_sequence="END"))) == Done("stop", stop_sequence="END")
+    assert "stop_sequence" not in encode(Done("stop"))  # only when one ended the answer
 
 
 def test_without_stops_everything_passes_at_once() -> None:

@@ -37,6 +37,17 @@ def wait_for_final_event(server: LiveServer, request_id: str, timeout: float) ->
     raise AssertionError(f"no final event in {timeout}s: {events_of(server, request_id)[-3:]}")
 
 
+def assert_cancelled_at_once(server: LiveServer, request_id: str) -> None:
+    """The generation of ``request_id``, whose client has just left, stopped within a few
+    tokens of it."""
+    left_at = time.monotonic()
+    done = wait_for_final_event(server, request_id, timeout=5)
+    assert done["type"] == "done"
+    assert done["finish_reason"] == "cancelled"
+    assert done["usage"]["completion_tokens"] < 500, "the engine kept generating"
+    assert time.monotonic() - left_at < 2
+
+
 def test_a_client_that_leaves_cancels_its_generation(server: LiveServer) -> None:
     with httpx.stream(
         "POST", f"{server.base_url}/v1/chat/completions", json=LONG, timeout=30
@@ -45,12 +56,7 @@ def test_a_client_that_leaves_cancels_its_generation(server: LiveServer) -> None
         lines = response.iter_lines()
         for _ in range(6):
             next(lines)
-    left_at = time.monotonic()
-    done = wait_for_final_event(server, request_id, timeout=5)
-    assert done["type"] == "done"
-    assert done["finish_reason"] == "cancelled"
-    assert done["usage"]["completion_tokens"] < 500, "the engine kept generating"
-    assert time.monotonic() - left_at < 2
+    assert_cancelled_at_once(server, request_id)
 
     # The worker is free again: a short request is answered at once.
     started = time.monotonic()

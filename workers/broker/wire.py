@@ -19,10 +19,12 @@ field ``e``, as ``encode`` writes it and ``decode`` reads it back:
 - ``ToolDelta``: a forced tool call as it is written: first its ``id`` and ``name``, then the
   fragments of its arguments' JSON.
 - ``Done``: the end: ``finish_reason`` (``stop``, ``length``, ``cancelled``, ``tool_calls``,
-  or for an Ollama request that only loads or unloads the model, ``load`` or ``unload``),
-  ``usage``, ``timings`` in nanoseconds, and the ``tool_calls`` parsed from the answer (a call
-  cut short by the token limit, with ``finish_reason`` ``length``, keeps the JSON written of its
-  arguments in ``arguments_text``).
+  for an Ollama request that only loads or unloads the model, ``load`` or ``unload``, and for
+  one that only counts its prompt's tokens, ``count_tokens``), ``usage``, ``timings`` in
+  nanoseconds, the ``tool_calls`` parsed from the answer (a call cut short by the token limit,
+  with ``finish_reason`` ``length``, keeps the JSON written of its arguments in
+  ``arguments_text``), and the ``stop_sequence`` (one of the request's ``stop`` strings) that
+  ended it, when one did.
 - ``Embeddings``: the result of an embedding request (``data``, ``usage``, ``timings``).
 - ``Error``: the request failed (``status``, ``message``, ``error_type``, ``code``,
   ``param``).
@@ -45,6 +47,9 @@ REAP_DEAD_WORKERS = "herd.reap_dead_workers"
 PULL = "herd.pull"
 QUANTIZE = "herd.quantize"
 RESUME_ORPHANED_PULLS = "herd.resume_orphaned_pulls"
+
+# The ``GenerationPayload.action`` that counts a prompt's tokens, and the ``Done`` that answers.
+COUNT_TOKENS = "count_tokens"
 
 # A request's events are read within seconds; the stream lingers a while for late readers and
 # then goes by itself.
@@ -125,7 +130,9 @@ class _QueuedRequest:
 @dataclass(slots=True)
 class GenerationPayload(_QueuedRequest):
     """One chat (``messages``) or completion (``prompt``, or its token ids ``prompt_tokens``)
-    request, or an Ollama request that only loads or unloads its model (``action``).
+    request, an Ollama request that only loads or unloads its model (``action``), or one that
+    only renders and tokenizes its prompt and answers the count (``action`` ``count_tokens``:
+    ``Done.usage.prompt_tokens``).
     ``options`` holds the sampling options under ``workers.engine.generation.SamplingOptions``'
     names. A completion may ask for the prompt ahead of the answer (``echo``) and for the
     answer to fill the gap before ``suffix`` (the model's fill-in-the-middle tokens)."""
@@ -138,7 +145,7 @@ class GenerationPayload(_QueuedRequest):
     options: JsonObject = field(default_factory=dict)
     tools: list[JsonObject] | None = None
     tool_choice: Any = None
-    action: str | None = None  # "load" or "unload"
+    action: str | None = None  # "load", "unload" or COUNT_TOKENS
     # Cut a prompt longer than the context down to fit (workers.engine.truncation).
     truncate: bool = False
     # Further variables for the chat template: ``suffix``, ``enable_thinking``,
@@ -279,6 +286,9 @@ class Done:
     usage: Usage = field(default_factory=Usage)
     timings: Timings = field(default_factory=Timings)
     tool_calls: list[ToolCall] | None = None
+    # The request's stop string that ended the answer, when one did (``finish_reason``
+    # ``stop`` says only that it stopped: the end of its turn, or one of these).
+    stop_sequence: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +350,8 @@ def event_to_json(event: Event) -> JsonObject:
         }
         if event.tool_calls:
             data["tool_calls"] = [call.to_json() for call in event.tool_calls]
+        if event.stop_sequence is not None:
+            data["stop_sequence"] = event.stop_sequence
         return data
     if isinstance(event, Embeddings):
         return {
@@ -387,6 +399,7 @@ def event_from_json(data: JsonObject) -> Event:
                 ]
                 if calls
                 else None,
+                data.get("stop_sequence"),
             )
         if kind == "embeddings":
             return Embeddings(

@@ -69,6 +69,8 @@ class GenerationResult:
     prompt_eval_ns: int = 0
     eval_ns: int = 0
     text: list[str] = field(default_factory=list)
+    # The request's stop string that ended the answer ("stop" from EOG leaves it None).
+    stop_sequence: str | None = None
 
 
 # Emit receives each piece of text, how many tokens it holds and (when the request asked for
@@ -181,6 +183,8 @@ class _StopScanner:
     def __init__(self, stops: tuple[str, ...]) -> None:
         self._stops = [s for s in stops if s]
         self._pending = ""
+        # The stop string that ended the text (the earliest in it), once one has.
+        self.matched: str | None = None
 
     def feed(self, text: str) -> tuple[str, bool]:
         """Returns (text safe to emit, whether a stop string was reached)."""
@@ -188,9 +192,10 @@ class _StopScanner:
         if not self._stops:
             out, self._pending = self._pending, ""
             return out, False
-        hits = [i for i in (self._pending.find(s) for s in self._stops) if i >= 0]
+        hits = [(i, s) for s, i in ((s, self._pending.find(s)) for s in self._stops) if i >= 0]
         if hits:
-            out = self._pending[: min(hits)]
+            at, self.matched = min(hits, key=lambda hit: hit[0])
+            out = self._pending[:at]
             self._pending = ""
             return out, True
         hold = 0
@@ -338,6 +343,7 @@ def _consume(
             safe, stopped = scanner.feed(text)
             if stopped:
                 result.finish_reason = "stop"
+                result.stop_sequence = scanner.matched
                 if safe:
                     result.text.append(safe)
                     emit(safe, pending_tokens, pending_logprobs)

@@ -19,6 +19,7 @@ import numpy as np
 
 from workers.broker.fairness import leave_queue
 from workers.broker.wire import (
+    COUNT_TOKENS,
     Delta,
     Done,
     Embeddings,
@@ -60,7 +61,8 @@ log = logging.getLogger(__name__)
 
 
 def serve_generation(request_id: str, spec: ModelSpec, payload: GenerationPayload) -> None:
-    """Run one chat or completion request (or an Ollama load/unload) and publish its events."""
+    """Run one chat or completion request (or an Ollama load/unload, or a count of a prompt's
+    tokens) and publish its events."""
     leave_queue(runtime().redis, payload.waiting_set, request_id)
     publisher = EventPublisher(runtime().redis, request_id)
     if not _announce(publisher):
@@ -106,6 +108,10 @@ def _generate_on_engine(
             try:
                 plan = plan_tools(payload.tools, payload.tool_choice)
                 tokens, param = _prompt_tokens(llama, resident.spec, payload, plan, options)
+                if payload.action == COUNT_TOKENS:
+                    # Counted as the prompt would be read, over the context or not.
+                    sink.emit(_done_event(COUNT_TOKENS, len(tokens), 0, load_ns, started))
+                    return
                 check_prompt_fits(llama, tokens, param)
                 if plan.schema is not None:
                     options = replace(
@@ -145,6 +151,7 @@ def _generate_on_engine(
                     prompt_eval_ns=result.prompt_eval_ns,
                     eval_ns=result.eval_ns,
                     tool_calls=tool_calls,
+                    stop_sequence=result.stop_sequence,
                 )
             )
         finally:
@@ -236,12 +243,14 @@ def _done_event(
     prompt_eval_ns: int = 0,
     eval_ns: int = 0,
     tool_calls: list[ToolCall] | None = None,
+    stop_sequence: str | None = None,
 ) -> Done:
     return Done(
         finish_reason,
         Usage(prompt_tokens, completion_tokens),
         Timings(load_ns, prompt_eval_ns, eval_ns, time.perf_counter_ns() - started),
         tool_calls,
+        stop_sequence,
     )
 
 
