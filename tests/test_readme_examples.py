@@ -30,7 +30,8 @@ def python_blocks(section: str) -> list[str]:
     """The Python blocks of ``section``: from its heading to the next heading of any level
     (a ``#`` line inside a code block is a comment, not a heading)."""
     blocks: list[str] = []
-    inside, fence, current = False, "", []
+    inside, fence = False, ""
+    current: list[str] = []
     for line in (REPO / "README.md").read_text().splitlines():
         if not fence and line.startswith("#"):
             if inside:
