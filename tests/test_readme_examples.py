@@ -18,7 +18,7 @@ from tests.live import REPO, LiveServer
 
 MAKE_RUN_ADDRESS = "http://127.0.0.1:11434"
 DEMO_MODEL = "gemma3:270m"
-SECTIONS = (
+README_SECTIONS = (
     "## Calling it",
     "### The Ollama API",
     "### The Responses API",
@@ -57,15 +57,20 @@ def demo_model(server: LiveServer) -> Iterator[None]:
     models.delete(DEMO_MODEL)
 
 
-@pytest.mark.parametrize("section", SECTIONS)
-def test_the_readme_examples_run_as_written(
-    section: str, server: LiveServer, demo_model: None
-) -> None:
+def run_readme_examples(section: str, base_url: str) -> None:
+    """Run ``section``'s Python blocks in order in one namespace, against ``base_url``."""
     blocks = python_blocks(section)
     assert blocks, f"no Python example under {section!r}"
     namespace: dict[str, object] = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         for block in blocks:
-            exec(block.replace(MAKE_RUN_ADDRESS, server.base_url), namespace)
+            exec(block.replace(MAKE_RUN_ADDRESS, base_url), namespace)
     assert printed.getvalue(), "the examples print their answers"
+
+
+@pytest.mark.parametrize("section", README_SECTIONS)
+def test_the_readme_examples_run_as_written(
+    section: str, server: LiveServer, demo_model: None
+) -> None:
+    run_readme_examples(section, server.base_url)

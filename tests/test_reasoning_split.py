@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from models_app.capabilities import derive_capabilities, reasoning_tags
+from workers.broker.wire import Delta
 from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 
 
@@ -127,3 +128,12 @@ def test_a_reasoning_tags_setting_is_two_tags() -> None:
     validate_reasoning_tags("<think> </think>")
     validate_reasoning_tags("none")
     validate_reasoning_tags("")
+
+
+def test_reasoning_and_answer_deltas_never_merge() -> None:
+    """Each delta counts the tokens of one side, which a usage's reasoning tokens sum."""
+    thought, more, answer = Delta("", 2, thinking="Hm"), Delta("", 1, thinking="."), Delta("Y", 1)
+    assert thought.merged(more) == Delta("", 3, thinking="Hm.")
+    assert thought.merged(answer) is None
+    assert answer.merged(thought) is None
+    assert answer.merged(Delta("es", 1)) == Delta("Yes", 2)

@@ -196,7 +196,7 @@ class Start:
 @dataclass(frozen=True, slots=True)
 class Delta:
     """Generated text: the answer's (``text``) or, for a model that reasons apart, its
-    reasoning's (``thinking``). A delta holds one of them, or reasoning and then answer."""
+    reasoning's (``thinking``); a delta holds one of them."""
 
     type: ClassVar[str] = "delta"
     text: str
@@ -205,9 +205,10 @@ class Delta:
     thinking: str = ""
 
     def merged(self, later: Delta) -> Delta | None:
-        """This delta and the one after it as one; None when that would put answer text
-        before reasoning (the one order a delta cannot say)."""
-        if self.text and later.thinking:
+        """This delta and the one after it as one; None when one is reasoning and the other
+        answer, so that each delta's ``tokens`` count one side (the reasoning tokens a usage
+        reports)."""
+        if bool(self.thinking) != bool(later.thinking) or bool(self.text) != bool(later.text):
             return None
         logprobs = None
         if self.logprobs is not None or later.logprobs is not None:
