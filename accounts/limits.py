@@ -9,18 +9,35 @@ window is already used up: one long answer may overshoot a token limit, the next
 
 ``LimitCheck`` puts its commands on a pipeline the caller executes, so that the whole check
 costs the request one Redis round trip together with whatever else the caller queues.
+
+The windows follow ``limits_now()``: the wall clock, unless ``HERD_TEST_CLOCK`` is on (tests
+only), when a test may hold it at an instant of its choosing in Redis (``rkeys.limit_clock``),
+for every web process of the server at once, instead of waiting for a minute to turn over.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from accounts import rkeys
 from accounts.lookup import KeyInfo
+from project.broker import async_client
 
 MINUTE = 60
 DAY = 86_400
+
+
+async def limits_now() -> float:
+    """Seconds since the epoch, as the limit windows count them: the wall clock, or with
+    ``HERD_TEST_CLOCK`` on, the instant a test holds in Redis while it holds one."""
+    if not settings.HERD_TEST_CLOCK:
+        return time.time()
+    held = await async_client().get(rkeys.limit_clock())
+    return time.time() if held is None else float(held)
 
 
 @dataclass

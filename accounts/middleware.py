@@ -37,7 +37,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from accounts import metrics
-from accounts.limits import LimitCheck, queue_tokens
+from accounts.limits import LimitCheck, limits_now, queue_tokens
 from accounts.lookup import KeyInfo, afind_key
 from accounts.usage import Tokens, do_record_usage, noted_tokens, tokens_of_request
 from models_app.names import InvalidModelName, normalize_model_name
@@ -166,7 +166,7 @@ class ApiKeyMiddleware:
         request.herd_key = key  # type: ignore[attr-defined]
         current_sharer.set(str(key.id) if key is not None else None)
         ctx = RequestContext(request, key, model, started)
-        check = LimitCheck(key, time.time()) if key is not None and key.limited else None
+        check = LimitCheck(key, await limits_now()) if key is not None and key.limited else None
         headers: dict[str, str] = {}
         if check is None:
             # Nothing to decide before the view: count the request as running without
@@ -277,7 +277,7 @@ class ApiKeyMiddleware:
         try:
             pipe = async_client().pipeline(transaction=False)
             if key is not None and counts.total and (key.tokens_per_minute or key.tokens_per_day):
-                queue_tokens(pipe, key.id, counts.total, time.time())
+                queue_tokens(pipe, key.id, counts.total, await limits_now())
             metrics.queue_finished(
                 pipe,
                 model=ctx.model,

@@ -25,6 +25,11 @@ def tokens_day_window(key_id: int, day: int) -> str:
     return f"{_ns()}:rl:{key_id}:tpd:{day}"
 
 
+def limit_clock() -> str:
+    """The instant a test holds the limiter's clock at (read only with HERD_TEST_CLOCK on)."""
+    return f"{_ns()}:test:limit-clock"
+
+
 def metric(name: str) -> str:
     """A hash holding one metric's values, a field per label set (see accounts.metrics)."""
     return f"{_ns()}:metrics:{name}"

@@ -202,6 +202,8 @@ HERD_AUTH_REQUIRED = HERD_AUTH == "required"
 # How long a web process trusts what it read about a key: a revocation (or a new limit)
 # takes effect everywhere within this many seconds.
 HERD_KEY_CACHE_SECONDS = env.float("HERD_KEY_CACHE_SECONDS", default=5.0)
+# Tests only: the limit windows follow an instant a test holds in Redis (accounts.limits).
+HERD_TEST_CLOCK = env.bool("HERD_TEST_CLOCK", default=False)
 # Browser origins allowed to call the APIs (CORS); "*" for any.
 HERD_ORIGINS = env.list("HERD_ORIGINS", default=[])
 

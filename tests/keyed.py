@@ -1,6 +1,6 @@
 """A live server that requires API keys (``HERD_AUTH=required``), and what tests do with it:
 make keys with the real ``herd keys`` command, call the APIs with them, start a second web
-process on the same broker and database."""
+process on the same broker and database, hold the clock its limit windows follow."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,10 @@ STAFF_PASSWORD = "admin-password-for-tests"
 KEY_CACHE_SECONDS = "0"
 # Browser origin the keyed server allows (HERD_ORIGINS).
 KEYED_ORIGIN = "https://app.example"
+# Where a test holds the limiter's clock (HERD_TEST_CLOCK): one second into a minute, at noon
+# UTC, so that all of a test's requests fall in one minute window and one day, however long
+# the test takes on a loaded machine.
+LIMIT_CLOCK_AT = datetime(2030, 1, 1, 12, 0, 1, tzinfo=UTC).timestamp()
 
 
 class KeyedServer(LiveServer):
@@ -52,6 +57,11 @@ class KeyedServer(LiveServer):
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"herd serve not ready:\n{self.log_path.read_text()[-4000:]}")
+
+    def hold_limit_clock(self, at: float = LIMIT_CLOCK_AT) -> None:
+        """Hold the clock the limit windows follow at ``at`` (seconds since the epoch), in
+        every web process of this server (the key ``accounts.rkeys.limit_clock`` names)."""
+        self.redis().set(f"{self.namespace}:test:limit-clock", repr(at))
 
     def create_key(self, name: str, *flags: str) -> str:
         """``herd keys create NAME FLAGS...``; returns the secret from its last line."""
@@ -130,7 +140,12 @@ def start_keyed_server(
     plain = make_server(
         root,
         models,
-        {"HERD_AUTH": "required", "HERD_KEY_CACHE_SECONDS": KEY_CACHE_SECONDS, **(extra_env or {})},
+        {
+            "HERD_AUTH": "required",
+            "HERD_KEY_CACHE_SECONDS": KEY_CACHE_SECONDS,
+            "HERD_TEST_CLOCK": "on",
+            **(extra_env or {}),
+        },
     )
     server = KeyedServer(home=plain.home, env=plain.env, port=plain.port)
     server.env["DJANGO_SUPERUSER_PASSWORD"] = STAFF_PASSWORD
@@ -140,10 +155,3 @@ def start_keyed_server(
     server.staff_secret = server.create_key("staff", "--user", STAFF_USER)
     server.start()
     return server
-
-
-def wait_clear_of_minute_end(margin: float = 8.0) -> None:
-    """Limits count in clock minutes: start a test that must stay in one minute early enough."""
-    into = time.time() % 60
-    if into > 60 - margin:
-        time.sleep(60 - into + 0.2)

@@ -10,7 +10,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.keyed import KEYED_ORIGIN, KeyedServer, wait_clear_of_minute_end
+from tests.keyed import KEYED_ORIGIN, KeyedServer
 from tests.test_anthropic_errors import anthropic_error
 from tests.test_metrics import scrape, value
 from tests.test_usage import wait_for_records
@@ -65,7 +65,7 @@ def test_a_model_the_key_may_not_use_is_a_permission_error(keyed_server: KeyedSe
 
 def test_requests_past_the_limit_are_rate_limit_errors(keyed_server: KeyedServer) -> None:
     client = claude(keyed_server, keyed_server.create_key("claude-rpm2", "--rpm", "2"))
-    wait_clear_of_minute_end()
+    keyed_server.hold_limit_clock()
     ask(client)
     client.messages.count_tokens(model="tiny", messages=HELLO)  # counted as a request too
     with pytest.raises(anthropic.RateLimitError) as raised:

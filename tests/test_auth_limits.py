@@ -1,5 +1,9 @@
 """Per-key limits: 429 with Retry-After and x-ratelimit-* headers, counted in Redis so that
-they hold across web processes."""
+they hold across web processes.
+
+Each test holds the server's limit clock (``KeyedServer.hold_limit_clock``) where its requests
+share one minute and one day, and moves it on to see a window turn over, instead of waiting
+for the wall clock."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import json
 import httpx
 import pytest
 
-from tests.keyed import KeyedServer, wait_clear_of_minute_end
+from tests.keyed import LIMIT_CLOCK_AT, KeyedServer
 
 pytestmark = pytest.mark.live
 
@@ -25,7 +29,7 @@ def test_requests_past_the_per_minute_limit_get_429_with_headers(
     keyed_server: KeyedServer,
 ) -> None:
     secret = keyed_server.create_key("rpm3", "--rpm", "3")
-    wait_clear_of_minute_end()
+    keyed_server.hold_limit_clock()
     remaining = []
     for _ in range(3):
         reply = keyed_server.complete(secret)
@@ -48,7 +52,7 @@ def test_tokens_past_the_per_minute_limit_get_429_with_token_headers(
     keyed_server: KeyedServer,
 ) -> None:
     secret = keyed_server.create_key("tpm10", "--tpm", "10")
-    wait_clear_of_minute_end()
+    keyed_server.hold_limit_clock()
     # Greedy: a sampled answer from random weights can meet its end-of-text token early.
     first = keyed_server.complete(secret, max_tokens=8, temperature=0)
     assert first.status_code == 200
@@ -66,7 +70,7 @@ def test_streamed_tokens_count_against_the_limit_without_include_usage(
     keyed_server: KeyedServer,
 ) -> None:
     secret = keyed_server.create_key("tpm-stream", "--tpm", "10")
-    wait_clear_of_minute_end()
+    keyed_server.hold_limit_clock()
     with httpx.stream(
         "POST",
         f"{keyed_server.base_url}/v1/chat/completions",
@@ -87,6 +91,7 @@ def test_streamed_tokens_count_against_the_limit_without_include_usage(
 
 def test_tokens_past_the_daily_limit_get_429(keyed_server: KeyedServer) -> None:
     secret = keyed_server.create_key("tpd5", "--tpd", "5")
+    keyed_server.hold_limit_clock()
     first = keyed_server.complete(secret, max_tokens=8)
     assert first.status_code == 200
     assert first.json()["usage"]["total_tokens"] >= 5
@@ -94,6 +99,23 @@ def test_tokens_past_the_daily_limit_get_429(keyed_server: KeyedServer) -> None:
     assert_rate_limited(refused, "tokens", window=86_400)
     assert refused.headers["x-ratelimit-limit-tokens"] == "5"
     assert int(refused.headers["Retry-After"]) > 60  # the day turns over, not the minute
+
+
+def test_a_refused_key_is_served_again_once_its_minute_turns_over(
+    keyed_server: KeyedServer,
+) -> None:
+    secret = keyed_server.create_key("rpm1-turnover", "--rpm", "1")
+    keyed_server.hold_limit_clock()
+    assert keyed_server.complete(secret).status_code == 200
+    refused = keyed_server.complete(secret)
+    assert_rate_limited(refused, "requests")
+    wait = int(refused.headers["Retry-After"])
+    keyed_server.hold_limit_clock(LIMIT_CLOCK_AT + wait - 1)
+    assert_rate_limited(keyed_server.complete(secret), "requests")  # still the same minute
+    keyed_server.hold_limit_clock(LIMIT_CLOCK_AT + wait)
+    again = keyed_server.complete(secret)
+    assert again.status_code == 200, again.text
+    assert again.headers["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_a_key_without_limits_sends_no_limit_headers(keyed_server: KeyedServer) -> None:
@@ -106,7 +128,7 @@ def test_a_key_without_limits_sends_no_limit_headers(keyed_server: KeyedServer) 
 def test_limits_hold_across_two_web_processes(keyed_server: KeyedServer) -> None:
     secret = keyed_server.create_key("rpm4-shared", "--rpm", "4")
     with keyed_server.second_web() as second:
-        wait_clear_of_minute_end()
+        keyed_server.hold_limit_clock()
         bases = [keyed_server.base_url, second] * 2
         for base in bases:
             reply = keyed_server.call(
@@ -125,7 +147,7 @@ def test_limits_hold_across_two_web_processes(keyed_server: KeyedServer) -> None
 def test_token_limits_hold_across_two_web_processes(keyed_server: KeyedServer) -> None:
     secret = keyed_server.create_key("tpm-shared", "--tpm", "10")
     with keyed_server.second_web() as second:
-        wait_clear_of_minute_end()
+        keyed_server.hold_limit_clock()
         used = keyed_server.call(
             "POST",
             "/v1/completions",

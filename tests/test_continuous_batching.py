@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from tests.waiting import wait_until
 from workers.broker.wire import ModelSpec
+from workers.engine import jobs
 from workers.engine.batched import BatchedEngine, batch_slot
 from workers.engine.generation import (
     GenerationResult,
@@ -24,7 +24,7 @@ from workers.engine.generation import (
     run_generation,
     tokenize_prompt,
 )
-from workers.engine.jobs import BATCH, INTERACTIVE, Engine, SerialEngine
+from workers.engine.jobs import BATCH, INTERACTIVE, Engine, EngineJob, JobQueue, SerialEngine
 from workers.worker.residency import Residency
 
 # Real engines on the test models, several seconds each: not for the quick loop.
@@ -314,17 +314,55 @@ def test_a_free_slot_goes_to_interactive_jobs_before_batch_lines(tiny_gguf: Path
     assert order == ["interactive 1", "interactive 2", "batch 1", "batch 2"]
 
 
-def test_one_slot_is_kept_for_interactive_jobs_under_a_batch_backlog(tiny_gguf: Path) -> None:
+class WatchedCondition(threading.Condition):
+    """A condition that calls ``on_wait`` (under its lock) whenever a thread waits on it."""
+
+    def __init__(self, lock: Any, on_wait: Callable[[], None]) -> None:
+        super().__init__(lock)
+        self._on_wait = on_wait
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self._on_wait()
+        return super().wait(timeout)
+
+
+class WatchedJobQueue(JobQueue):
+    """A job queue that notes, whenever a taker waits (it found no job it may take), which
+    thread it is and the jobs it left in the queue."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passed_over: list[tuple[str, list[EngineJob]]] = []
+        self.not_empty = WatchedCondition(self.mutex, self._note)
+
+    def _note(self) -> None:
+        self.passed_over.append((threading.current_thread().name, list(self.queue)))
+
+
+def test_one_slot_is_kept_for_interactive_jobs_under_a_batch_backlog(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "JobQueue", WatchedJobQueue)
     engine = BatchedEngine("tiny", make_llama(tiny_gguf), parallel=2)
+    watched = engine._jobs
+    assert isinstance(watched, WatchedJobQueue)
     hold = threading.Event()
     try:
         started = threading.Event()
         line = engine.submit(_holding(started, hold), lane=BATCH)
         assert started.wait(5)
         # The second line waits, though a slot is free: that slot is for interactive jobs.
+        # Its taker (slot 0's thread) looks at the line and goes back to waiting.
         next_line_started = threading.Event()
         next_line = engine.submit(lambda _llama: next_line_started.set(), lane=BATCH)
-        time.sleep(0.2)
+        wait_until(
+            lambda: any(
+                thread == "engine:tiny:0" and any(job is next_line for job in left)
+                for thread, left in list(watched.passed_over)
+            ),
+            timeout=5,
+            what="the free slot passing the line over",
+        )
         assert not next_line_started.is_set()
         chat = alone(engine, PROMPTS[0], **{**GREEDY, "max_tokens": 4})
         assert chat.result.completion_tokens == 4

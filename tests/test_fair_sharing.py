@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import llama_cpp
 
 from tests.keyed import KeyedServer
+from tests.waiting import wait_until
 from workers.engine.jobs import INTERACTIVE, SerialEngine
 from workers.worker.residency import DEFAULT_PARALLEL
 
@@ -56,22 +58,55 @@ def test_the_engine_serves_each_sharers_first_waiting_job_first(tiny_gguf: Path)
     assert ran == ["a1", "b1", "anonymous", "a2", "b2", "a3", "a4"]
 
 
+def make_key(server: KeyedServer, name: str) -> tuple[str, str]:
+    """A new key's secret and id (the id names its fair-turn sets)."""
+    reply = server.call("POST", "/herd/keys", server.staff_secret, json={"name": name})
+    assert reply.status_code == 201, reply.text
+    created = reply.json()
+    return created["secret"], str(created["id"])
+
+
+def have_taken_their_turns(server: KeyedServer, key_id: str, request_ids: list[str]) -> bool:
+    """Whether the web has sent every one of ``request_ids`` (the key's) to the worker with
+    its turn: each is in the key's set of requests waiting for the worker
+    (``workers.broker.fairness.waiting_set``), or the worker has taken it since (it leaves the
+    set, then starts its event stream). Read in that order (one pipeline, run in order), a
+    request between the two shows in neither and is looked for again; one that shows has
+    taken its turn."""
+    (worker,) = server.workers()
+    pipe = server.redis().pipeline(transaction=False)
+    pipe.zrange(f"{server.namespace}:fair:{worker['name']}:{key_id}", 0, -1)
+    for request_id in request_ids:
+        pipe.exists(f"{server.namespace}:req:{request_id}")
+    members, *started = pipe.execute()
+    waiting = {m.decode() for m in members}
+    return all(r in waiting or s for r, s in zip(request_ids, started, strict=True))
+
+
 def test_a_light_key_is_not_queued_behind_a_heavy_one(keyed_server: KeyedServer) -> None:
-    heavy = keyed_server.create_key("fair-heavy")
+    heavy, heavy_id = make_key(keyed_server, "fair-heavy")
     light = keyed_server.create_key("fair-light")
-    body = {"max_tokens": 60, "temperature": 0}
+    body = {"model": "slow", "prompt": "hello", "max_tokens": 60, "temperature": 0}
+    heavy_ids = [f"fair-heavy-{uuid.uuid4().hex[:12]}-{i}" for i in range(HEAVY_REQUESTS)]
     finished_heavy: list[float] = []
 
-    def heavy_request(_: int) -> int:
-        reply = keyed_server.complete(heavy, model="slow", **body)
+    def heavy_request(request_id: str) -> int:
+        headers = {"X-Request-Id": request_id}
+        reply = keyed_server.call("POST", "/v1/completions", heavy, json=body, headers=headers)
         finished_heavy.append(time.monotonic())
         return reply.status_code
 
     with ThreadPoolExecutor(max_workers=HEAVY_REQUESTS) as pool:
-        heavy_replies = pool.map(heavy_request, range(HEAVY_REQUESTS))
-        time.sleep(1.0)  # every heavy request is queued before the light one is sent
+        heavy_replies = pool.map(heavy_request, heavy_ids)
+        # The light request comes once every heavy one has its turn, and no later: a heavy
+        # request finished before it was sent would count against it.
+        wait_until(
+            lambda: have_taken_their_turns(keyed_server, heavy_id, heavy_ids),
+            timeout=30,
+            what="every heavy request sent to the worker",
+        )
         sent = time.monotonic()
-        light_reply = keyed_server.complete(light, model="slow", **body)
+        light_reply = keyed_server.call("POST", "/v1/completions", light, json=body)
         light_done = time.monotonic()
         assert all(status == 200 for status in heavy_replies)
     assert light_reply.status_code == 200, light_reply.text

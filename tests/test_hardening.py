@@ -39,6 +39,7 @@ def test_no_secret_reaches_any_log(keyed_server: KeyedServer) -> None:
     created = keyed_server.herd("keys", "create", "logged", "--rpm", "2")
     secret = created.stdout.strip().splitlines()[-1]
     assert secret not in created.stderr
+    keyed_server.hold_limit_clock()  # the three requests below share one minute
     stream_body = {"model": "tiny", "prompt": "hi", "max_tokens": 3, "stream": True}
     for _ in range(3):  # the third is refused (429), which Django logs as a warning
         keyed_server.complete(secret)

@@ -20,6 +20,7 @@ import pytest
 from openai import OpenAI
 
 from tests.live import REPO, LiveServer, live_fixture, make_server
+from tests.waiting import wait_until
 
 SHORT = {
     "model": "slow",
@@ -68,6 +69,16 @@ def pair(tmp_path: Path, tiny_gguf: Path, slow_gguf: Path) -> Iterator[tuple[Liv
 def served_by(server: LiveServer, request_id: str) -> str:
     entries: Any = server.redis().xrange(f"{server.namespace}:req:{request_id}")
     return json.loads(entries[0][1][b"e"])["worker"]
+
+
+def pinned_beat_after(server: LiveServer, since: float) -> dict[str, Any]:
+    """The pinned worker's registry entry, once a heartbeat written after ``since`` is in."""
+
+    def beat() -> dict[str, Any]:
+        found = [w for w in server.workers() if w["name"] == "pinned@elsewhere"]
+        return found[0] if found and float(found[0]["time"]) > since else {}
+
+    return wait_until(beat, timeout=10, what="a heartbeat of the pinned worker")
 
 
 def ask(server: LiveServer) -> httpx.Response:
@@ -248,8 +259,11 @@ def test_a_pinned_model_loads_on_its_worker_at_start_and_its_requests_go_there(
             f"{server.base_url}/api/generate", json={"model": "tiny", "keep_alive": 0}, timeout=30
         )
         assert unload.status_code == 200
-        time.sleep(1)
-        (holder,) = [w for w in server.workers() if w["name"] == "pinned@elsewhere"]
+        # A heartbeat begun after one written since the answer: what it lists was read after
+        # the worker had handled the unload.
+        answered = time.time()
+        first = pinned_beat_after(server, answered)
+        holder = pinned_beat_after(server, float(first["time"]))
         assert "tiny:latest" in holder["resident"]
     finally:
         if pinned is not None:

@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.keyed import KeyedServer, wait_clear_of_minute_end
+from tests.keyed import KeyedServer
 from tests.live import LiveServer
 from tests.test_metrics import scrape, value
 from tests.test_streaming_relay import wait_for_final_event
@@ -211,7 +211,7 @@ def test_responses_are_counted_in_usage_and_metrics(keyed_server: KeyedServer) -
 
     limited = keyed_server.create_key("resp-limited", "--user", "carol", "--rpm", "1")
     capped = keyed_client(keyed_server, limited)
-    wait_clear_of_minute_end()
+    keyed_server.hold_limit_clock()
     capped.responses.create(model="tiny", input="one", max_output_tokens=16)
     with pytest.raises(openai.RateLimitError):
         capped.responses.create(model="tiny", input="two", max_output_tokens=16)

@@ -11,9 +11,12 @@ from typing import Any, TypeVar
 import pytest
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from inference_app.stream_hub import POLL_MS, QUIET, StreamHub
 from tests.live import LiveServer, free_port
+from tests.waiting import POLL_SECONDS
 
 T = TypeVar("T")
 
@@ -35,6 +38,19 @@ async def entries_until(follower: Any, count: int) -> list[bytes]:
         if item is not QUIET:
             seen.extend(fields[b"n"] for _, fields in item)
     return seen
+
+
+async def blocked_in_xread(server: LiveServer, client_name: str, timeout: float = 5) -> None:
+    """Until the broker itself lists the connection named ``client_name`` as blocked in an
+    XREAD (CLIENT LIST: ``cmd=xread``, flag ``b``)."""
+    admin = server.redis()
+    deadline = time.monotonic() + timeout
+    while not any(
+        c["name"] == client_name and c["cmd"] == "xread" and "b" in c["flags"]
+        for c in admin.client_list()
+    ):
+        assert time.monotonic() < deadline, f"{client_name} never blocked in XREAD"
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def test_each_follower_gets_its_own_stream_in_order(server: LiveServer) -> None:
@@ -65,10 +81,10 @@ def test_a_stream_joining_during_the_wait_is_read_at_once(server: LiveServer) ->
     writer = server.redis()
 
     async def scenario() -> float:
-        client = aredis.Redis.from_url(server.redis_url)
+        client = aredis.Redis.from_url(server.redis_url, client_name=first)
         hub = StreamHub(client)
-        await hub.follow(first)  # the hub now waits in its XREAD on this stream alone
-        await asyncio.sleep(0.1)
+        await hub.follow(first)
+        await blocked_in_xread(server, first)  # the hub waits in its XREAD on this stream alone
         writer.xadd(second, {"n": "hello"})
         started = time.monotonic()
         joined = await hub.follow(second)
@@ -98,7 +114,10 @@ def test_a_quiet_stream_hears_quiet_every_poll(server: LiveServer) -> None:
 
 def test_a_broken_redis_reaches_every_follower() -> None:
     async def scenario() -> None:
-        client = aredis.Redis(port=free_port(), socket_connect_timeout=1)
+        # No retries: the error itself reaching every follower is what is tested.
+        client = aredis.Redis(
+            port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
         hub = StreamHub(client)
         followers = [await hub.follow(f"hub-gone:{n}") for n in range(3)]
         for follower in followers:

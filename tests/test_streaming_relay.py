@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tests.live import LiveServer
+from tests.waiting import wait_until
 
 LONG = {
     "model": "slow",
@@ -73,10 +74,14 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_queued_requests_with_
     server: LiveServer,
 ) -> None:
     queued: dict[str, Any] = {}
+    behind_id = f"behind-{time.time_ns()}"
 
     def queued_request() -> None:
         response = httpx.post(
-            f"{server.base_url}/v1/chat/completions", json={**LONG, "stream": False}, timeout=60
+            f"{server.base_url}/v1/chat/completions",
+            json={**LONG, "stream": False},
+            headers={"X-Request-Id": behind_id},
+            timeout=60,
         )
         queued["status"] = response.status_code
         queued["body"] = response.json()
@@ -91,7 +96,12 @@ def test_a_killed_worker_ends_the_stream_with_an_error_and_queued_requests_with_
         next(line for line in lines if line.startswith("data:"))
         behind = threading.Thread(target=queued_request)
         behind.start()
-        time.sleep(0.5)  # the second request is taken by a worker thread, waiting on the engine
+        # The second request is taken by a worker thread (it announced its start).
+        wait_until(
+            lambda: [e for e in events_of(server, behind_id) if e["type"] == "start"],
+            timeout=10,
+            what="the second request taken by the worker",
+        )
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.monotonic()
         error = None
