@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFWriter, LlamaFileType, TokenType
+from gguf import GGUFWriter, TokenType
 
-from tests.tiny_gguf import CHAT_TEMPLATE, _vocabulary
+from tests.tiny_gguf import CHAT_TEMPLATE, _vocabulary, write_llama_header
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 # After the prompt's last "\n" the model opens a block, reasons "hello world", closes it and
@@ -62,25 +62,17 @@ def write_scripted_gguf(path: Path, chat_template: str = THINKING_TEMPLATE) -> P
         output[successor, current] = 4.0  # times sqrt(n_embd) after the norm: a margin of ~78
 
     writer = GGUFWriter(str(path), "llama")
-    writer.add_name("scripted-test")
-    writer.add_context_length(4096)
-    writer.add_embedding_length(n_embd)
-    writer.add_block_count(1)
-    writer.add_feed_forward_length(16)
-    writer.add_head_count(1)
-    writer.add_head_count_kv(1)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_rope_dimension_count(n_embd)
-    writer.add_file_type(LlamaFileType.ALL_F32)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(tokens)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
-    writer.add_unk_token_id(0)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(end)
-    writer.add_add_bos_token(True)
-    writer.add_add_eos_token(False)
+    write_llama_header(
+        writer,
+        "scripted-test",
+        (tokens, scores, types),
+        n_ctx=4096,
+        n_embd=n_embd,
+        n_layer=1,
+        n_head=1,
+        n_ff=16,
+        eos=end,
+    )
     writer.add_chat_template(chat_template)
 
     zeros = np.zeros

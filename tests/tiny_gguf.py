@@ -81,6 +81,42 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
     return tokens, scores, [int(t) for t in types]
 
 
+def write_llama_header(
+    writer: GGUFWriter,
+    name: str,
+    vocabulary: tuple[list[str], list[float], list[int]],
+    *,
+    n_ctx: int,
+    n_embd: int,
+    n_layer: int,
+    n_head: int,
+    n_ff: int,
+    eos: int = 2,
+) -> None:
+    """The keys of a llama-architecture model with an F32 SentencePiece-style vocabulary
+    (``<unk>``, ``<s>`` and ``eos`` as its special tokens)."""
+    tokens, scores, types = vocabulary
+    writer.add_name(name)
+    writer.add_context_length(n_ctx)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layer)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(n_head)
+    writer.add_head_count_kv(n_head)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_dimension_count(n_embd // n_head)
+    writer.add_file_type(LlamaFileType.ALL_F32)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(eos)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+
+
 def write_tiny_gguf(
     path: Path,
     *,
@@ -112,25 +148,16 @@ def write_tiny_gguf(
         return (rng.standard_normal(shape) * 0.4).astype(np.float32)
 
     writer = GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
-    writer.add_name("tiny-test")
-    writer.add_context_length(n_ctx)
-    writer.add_embedding_length(n_embd)
-    writer.add_block_count(n_layer)
-    writer.add_feed_forward_length(n_ff)
-    writer.add_head_count(n_head)
-    writer.add_head_count_kv(n_head)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_rope_dimension_count(n_embd // n_head)
-    writer.add_file_type(LlamaFileType.ALL_F32)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(tokens)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
-    writer.add_unk_token_id(0)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(2)
-    writer.add_add_bos_token(True)
-    writer.add_add_eos_token(False)
+    write_llama_header(
+        writer,
+        "tiny-test",
+        (tokens, scores, types),
+        n_ctx=n_ctx,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_ff=n_ff,
+    )
     if fim:
         for key, token_id in zip(
             (Keys.Tokenizer.FIM_PRE_ID, Keys.Tokenizer.FIM_SUF_ID, Keys.Tokenizer.FIM_MID_ID),
