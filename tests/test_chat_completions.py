@@ -148,3 +148,22 @@ def test_json_schema_mode_returns_json_that_validates(client: OpenAI) -> None:
         },
     )
     jsonschema.validate(json.loads(reply.choices[0].message.content or ""), schema)
+
+
+def test_usage_counts_the_prompt_found_in_the_cache(client: OpenAI) -> None:
+    """The same long system prompt twice: the second time its tokens are found in the KV
+    cache instead of decoded, and ``prompt_tokens_details.cached_tokens`` says how many."""
+    system: ChatCompletionMessageParam = {
+        "role": "system",
+        "content": "You answer in one word. " * 20,
+    }
+    first = client.chat.completions.create(
+        model="tiny", messages=[system, {"role": "user", "content": "one"}], max_tokens=2
+    )
+    second = client.chat.completions.create(
+        model="tiny", messages=[system, {"role": "user", "content": "two"}], max_tokens=2
+    )
+    assert first.usage is not None and second.usage is not None
+    details = second.usage.prompt_tokens_details
+    assert details is not None and details.cached_tokens is not None
+    assert first.usage.prompt_tokens // 2 < details.cached_tokens < second.usage.prompt_tokens

@@ -215,3 +215,20 @@ def test_responses_are_counted_in_usage_and_metrics(keyed_server: KeyedServer) -
     capped.responses.create(model="tiny", input="one", max_output_tokens=16)
     with pytest.raises(openai.RateLimitError):
         capped.responses.create(model="tiny", input="two", max_output_tokens=16)
+
+
+def test_a_continued_response_finds_its_conversation_in_the_cache(client: OpenAI) -> None:
+    """The worker that answered still holds the conversation's start in a stream of its KV
+    cache: the next turn decodes only what is new, and its usage says how much it found."""
+    first = client.responses.create(
+        model="tiny",
+        input="A long enough opening turn, so that what is shared is plain. " * 4,
+        max_output_tokens=16,
+    )
+    assert first.usage is not None
+    more = client.responses.create(
+        model="tiny", previous_response_id=first.id, input="And then?", max_output_tokens=16
+    )
+    assert more.usage is not None
+    cached = more.usage.input_tokens_details.cached_tokens
+    assert first.usage.input_tokens // 2 < cached < more.usage.input_tokens

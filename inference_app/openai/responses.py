@@ -21,11 +21,13 @@ from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 FINGERPRINT = "herd"
 
 
-def usage(counts: Usage) -> dict[str, int]:
+def usage(counts: Usage) -> dict[str, Any]:
+    """OpenAI's usage object; ``cached_tokens``: the prompt's start found in the KV cache."""
     return {
         "prompt_tokens": counts.prompt_tokens,
         "completion_tokens": counts.completion_tokens,
         "total_tokens": counts.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": counts.cached_tokens},
     }
 
 

@@ -183,7 +183,7 @@ def call_arguments(call: ToolCall) -> str:
 def usage(counts: Usage, reasoning_tokens: int = 0) -> dict[str, Any]:
     return {
         "input_tokens": counts.prompt_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": counts.cached_tokens, "cache_write_tokens": 0},
         "output_tokens": counts.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": counts.total_tokens,

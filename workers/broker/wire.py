@@ -225,6 +225,8 @@ class Delta:
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Of the prompt tokens, those found in the KV cache rather than decoded.
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -436,7 +438,10 @@ def decode(raw: bytes | str) -> Event:
 
 
 def _usage_json(usage: Usage) -> JsonObject:
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    data = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    if usage.cached_tokens:
+        data["cached_tokens"] = usage.cached_tokens
+    return data
 
 
 def _timings_json(timings: Timings) -> JsonObject:
@@ -449,7 +454,11 @@ def _timings_json(timings: Timings) -> JsonObject:
 
 
 def _usage(data: JsonObject) -> Usage:
-    return Usage(int(data.get("prompt_tokens", 0)), int(data.get("completion_tokens", 0)))
+    return Usage(
+        int(data.get("prompt_tokens", 0)),
+        int(data.get("completion_tokens", 0)),
+        int(data.get("cached_tokens", 0)),
+    )
 
 
 def _timings(data: JsonObject) -> Timings:

@@ -69,6 +69,9 @@ class GenerationResult:
     prompt_eval_ns: int = 0
     eval_ns: int = 0
     text: list[str] = field(default_factory=list)
+    # Prompt tokens found in the KV cache (a shared start: an earlier turn, the same system
+    # prompt) rather than decoded.
+    cached_tokens: int = 0
     # The request's stop string that ended the answer ("stop" from EOG leaves it None).
     stop_sequence: str | None = None
 
@@ -270,7 +273,10 @@ def run_generation(
     started = time.perf_counter_ns()
     slot = batch_slot()
     if slot is None:
-        return _consume(
+        # What llama.generate keeps of its context: the start it shares with the prompt,
+        # less the prompt's last token, whose logits it decodes again.
+        cached = min(_shared_start(llama, prompt_tokens), len(prompt_tokens) - 1)
+        result = _consume(
             _serial_tokens(llama, prompt_tokens, options, reader),
             len(prompt_tokens),
             max_tokens,
@@ -279,12 +285,26 @@ def run_generation(
             emit,
             started,
         )
+        result.cached_tokens = max(0, cached)
+        return result
     sampler = sampler_for(llama, options)
     # At least one token, as llama.generate gives before the loop can count.
     with slot.generate(
         prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=is_plain_greedy(options)
     ) as tokens:
-        return _consume(tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started)
+        result = _consume(tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started)
+        result.cached_tokens = tokens.cached_tokens
+        return result
+
+
+def _shared_start(llama: llama_cpp.Llama, prompt_tokens: list[int]) -> int:
+    """How many tokens the context's last sequence holds of the start of ``prompt_tokens``."""
+    shared = 0
+    for held, wanted in zip(llama._input_ids[: llama.n_tokens], prompt_tokens, strict=False):
+        if held != wanted:
+            break
+        shared += 1
+    return shared
 
 
 def _serial_tokens(

@@ -60,6 +60,7 @@ class Sequence:
         self.slot = -1  # its stream of the cache (its sequence id), from its admission on
         self.admitted = 0  # its admission's number: the lower, the earlier it came in
         self.fed = 0  # prompt tokens in its stream: found in the cache or decoded
+        self.cached = 0  # of those, found in the cache: a shared start kept at its admission
         self.sampled = 0
         self.read = 0  # tokens its reader has taken
 

@@ -148,6 +148,11 @@ class TokenStream:
                 stepper.wake()
             yield item
 
+    @property
+    def cached_tokens(self) -> int:
+        """Prompt tokens found in the cache rather than decoded (known once it has a token)."""
+        return self._sequence.cached
+
     def close(self) -> None:
         self._stepper.close(self._sequence)
 
@@ -279,7 +284,7 @@ class Stepper:
         streams.last_used[slot] = streams.admissions
         sequence.admitted = streams.admissions
         sequence.slot = slot
-        sequence.fed = keep
+        sequence.fed = sequence.cached = keep
         sequence.state = SequenceState.PROMPT
         self.stats.reused_tokens += keep
         self._active[slot] = sequence

@@ -152,6 +152,7 @@ def _generate_on_engine(
                     eval_ns=result.eval_ns,
                     tool_calls=tool_calls,
                     stop_sequence=result.stop_sequence,
+                    cached_tokens=result.cached_tokens,
                 )
             )
         finally:
@@ -244,10 +245,11 @@ def _done_event(
     eval_ns: int = 0,
     tool_calls: list[ToolCall] | None = None,
     stop_sequence: str | None = None,
+    cached_tokens: int = 0,
 ) -> Done:
     return Done(
         finish_reason,
-        Usage(prompt_tokens, completion_tokens),
+        Usage(prompt_tokens, completion_tokens, cached_tokens),
         Timings(load_ns, prompt_eval_ns, eval_ns, time.perf_counter_ns() - started),
         tool_calls,
         stop_sequence,
