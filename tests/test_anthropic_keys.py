@@ -132,7 +132,7 @@ def test_cors_lets_browsers_send_anthropics_headers(keyed_server: KeyedServer) -
         "Access-Control-Request-Headers": "x-api-key, anthropic-version, anthropic-beta",
     }
     reply = httpx.options(f"{keyed_server.base_url}/v1/messages", headers=preflight, timeout=10)
-    assert reply.status_code == 204
+    assert reply.status_code == 200
     assert reply.headers["Access-Control-Allow-Origin"] == KEYED_ORIGIN
     allowed = {h.strip() for h in reply.headers["Access-Control-Allow-Headers"].split(",")}
     assert {"x-api-key", "anthropic-version", "anthropic-beta"} <= allowed
