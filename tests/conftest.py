@@ -8,6 +8,7 @@ import ollama
 import pytest
 from openai import OpenAI
 
+from tests.broker import Broker, start_broker
 from tests.hub_server import FakeHub, populate
 from tests.keyed import KEYED_ORIGIN, KeyedServer, start_keyed_server
 from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
@@ -28,6 +29,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(tryfirst=True)  # before its fixtures are set up
 def pytest_runtest_setup(item: pytest.Item) -> None:
     LiveGuard.allowed = item.get_closest_marker("live") is not None
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """Redis alone (an embedded Valkey), for in-process tests: not a live fixture."""
+    started = start_broker(tmp_path_factory.mktemp("broker"))
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

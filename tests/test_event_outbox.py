@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import redis
 
-from tests.live import LiveServer, free_port
+from tests.broker import Broker
+from tests.live import free_port
 from workers.broker import keys
 from workers.broker.wire import STREAM_TTL_SECONDS, Delta, Done, Event, decode
 from workers.worker.events import BackgroundPublisher, EventPublisher
@@ -28,8 +29,8 @@ def publish_answer(sink: BackgroundPublisher, pieces: list[str]) -> None:
     sink.close()
 
 
-def test_concurrent_requests_each_get_their_own_events_in_order(server: LiveServer) -> None:
-    client = server.redis()
+def test_concurrent_requests_each_get_their_own_events_in_order(broker: Broker) -> None:
+    client = broker.redis()
     answers = {f"outbox-{time.time_ns()}-{n}": [f"<{n}:{i}>" for i in range(200)] for n in range(8)}
     sinks = {rid: BackgroundPublisher(EventPublisher(client, rid)) for rid in answers}
     threads = [
@@ -56,8 +57,8 @@ def test_concurrent_requests_each_get_their_own_events_in_order(server: LiveServ
     assert merged_somewhere, "deltas waiting for a round trip go out as one event"
 
 
-def test_emit_turns_false_once_the_client_cancels(server: LiveServer) -> None:
-    client = server.redis()
+def test_emit_turns_false_once_the_client_cancels(broker: Broker) -> None:
+    client = broker.redis()
     request_id = f"outbox-cancel-{time.time_ns()}"
     sink = BackgroundPublisher(EventPublisher(client, request_id))
     assert sink.emit(Delta("a", 1))
@@ -70,7 +71,7 @@ def test_emit_turns_false_once_the_client_cancels(server: LiveServer) -> None:
     sink.pump(threading.Event())
 
 
-def test_a_broken_redis_fails_its_requests_and_not_the_others(server: LiveServer) -> None:
+def test_a_broken_redis_fails_its_requests_and_not_the_others(broker: Broker) -> None:
     gone = redis.Redis(port=free_port(), socket_connect_timeout=1)
     lost = BackgroundPublisher(EventPublisher(gone, f"outbox-lost-{time.time_ns()}"))
     lost.emit(Delta("a", 1))
@@ -79,10 +80,10 @@ def test_a_broken_redis_fails_its_requests_and_not_the_others(server: LiveServer
         lost.pump(threading.Event())
 
     request_id = f"outbox-after-{time.time_ns()}"
-    sink = BackgroundPublisher(EventPublisher(server.redis(), request_id))
+    sink = BackgroundPublisher(EventPublisher(broker.redis(), request_id))
     publish_answer(sink, ["still", " here"])
     sink.pump(threading.Event())
-    assert isinstance(stream_of(server.redis(), request_id)[-1], Done)
+    assert isinstance(stream_of(broker.redis(), request_id)[-1], Done)
 
 
 def test_a_job_that_never_ran_does_not_wait_for_events() -> None:

@@ -15,7 +15,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from inference_app.stream_hub import POLL_MS, QUIET, StreamHub
-from tests.live import LiveServer, free_port
+from tests.broker import Broker
+from tests.live import free_port
 from tests.waiting import POLL_SECONDS
 
 T = TypeVar("T")
@@ -24,8 +25,8 @@ T = TypeVar("T")
 def run_in_own_loop(scenario: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine on a fresh event loop in a thread of its own.
 
-    The browser tests' session-wide Playwright keeps an event loop running on
-    the main thread, where ``asyncio.run`` refuses to start another.
+    While the browser tests' Playwright is open it keeps an event loop running on the main
+    thread, where ``asyncio.run`` refuses to start another.
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, scenario).result()
@@ -40,10 +41,10 @@ async def entries_until(follower: Any, count: int) -> list[bytes]:
     return seen
 
 
-async def blocked_in_xread(server: LiveServer, client_name: str, timeout: float = 5) -> None:
+async def blocked_in_xread(broker: Broker, client_name: str, timeout: float = 5) -> None:
     """Until the broker itself lists the connection named ``client_name`` as blocked in an
     XREAD (CLIENT LIST: ``cmd=xread``, flag ``b``)."""
-    admin = server.redis()
+    admin = broker.redis()
     deadline = time.monotonic() + timeout
     while not any(
         c["name"] == client_name and c["cmd"] == "xread" and "b" in c["flags"]
@@ -53,12 +54,12 @@ async def blocked_in_xread(server: LiveServer, client_name: str, timeout: float 
         await asyncio.sleep(POLL_SECONDS)
 
 
-def test_each_follower_gets_its_own_stream_in_order(server: LiveServer) -> None:
+def test_each_follower_gets_its_own_stream_in_order(broker: Broker) -> None:
     streams = [f"hub-test:{time.time_ns()}:{n}" for n in range(6)]
-    writer = server.redis()
+    writer = broker.redis()
 
     async def scenario() -> list[list[bytes]]:
-        client = aredis.Redis.from_url(server.redis_url)
+        client = aredis.Redis.from_url(broker.redis_url)
         hub = StreamHub(client)
         followers = [await hub.follow(s) for s in streams]
         readers = [asyncio.create_task(entries_until(f, 50)) for f in followers]
@@ -76,15 +77,15 @@ def test_each_follower_gets_its_own_stream_in_order(server: LiveServer) -> None:
         assert seen == [f"{stream}/{i}".encode() for i in range(50)]
 
 
-def test_a_stream_joining_during_the_wait_is_read_at_once(server: LiveServer) -> None:
+def test_a_stream_joining_during_the_wait_is_read_at_once(broker: Broker) -> None:
     first, second = (f"hub-join:{time.time_ns()}:{n}" for n in range(2))
-    writer = server.redis()
+    writer = broker.redis()
 
     async def scenario() -> float:
-        client = aredis.Redis.from_url(server.redis_url, client_name=first)
+        client = aredis.Redis.from_url(broker.redis_url, client_name=first)
         hub = StreamHub(client)
         await hub.follow(first)
-        await blocked_in_xread(server, first)  # the hub waits in its XREAD on this stream alone
+        await blocked_in_xread(broker, first)  # the hub waits in its XREAD on this stream alone
         writer.xadd(second, {"n": "hello"})
         started = time.monotonic()
         joined = await hub.follow(second)
@@ -96,9 +97,9 @@ def test_a_stream_joining_during_the_wait_is_read_at_once(server: LiveServer) ->
     assert run_in_own_loop(scenario()) < POLL_MS / 1000 / 2
 
 
-def test_a_quiet_stream_hears_quiet_every_poll(server: LiveServer) -> None:
+def test_a_quiet_stream_hears_quiet_every_poll(broker: Broker) -> None:
     async def scenario() -> tuple[Any, float]:
-        client = aredis.Redis.from_url(server.redis_url)
+        client = aredis.Redis.from_url(broker.redis_url)
         hub = StreamHub(client)
         follower = await hub.follow(f"hub-quiet:{time.time_ns()}")
         started = time.monotonic()
