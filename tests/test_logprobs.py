@@ -11,6 +11,7 @@ import pytest
 from openai import OpenAI
 
 from tests.live import LiveServer
+from workers.engine.generation import SamplingOptions, _consume
 
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
 
@@ -132,3 +133,32 @@ def test_the_ollama_api_gives_logprobs_too(server: LiveServer) -> None:
     for entry in reply["logprobs"]:
         assert entry["token"] == entry["top_logprobs"][0]["token"]
         assert len(entry["top_logprobs"]) == 2
+
+
+def test_a_token_that_writes_nothing_still_sends_its_logprob() -> None:
+    """A control token sampled last (its piece is empty) goes out with no text, so the answer
+    has an entry for every token it counts."""
+
+    class Pieces:
+        def piece(self, token: int) -> bytes:
+            return {1: b"\xb8", 2: b" his", 3: b""}[token]
+
+        def is_eog(self, token: int) -> bool:
+            return False
+
+    sent: list[tuple[str, int, list[dict[str, Any]] | None]] = []
+
+    def emit(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+        sent.append((text, tokens, logprobs))
+        return True
+
+    tokens = iter([(1, {"t": 1}), (2, {"t": 2}), (3, {"t": 3})])
+    options = SamplingOptions(max_tokens=3, logprobs=True)
+    result = _consume(tokens, 10, 3, options, Pieces(), emit, 0)  # type: ignore[arg-type]
+    assert result.completion_tokens == 3
+    assert [entry for _, _, entries in sent for entry in entries or []] == [
+        {"t": 1},
+        {"t": 2},
+        {"t": 3},
+    ]
+    assert sum(count for _, count, _ in sent) == 3

@@ -383,7 +383,9 @@ def _consume(
     if result.finish_reason != "cancelled":
         # Held-back text that never completed a stop string belongs to the answer.
         rest = scanner.flush() + utf8.decode(b"", final=True)
-        if rest:
+        # Tokens not yet sent go out too, with no text if they had none (a control token
+        # sampled last writes nothing), so their logprob entries are not lost.
+        if rest or pending_tokens:
             result.text.append(rest)
             emit(rest, pending_tokens, pending_logprobs)
     finished = time.perf_counter_ns()
