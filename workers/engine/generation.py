@@ -275,7 +275,8 @@ def run_generation(
     if slot is None:
         # What llama.generate keeps of its context: the start it shares with the prompt,
         # less the prompt's last token, whose logits it decodes again.
-        cached = min(_shared_start(llama, prompt_tokens), len(prompt_tokens) - 1)
+        held = llama._input_ids[: llama.n_tokens].tolist()
+        cached = min(llama.longest_token_prefix(held, prompt_tokens), len(prompt_tokens) - 1)
         result = _consume(
             _serial_tokens(llama, prompt_tokens, options, reader),
             len(prompt_tokens),
@@ -295,16 +296,6 @@ def run_generation(
         result = _consume(tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started)
         result.cached_tokens = tokens.cached_tokens
         return result
-
-
-def _shared_start(llama: llama_cpp.Llama, prompt_tokens: list[int]) -> int:
-    """How many tokens the context's last sequence holds of the start of ``prompt_tokens``."""
-    shared = 0
-    for held, wanted in zip(llama._input_ids[: llama.n_tokens], prompt_tokens, strict=False):
-        if held != wanted:
-            break
-        shared += 1
-    return shared
 
 
 def _serial_tokens(
