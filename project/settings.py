@@ -164,8 +164,9 @@ if HERD_CPU_REPACK not in ("auto", "on", "off"):
     raise ImproperlyConfigured(
         f"HERD_CPU_REPACK: expected auto, on or off, got {HERD_CPU_REPACK!r}"
     )
-# Sequences one resident model decodes together (continuous batching); 1 runs one request at a
-# time; 0 picks per device (workers.worker.residency.parallel_slots).
+# The most sequences one resident model decodes together (continuous batching), each starting
+# once its KV cells are free; 1 runs one request at a time; 0 picks per device
+# (workers.worker.residency.parallel_slots and cache_sequences).
 HERD_PARALLEL = env.int("HERD_PARALLEL", default=0)
 if HERD_PARALLEL < 0:
     raise ImproperlyConfigured(f"HERD_PARALLEL: expected 0 or more, got {HERD_PARALLEL}")

@@ -10,7 +10,7 @@ from openai import OpenAI
 
 from tests.broker import Broker, start_broker
 from tests.hub_server import FakeHub, populate
-from tests.keyed import KEYED_ORIGIN, KeyedServer, start_keyed_server
+from tests.keyed import KEYED_ORIGIN, KEYED_PARALLEL, KeyedServer, start_keyed_server
 from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
@@ -132,7 +132,7 @@ def keyed_server(
     live = start_keyed_server(
         tmp_path_factory.mktemp("keyed"),
         {"tiny": tiny_gguf, "slow": slow_gguf},
-        {"HERD_ORIGINS": KEYED_ORIGIN},
+        {"HERD_ORIGINS": KEYED_ORIGIN, "HERD_PARALLEL": str(KEYED_PARALLEL)},
     )
     yield live
     live.stop()

@@ -26,6 +26,9 @@ STAFF_PASSWORD = "admin-password-for-tests"
 KEY_CACHE_SECONDS = "0"
 # Browser origin the keyed server allows (HERD_ORIGINS).
 KEYED_ORIGIN = "https://app.example"
+# Sequences a model of the keyed server decodes at once: fewer than the requests a fairness
+# test queues, so that some of them wait for a turn.
+KEYED_PARALLEL = 4
 # Where a test holds the limiter's clock (HERD_TEST_CLOCK): one second into a minute, at noon
 # UTC, so that all of a test's requests fall in one minute window and one day, however long
 # the test takes on a loaded machine.

@@ -25,7 +25,12 @@ from workers.engine.generation import (
     tokenize_prompt,
 )
 from workers.engine.jobs import BATCH, INTERACTIVE, Engine, EngineJob, JobQueue, SerialEngine
-from workers.worker.residency import Residency
+from workers.worker.residency import (
+    DEFAULT_CACHE_SEQUENCES,
+    DEFAULT_PARALLEL,
+    Residency,
+    kv_cache_bytes,
+)
 
 # Real engines on the test models, several seconds each: not for the quick loop.
 pytestmark = pytest.mark.live
@@ -272,6 +277,57 @@ def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
         engine.close()
 
 
+def test_a_ninth_short_request_starts_before_eight_long_ones_end(tiny_gguf: Path) -> None:
+    """Admission by KV cells, not by a count of fixed slots: a cache of two whole contexts
+    (512 cells) holds eight long answers and a short one beside them, but not a ninth long
+    one, which waits for a long one to end."""
+    llama = make_llama(tiny_gguf, n_ctx=256)
+    engine = BatchedEngine("tiny", llama, parallel=16, cache_sequences=2)
+    release = threading.Event()
+    long_prompt, short_prompt = PROMPTS[0], PROMPTS[1]
+    # A long answer's prompt and max_tokens take 60 cells.
+    long: dict[str, Any] = {
+        "temperature": 0.0,
+        "max_tokens": 60 - len(tokenize_prompt(llama, long_prompt)),
+    }
+    try:
+        short_cells = len(tokenize_prompt(llama, short_prompt)) + 4
+        # Eight fit, and the short one beside them; a ninth long one does not.
+        assert 8 * 60 + short_cells <= engine.budget.cells < 9 * 60
+        started = [threading.Event() for _ in range(8)]
+
+        def held_until_released(i: int) -> Callable[[int], bool]:
+            def on_piece(_n: int) -> bool:
+                started[i].set()
+                return release.wait(30)
+
+            return on_piece
+
+        held = [generation(long_prompt, on_piece=held_until_released(i), **long) for i in range(8)]
+        held_jobs = [engine.submit(run) for run, _ in held]
+        for event in started:
+            assert event.wait(30), "a long answer never started"
+
+        short = alone(engine, short_prompt, **{**GREEDY, "max_tokens": 4})
+        assert short.result.completion_tokens == 4
+        assert not any(job.done.is_set() for job in held_jobs)
+        assert engine.stats.max_sequences == 8
+
+        ninth_run, ninth = generation(long_prompt, **long)
+        ninth_job = engine.submit(ninth_run)
+        wait_until(lambda: engine.stepper.waiting() == 1, 10, "the ninth long one waiting")
+        assert engine.stepper.active() == 8 and not ninth_job.done.is_set()
+    finally:
+        release.set()
+    try:
+        ninth_job.wait()
+        assert ninth.result.completion_tokens > 0
+        for job in held_jobs:
+            job.wait()
+    finally:
+        engine.close()
+
+
 def _holding(started: threading.Event, release: threading.Event) -> Callable[[Any], None]:
     def run(_llama: Any) -> None:
         started.set()
@@ -395,6 +451,27 @@ def test_herd_parallel_picks_the_engine(tiny_gguf: Path, settings: Any) -> None:
     try:
         assert isinstance(resident.engine, SerialEngine)
         assert resident.context_length == 256
+    finally:
+        residency.release(resident, 0)
+
+
+def test_by_default_a_model_runs_many_sequences_in_a_cache_of_a_few_contexts(
+    tiny_gguf: Path, settings: Any
+) -> None:
+    spec = ModelSpec(id=1, name="tiny", path=str(tiny_gguf), num_ctx=256)
+    settings.HERD_PARALLEL = 0
+    residency = Residency()
+    resident = residency.get(spec)
+    try:
+        engine = resident.engine
+        assert isinstance(engine, BatchedEngine)
+        assert engine.parallel == DEFAULT_PARALLEL["cpu"]
+        # One sequence may still fill the whole context asked for.
+        assert resident.context_length == 256
+        assert engine.budget.cells == 256 * DEFAULT_CACHE_SEQUENCES["cpu"]
+        # Batch lines leave one whole context to interactive requests.
+        assert engine.budget.batch_cells == engine.budget.cells - 256
+        assert resident.kv_bytes == kv_cache_bytes(str(tiny_gguf), engine.budget.cells)
     finally:
         residency.release(resident, 0)
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import llama_cpp
 
-from tests.keyed import KeyedServer
+from tests.keyed import KEYED_PARALLEL, KeyedServer
 from tests.waiting import wait_until
 from workers.engine.jobs import INTERACTIVE, SerialEngine
-from workers.worker.residency import DEFAULT_PARALLEL
 
 HEAVY_REQUESTS = 20
 
@@ -117,6 +116,5 @@ def test_a_light_key_is_not_queued_behind_a_heavy_one(keyed_server: KeyedServer)
     # requests decoding when it came and the next round of them, if one had just begun (the
     # heavy key's first waiting request has a turn as early as the light one's); the heavy
     # ones that join the engine with it may finish in the same step.
-    parallel = DEFAULT_PARALLEL["cpu"]
-    assert ahead <= 3 * parallel - 1, (ahead, light_done - sent, heavy_done - sent)
+    assert ahead <= 3 * KEYED_PARALLEL - 1, (ahead, light_done - sent, heavy_done - sent)
     assert heavy_done - light_done > 0.25 * (heavy_done - sent)

@@ -14,7 +14,7 @@ import pytest
 from tests.live import LiveServer, live_fixture, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
-# With four sequences of 512 tokens each (HERD_NUM_CTX below, HERD_PARALLEL's CPU default):
+# With a cache of four contexts of 512 tokens (HERD_NUM_CTX below; the CPU default's four):
 # tiny, slow and mid take 1.6 + 144 + 88 MB, their weights 0.5 + 111 + 63 of it, so the three
 # fit and a second mid does not, where weights alone would leave room for it.
 BUDGET = 260_000_000

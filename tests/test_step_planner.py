@@ -8,6 +8,7 @@ import copy
 from workers.engine.planner import (
     LOOKAHEAD,
     Admission,
+    CacheBudget,
     Sequence,
     SequenceState,
     StepPlan,
@@ -31,9 +32,11 @@ def sequence(
     fed: int | None = None,
     sampled: int = 0,
     read: int = 0,
+    max_tokens: int = 100,
+    interactive: bool = True,
 ) -> Sequence:
     """A sequence as the stepper leaves it in ``state``."""
-    s = Sequence(prompt if prompt is not None else [1, 2, 3, 4], max_tokens=100)
+    s = Sequence(prompt if prompt is not None else [1, 2, 3, 4], max_tokens, interactive)
     s.state = state
     s.slot = slot
     s.admitted = admitted
@@ -59,10 +62,10 @@ def plan(
     streams: Streams | None = None,
     in_a_row: int = 0,
     slots: int = 4,
+    budget: CacheBudget | None = None,
 ) -> StepPlan[Sequence]:
-    return plan_step(
-        holding, waiting or [], closed or set(), streams or Streams.empty(slots), in_a_row, N_BATCH
-    )
+    streams = streams or Streams.empty(slots)
+    return plan_step(holding, waiting or [], closed or set(), streams, in_a_row, N_BATCH, budget)
 
 
 def test_nothing_to_do_plans_no_step() -> None:
@@ -259,3 +262,76 @@ def test_planning_changes_nothing_it_reads() -> None:
     assert list(holding) == list(before[0]) and len(waiting) == len(before[1])
     assert streams == before[2]
     assert closed == {holding[3], waiting[1]}
+
+
+# Admission by the KV cells a sequence needs (its prompt and max_tokens), in one shared cache.
+
+
+def test_a_sequence_waits_for_cells_with_a_stream_free() -> None:
+    long = sequence(GENERATING, 0, prompt=[1] * 10, max_tokens=80)  # 90 cells
+    newcomer = sequence(prompt=[2] * 10, max_tokens=20)  # 30 cells
+    step = plan(active(long), [newcomer], budget=CacheBudget(cells=100, batch_cells=100))
+    assert step.admit == []
+    step = plan(active(long), [newcomer], budget=CacheBudget(cells=120, batch_cells=120))
+    assert [s for s, _ in step.admit] == [newcomer]
+
+
+def test_many_short_sequences_fit_where_the_cells_would_hold_few_long_ones() -> None:
+    # A cache of two 2048-token contexts: nine short answers run at once.
+    budget = CacheBudget(cells=2 * 2048, batch_cells=2048)
+    short = [sequence(prompt=[i] * 20, max_tokens=64) for i in range(9)]
+    step = plan({}, short, slots=16, budget=budget)
+    assert [s for s, _ in step.admit] == short
+
+
+def test_the_first_that_does_not_fit_waits_and_every_one_after_it() -> None:
+    budget = CacheBudget(cells=100, batch_cells=100)
+    waiting = [
+        sequence(prompt=[1] * 10, max_tokens=40),
+        sequence(prompt=[2] * 10, max_tokens=60),  # 70 more: does not fit after the first
+        sequence(prompt=[3], max_tokens=1),  # would fit, but came later
+    ]
+    step = plan({}, waiting, budget=budget)
+    assert [s for s, _ in step.admit] == waiting[:1]
+
+
+def test_idle_streams_give_up_their_cache_least_recently_used_first() -> None:
+    streams = Streams(cached=[[5] * 40, [6] * 40, [7] * 40, []], last_used=[3, 1, 2, 0])
+    newcomer = sequence(prompt=[8] * 10, max_tokens=50)  # 60 cells of 100; 120 kept
+    step = plan({}, [newcomer], streams=streams, budget=CacheBudget(100, 100))
+    assert step.admit == [(newcomer, Admission(slot=3, keep=0))]
+    assert step.evict == [1, 2]  # 40 left kept: the most recently used stream's
+
+
+def test_the_stream_a_sequence_takes_gives_its_cells_to_it() -> None:
+    # Its cached start is part of what it needs: nothing else is evicted.
+    streams = Streams(cached=[[1, 2, 3, 4] + [9] * 36, [6] * 40], last_used=[1, 2])
+    again = sequence(prompt=[1, 2, 3, 4, 5], max_tokens=55)
+    step = plan({}, [again], streams=streams, slots=2, budget=CacheBudget(100, 100))
+    assert (step.admit, step.evict) == ([(again, Admission(slot=0, keep=4))], [])
+
+
+def test_an_evicted_stream_is_empty_for_the_next_newcomer_in_the_same_plan() -> None:
+    streams = Streams(cached=[[1, 2, 3] * 10, []], last_used=[1, 0])
+    first = sequence(prompt=[7] * 10, max_tokens=70)  # takes stream 1; stream 0 must go
+    second = sequence(prompt=[1, 2, 3, 4], max_tokens=1)
+    step = plan({}, [first, second], streams=streams, slots=2, budget=CacheBudget(100, 100))
+    assert step.evict == [0]
+    assert step.admit == [(first, Admission(1, 0)), (second, Admission(0, 0))]
+
+
+def test_batch_lines_leave_the_kept_cells_to_interactive_requests() -> None:
+    budget = CacheBudget(cells=100, batch_cells=60)
+    running = sequence(GENERATING, 0, prompt=[1] * 10, max_tokens=40, interactive=False)
+    line = sequence(prompt=[2] * 10, max_tokens=20, interactive=False)  # 80 > 60
+    chat = sequence(prompt=[3] * 10, max_tokens=20)  # 80 <= 100
+    assert plan(active(running), [line], budget=budget).admit == []
+    step = plan(active(running), [line, chat], budget=budget)
+    assert [s for s, _ in step.admit] == [chat]
+
+
+def test_interactive_sequences_are_admitted_before_batch_lines_that_came_first() -> None:
+    lines = [sequence(prompt=[i], interactive=False) for i in range(3)]
+    chat = sequence(prompt=[9])
+    step = plan({}, [*lines, chat], slots=2)
+    assert [s for s, _ in step.admit] == [chat, lines[0]]

@@ -6,6 +6,12 @@ job has finished, so a free slot always goes to the first waiting job in lane an
 interactive jobs first, batch lines fill the rest, all but one slot: the first slot takes
 interactive jobs only, so one is always ready for a chat request however long the backlog.
 
+The slots share one KV cache of a fixed number of cells, sized for ``cache_sequences``
+sequences of the model's whole context: a generation starts once the cells its prompt and
+``max_tokens`` need are free (``workers.engine.planner.CacheBudget``), so many short answers
+run at once where a few long ones would fill the cache. Batch lines leave one whole context's
+cells to interactive requests, as they leave them the first slot.
+
 A job's closure runs on its slot's thread as it would on a serial engine (templates,
 tokenization and tool plans are untouched); when it calls ``run_generation``, the generation
 goes through ``batch_slot()`` to the model's ``Stepper`` instead of ``llama.generate``, and
@@ -23,9 +29,10 @@ from contextvars import ContextVar
 import llama_cpp
 from llama_cpp import _internals
 
-from workers.engine.jobs import Engine, _wake_up
+from workers.engine.jobs import INTERACTIVE, Engine, _wake_up
 from workers.engine.logprobs import LogprobReader
-from workers.engine.stepper import Stepper, StepStats, TokenStream, parallel_context
+from workers.engine.planner import CacheBudget
+from workers.engine.stepper import Stepper, StepStats, TokenStream, cache_cells, shared_context
 
 
 class Slot:
@@ -34,6 +41,7 @@ class Slot:
     def __init__(self, stepper: Stepper, index: int) -> None:
         self._stepper = stepper
         self.index = index
+        self.interactive = True  # the lane of the job on this slot: set as each job starts
 
     @contextmanager
     def generate(
@@ -48,7 +56,9 @@ class Slot:
         """Decode ``prompt`` in this slot and sample up to ``max_tokens`` tokens with
         ``sampler`` (the stepper owns it from here); leaving the block frees the slot.
         ``plain_greedy``: the chain is greedy with nothing before it that changes a logit."""
-        stream = self._stepper.start(prompt, sampler, max_tokens, reader, plain_greedy)
+        stream = self._stepper.start(
+            prompt, sampler, max_tokens, reader, plain_greedy, interactive=self.interactive
+        )
         try:
             yield stream
         finally:
@@ -64,13 +74,23 @@ def batch_slot() -> Slot | None:
 
 
 class BatchedEngine(Engine):
-    """Runs up to ``parallel`` jobs on one ``Llama`` at once (see the module docstring)."""
+    """Runs up to ``parallel`` jobs on one ``Llama`` at once, in a KV cache of
+    ``cache_sequences`` whole contexts (default: one for each; see the module docstring)."""
 
-    def __init__(self, name: str, llama: llama_cpp.Llama, parallel: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        llama: llama_cpp.Llama,
+        parallel: int,
+        cache_sequences: int | None = None,
+    ) -> None:
         super().__init__(name, llama)
         self.parallel = parallel
-        parallel_context(llama, parallel)
-        self.stepper = Stepper(name, llama, parallel)
+        per_sequence = llama.n_ctx()
+        shared_context(llama, parallel, per_sequence * (cache_sequences or parallel))
+        cells = cache_cells(llama)
+        self.budget = CacheBudget(cells, batch_cells=cells - min(per_sequence, cells // 2))
+        self.stepper = Stepper(name, llama, parallel, self.budget)
         self._running = parallel
         self._running_lock = threading.Lock()
         self._threads = [
@@ -92,12 +112,14 @@ class BatchedEngine(Engine):
             self._jobs.put(_wake_up())
 
     def _slot_loop(self, index: int) -> None:
-        _current_slot.set(Slot(self.stepper, index))
+        slot = Slot(self.stepper, index)
+        _current_slot.set(slot)
         # Slot 0 is kept for interactive jobs: with batch lines in every other slot, a chat
         # request still starts at the next step instead of after a line.
         interactive_only = index == 0
         try:
             while (job := self._take(interactive_only)) is not None:
+                slot.interactive = job.priority == INTERACTIVE
                 self._run(job)
         finally:
             self._slot_done()

@@ -17,9 +17,12 @@ stream until it is closed.
 What a plan decides, in this order:
 
 1. closed sequences leave;
-2. waiting sequences take the free streams in the order they came (the engine's lane and turn
-   order), each the free stream that holds the longest start of its prompt, the least recently
-   given out among equals (``Streams.best_for``);
+2. waiting sequences take the free streams, interactive ones first, then in the order they came
+   (the engine's lane and turn order), each the free stream that holds the longest start of its
+   prompt, the least recently given out among equals (``Streams.best_for``), as long as the KV
+   cells its prompt and ``max_tokens`` need are free (``CacheBudget``): the cache of streams
+   nobody holds goes first, least recently given out first; the first sequence that does not
+   fit waits, and every one after it;
 3. a generating sequence ``LOOKAHEAD`` tokens ahead of its reader is held back: a slow reader
    skips steps instead of holding up the others;
 4. the step: the prompt of the earliest admitted sequence in PROMPT by itself (as much of it as
@@ -31,6 +34,7 @@ What a plan decides, in this order:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
@@ -53,9 +57,10 @@ class Sequence:
     """What the planner reads of one sequence. The stepper's thread writes all of it but
     ``read``, which the reader's thread counts."""
 
-    def __init__(self, prompt: list[int], max_tokens: int) -> None:
+    def __init__(self, prompt: list[int], max_tokens: int, interactive: bool = True) -> None:
         self.prompt = prompt
         self.max_tokens = max_tokens
+        self.interactive = interactive  # a batch line's is False: it may not take every cell
         self.state = SequenceState.WAITING
         self.slot = -1  # its stream of the cache (its sequence id), from its admission on
         self.admitted = 0  # its admission's number: the lower, the earlier it came in
@@ -64,8 +69,26 @@ class Sequence:
         self.sampled = 0
         self.read = 0  # tokens its reader has taken
 
+    @property
+    def cells(self) -> int:
+        """The KV cells it may come to hold: its prompt and every token it may sample."""
+        return len(self.prompt) + self.max_tokens
+
     def __repr__(self) -> str:
         return f"<Sequence {self.state.name} slot={self.slot} fed={self.fed}>"
+
+
+@dataclass(frozen=True)
+class CacheBudget:
+    """The KV cells of a model's cache (every sequence's together, one unified cache) and how
+    many of them batch lines may be admitted to: the rest stays free for interactive requests,
+    so that one starts at the next step however long the backlog."""
+
+    cells: int
+    batch_cells: int
+
+    def limit(self, sequence: Sequence) -> int:
+        return self.cells if sequence.interactive else self.batch_cells
 
 
 @dataclass
@@ -81,8 +104,11 @@ class Streams:
     def empty(cls, count: int) -> Streams:
         return cls([[] for _ in range(count)], [0] * count)
 
-    def shared(self, slot: int, prompt: list[int]) -> int:
-        """How many tokens stream ``slot`` holds of the start of ``prompt``."""
+    def shared(self, slot: int, prompt: list[int], emptied: Collection[int] = ()) -> int:
+        """How many tokens stream ``slot`` holds of the start of ``prompt`` (none if its cache
+        is ``emptied`` by the plan)."""
+        if slot in emptied:
+            return 0
         n = 0
         for a, b in zip(self.cached[slot], prompt, strict=False):
             if a != b:
@@ -90,12 +116,14 @@ class Streams:
             n += 1
         return n
 
-    def best_for(self, prompt: list[int], free: list[int]) -> Admission:
+    def best_for(
+        self, prompt: list[int], free: list[int], emptied: Collection[int] = ()
+    ) -> Admission:
         """The free stream that holds the longest start of ``prompt`` (the least recently
         given out among equals) and how much of its cache to keep: at least the prompt's last
         token is decoded again, since its logits start the answer."""
-        slot = max(free, key=lambda s: (self.shared(s, prompt), -self.last_used[s]))
-        return Admission(slot, min(self.shared(slot, prompt), len(prompt) - 1))
+        slot = max(free, key=lambda s: (self.shared(s, prompt, emptied), -self.last_used[s]))
+        return Admission(slot, min(self.shared(slot, prompt, emptied), len(prompt) - 1))
 
 
 @dataclass(frozen=True)
@@ -112,7 +140,8 @@ class StepPlan(Generic[S]):
     """What to do before and in the next step (see the module docstring)."""
 
     leave: list[S] = field(default_factory=list)  # closed: out before the step
-    admit: list[tuple[S, Admission]] = field(default_factory=list)  # in arrival order
+    admit: list[tuple[S, Admission]] = field(default_factory=list)  # in admission order
+    evict: list[int] = field(default_factory=list)  # idle streams whose cache makes room
     kind: StepKind | None = None  # None: nothing to decode until something changes
     members: list[S] = field(default_factory=list)  # one prompt, or in slot order
     held: list[S] = field(default_factory=list)  # LOOKAHEAD tokens ahead of their readers
@@ -125,10 +154,12 @@ def plan_step(
     streams: Streams,
     prompt_tokens_in_a_row: int,
     n_batch: int,
+    budget: CacheBudget | None = None,
 ) -> StepPlan[S]:
     """The plan for the next step, given the sequences holding a stream (``active``: slot to
     sequence), those waiting for one in arrival order, those their readers closed, the
-    streams' caches, and the prompt tokens decoded since the last generation step.
+    streams' caches, the prompt tokens decoded since the last generation step, and the cache's
+    ``budget`` of cells (None: a stream for each sequence is all it takes).
 
     Prompts go first, up to ``n_batch`` prompt tokens between two generation steps, so a
     stream of long prompts still leaves the others a step every ``n_batch`` tokens.
@@ -141,27 +172,20 @@ def plan_step(
 
     bench/RESULTS.md has the other schedules measured against this one.
 
-    The slot order of a generation step matters: llama.cpp cuts a batch over split streams
-    into micro-batches of consecutive sequence ids, so eight sequences out of order cost up
-    to eight decodes (measured on the demo model: 110 ms a step of eight, against 52 ms in
-    order)."""
+    A generation step lists its sequences in slot order: over split streams llama.cpp cuts a
+    batch into micro-batches of consecutive sequence ids, so eight sequences out of order cost
+    up to eight decodes (measured on the demo model: 110 ms a step of eight, against 52 ms in
+    order); over one unified cache the order costs nothing."""
     leave: list[S] = []
     if closed:
         leave = [s for s in active.values() if s in closed] + [s for s in waiting if s in closed]
     staying = [s for s in active.values() if s not in leave] if leave else list(active.values())
 
     admit: list[tuple[S, Admission]] = []
+    evict: list[int] = []
     if waiting:
-        taken = {s.slot for s in staying}
-        free = [slot for slot in range(len(streams.cached)) if slot not in taken]
-        for sequence in waiting:
-            if not free:
-                break
-            if leave and sequence in leave:
-                continue
-            admission = streams.best_for(sequence.prompt, free)
-            free.remove(admission.slot)
-            admit.append((sequence, admission))
+        candidates = [s for s in waiting if s not in leave] if leave else waiting
+        admit, evict = _admissions(candidates, staying, streams, budget)
 
     prompting: list[S] = []
     generating: list[S] = []
@@ -175,12 +199,70 @@ def plan_step(
             else:
                 held.append(sequence)
 
+    plan = functools.partial(StepPlan[S], leave=leave, admit=admit, evict=evict, held=held)
     if (prompting or admit) and (not generating or prompt_tokens_in_a_row < n_batch):
-        # The prompt that came first: sequences are admitted in lane and turn order, and one
+        # The prompt admitted first: sequences are admitted in lane and turn order, and one
         # admitted now came after every one already in.
         first = min(prompting, key=lambda s: s.admitted) if prompting else admit[0][0]
-        return StepPlan(leave, admit, "prompt", [first], held)
+        return plan(kind="prompt", members=[first])
     if generating:
         generating.sort(key=lambda sequence: sequence.slot)
-        return StepPlan(leave, admit, "generate", generating, held)
-    return StepPlan(leave, admit, None, [], held)
+        return plan(kind="generate", members=generating)
+    return plan()
+
+
+def _admissions(
+    waiting: list[S], staying: list[S], streams: Streams, budget: CacheBudget | None
+) -> tuple[list[tuple[S, Admission]], list[int]]:
+    """Which waiting sequences take a free stream now (interactive ones first, then in the
+    order they came, until one does not fit), and which idle streams lose their cache to make
+    room for them."""
+    taken = {s.slot for s in staying}
+    free = [slot for slot in range(len(streams.cached)) if slot not in taken]
+    # Cells spoken for: the whole of what each sequence holding a stream may come to hold,
+    # and what each idle stream keeps for a sequence that starts the same way.
+    committed = sum(s.cells for s in staying)
+    kept = {slot: len(streams.cached[slot]) for slot in free}
+    admit: list[tuple[S, Admission]] = []
+    evict: list[int] = []
+    for sequence in sorted(waiting, key=lambda s: not s.interactive):
+        if not free:
+            break
+        admission = streams.best_for(sequence.prompt, free, evict)
+        if budget is not None:
+            room = _make_room(sequence, admission.slot, committed, kept, streams, budget)
+            if room is None:
+                break
+            for slot in room:
+                kept[slot] = 0
+            evict.extend(room)
+        free.remove(admission.slot)
+        del kept[admission.slot]
+        committed += sequence.cells
+        admit.append((sequence, admission))
+    return admit, evict
+
+
+def _make_room(
+    sequence: Sequence,
+    slot: int,
+    committed: int,
+    kept: dict[int, int],
+    streams: Streams,
+    budget: CacheBudget,
+) -> list[int] | None:
+    """The idle streams (least recently given out first) whose cache must go for ``sequence``
+    to fit in ``slot``; None when it does not fit even then."""
+    # The stream it takes gives up what it kept: the part of it the sequence keeps is in its
+    # own count.
+    total = committed + sum(kept.values()) - kept[slot] + sequence.cells
+    limit = budget.limit(sequence)
+    others = sorted(
+        (s for s, n in kept.items() if n and s != slot), key=streams.last_used.__getitem__
+    )
+    room: list[int] = []
+    while total > limit and others:
+        victim = others.pop(0)
+        total -= kept[victim]
+        room.append(victim)
+    return room if total <= limit else None

@@ -1,11 +1,12 @@
 """Continuous batching: one thread decodes every active sequence of a model together.
 
-Contract: ``Stepper(llama, slots)`` owns ``llama``'s context from then on (rebuilt by
-``parallel_context`` so that its KV cache holds ``slots`` sequences side by side). A sequence
-joins with ``start(prompt, sampler, max_tokens)`` and gets a ``TokenStream``: iterating it
-yields each sampled token (the end-of-generation token included, then nothing more) with its
-logprob entry when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the
-next step and frees its stream of the cache for the next sequence. Each step is one
+Contract: ``Stepper(llama, slots, budget)`` owns ``llama``'s context from then on (rebuilt by
+``shared_context`` into one KV cache of ``budget.cells`` cells that up to ``slots`` sequences
+share, each taking the cells its prompt and ``max_tokens`` need). A sequence joins with
+``start(prompt, sampler, max_tokens)`` and gets a ``TokenStream``: iterating it yields each
+sampled token (the end-of-generation token included, then nothing more) with its logprob entry
+when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the next step and
+frees its stream (its sequence id) for the next sequence. Each step is one
 ``llama_decode`` over a ``llama_batch`` holding either the next token of every generating
 sequence or one joining sequence's prompt (as much of it as ``n_batch`` holds); each sequence
 then samples its own next token from its own row of logits with its own sampler chain.
@@ -19,10 +20,11 @@ decode and the sampling outside it.
 A sequence never waits for another to be read: the stepper samples ahead of the reader, by at
 most ``LOOKAHEAD`` tokens, so that a slow reader skips steps instead of holding up the rest.
 
-Each stream of the cache keeps what its last sequence left in it. A joining sequence takes the
-free stream that already holds the longest start of its prompt (a chat's earlier turns, a
-shared system prompt, the same prompt again) and decodes only the rest, as llama-cpp-python
-does in a context of one sequence.
+Each stream of the cache keeps what its last sequence left in it, until its cells are needed
+for a sequence that does not fit beside it. A joining sequence takes the free stream that
+already holds the longest start of its prompt (a chat's earlier turns, a shared system prompt,
+the same prompt again) and decodes only the rest, as llama-cpp-python does in a context of one
+sequence.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from workers.engine.logprobs import LogprobReader
 from workers.engine.planner import (
     LOOKAHEAD,
     Admission,
+    CacheBudget,
     Sequence,
     SequenceState,
     StepPlan,
@@ -73,36 +76,46 @@ class StepStats:
     max_sequences: int = 0  # the most sequences one step carried
     shared_steps: int = 0  # steps that carried more than one sequence
     reused_tokens: int = 0  # prompt tokens found in a stream's cache instead of decoded
+    evicted: int = 0  # idle streams whose cache made room for a sequence
     # The latest steps, oldest first: ("prompt", tokens) or ("generate", sequences).
     recent: deque[tuple[str, int]] = field(default_factory=lambda: deque(maxlen=64))
 
 
-def parallel_context(llama: llama_cpp.Llama, slots: int) -> None:
-    """Give ``llama`` a context whose KV cache holds ``slots`` sequences of ``llama.n_ctx()``
-    tokens each, in separate streams (``kv_unified`` off, as llama-server has it): each
-    sequence attends to its own cells only, as it would alone. A step's tokens still go through
-    the weights as one matrix, as long as the batch lists its sequences in slot order (see
-    ``workers.engine.planner.plan_step``). Steps of more than one token run on
+def shared_context(llama: llama_cpp.Llama, sequences: int, cells: int) -> None:
+    """Give ``llama`` a context whose KV cache holds ``cells`` tokens in all, shared by up to
+    ``sequences`` sequences (``kv_unified``): each sequence takes the cells it needs, not a
+    fixed stream of ``llama.n_ctx()``, which stays the most one sequence may hold. Each
+    sequence attends to its own cells only, as it would alone, and a step's tokens go through
+    the weights as one matrix in any order. Steps of more than one token run on
     ``n_threads_batch``, as prompts do in a context of one sequence: the same thread counts as
     a serial engine."""
     per_sequence = llama.n_ctx()
-    params = llama.context_params
-    params.n_ctx = per_sequence * slots
-    params.n_seq_max = slots
-    params.kv_unified = False
+    params = llama_cpp.llama_context_params.from_buffer_copy(llama.context_params)
+    params.n_ctx = max(cells, per_sequence)
+    params.n_seq_max = sequences
+    params.kv_unified = True
     # As llama-server has it: llama.cpp turns flash attention on where the device supports it
     # (a step of eight on the demo model: 45 ms instead of 52 on the CPU).
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    # What one sequence may hold: sequence_context reads it here.
+    llama.context_params.n_ctx = per_sequence
     old = llama._ctx
     old.close()  # first, so that two KV caches never exist at once
     llama._ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
 
 
 def sequence_context(llama: llama_cpp.Llama) -> int:
-    """How many tokens (prompt and completion) one sequence may hold: its own stream's share
-    of the cache, the context its model was loaded with."""
+    """How many tokens (prompt and completion) one sequence may hold: the context its model
+    was loaded with (``shared_context`` keeps it in ``llama.context_params``)."""
     ctx = llama._ctx.ctx
-    return int(llama_cpp.llama_n_ctx(ctx)) // max(1, int(llama_cpp.llama_n_seq_max(ctx)))
+    if int(llama_cpp.llama_n_seq_max(ctx)) <= 1:
+        return int(llama_cpp.llama_n_ctx(ctx))
+    return int(llama.context_params.n_ctx)
+
+
+def cache_cells(llama: llama_cpp.Llama) -> int:
+    """The KV cells of ``llama``'s context, every sequence's together."""
+    return int(llama_cpp.llama_n_ctx(llama._ctx.ctx))
 
 
 class _Sequence(Sequence):
@@ -115,8 +128,9 @@ class _Sequence(Sequence):
         max_tokens: int,
         reader: LogprobReader | None,
         plain_greedy: bool = False,
+        interactive: bool = True,
     ) -> None:
-        super().__init__(prompt, max_tokens)
+        super().__init__(prompt, max_tokens, interactive)
         self.next_token: int | None = None  # sampled, not yet decoded: set while GENERATING
         self.sampler = sampler
         self.reader = reader
@@ -160,9 +174,12 @@ class TokenStream:
 class Stepper:
     """The decode loop of one model (see the module docstring)."""
 
-    def __init__(self, name: str, llama: llama_cpp.Llama, slots: int) -> None:
+    def __init__(
+        self, name: str, llama: llama_cpp.Llama, slots: int, budget: CacheBudget | None = None
+    ) -> None:
         self.llama = llama
         self.slots = slots
+        self.budget = budget
         self._tokens = vocabulary(llama)
         self._n_vocab = llama.n_vocab()
         self.stats = StepStats()
@@ -191,12 +208,14 @@ class Stepper:
         max_tokens: int,
         reader: LogprobReader | None = None,
         plain_greedy: bool = False,
+        interactive: bool = True,
     ) -> TokenStream:
-        """Queue a sequence; it takes a free stream before the next step. At most ``slots``
-        sequences may be open at once; ``prompt`` holds at least one token."""
+        """Queue a sequence; it takes a free stream before a step once the cells it needs are
+        free (a batch line's ``interactive`` is False). At most ``slots`` sequences may be
+        open at once; ``prompt`` holds at least one token."""
         if not prompt:
             raise ValueError("a sequence needs a prompt of at least one token")
-        sequence = _Sequence(list(prompt), sampler, max_tokens, reader, plain_greedy)
+        sequence = _Sequence(list(prompt), sampler, max_tokens, reader, plain_greedy, interactive)
         if max_tokens <= 0:
             # Nothing to decode: it never takes a stream.
             sequence.state = SequenceState.FINISHED
@@ -220,6 +239,11 @@ class Stepper:
         """How many sequences hold a stream now (closed ones leave at the next step)."""
         with self._wakeup:
             return len(self._active)
+
+    def waiting(self) -> int:
+        """How many sequences wait for a stream or for the cells they need."""
+        with self._wakeup:
+            return len(self._joining)
 
     def wake(self) -> None:
         with self._wakeup:
@@ -261,11 +285,16 @@ class Stepper:
             self._streams,
             self._prompt_tokens_in_a_row,
             self._n_batch,
+            self.budget,
         )
         self._closed.clear()
         if plan.leave or plan.admit:
             for sequence in plan.leave:
                 self._drop(sequence)
+            for slot in plan.evict:
+                self._streams.cached[slot] = []
+                llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
+                self.stats.evicted += 1
             for sequence, admission in plan.admit:
                 self._admit(sequence, admission)
             gone = set(plan.leave) | {sequence for sequence, _ in plan.admit}

@@ -28,7 +28,7 @@ from workers.broker.wire import ModelSpec
 from workers.engine.factory import make_engine
 from workers.engine.jobs import Engine
 from workers.engine.loading import Llama, repack_weights
-from workers.engine.stepper import sequence_context
+from workers.engine.stepper import cache_cells, sequence_context
 from workers.worker.cpus import default_threads
 from workers.worker.devices import parse_device
 
@@ -41,21 +41,32 @@ def llama_threads() -> int:
     return int(settings.HERD_NUM_THREADS) or default_threads().threads
 
 
-# Sequences a model decodes together when HERD_PARALLEL does not say: on a CPU a step of a few
-# sequences costs little more than a step of one (the weights are read once per step); a GPU
-# has room for more before a step slows down.
-DEFAULT_PARALLEL = {"cpu": 4, "cuda": 8}
+# The most sequences a model decodes together when HERD_PARALLEL does not say: past it a wider
+# step stops paying (bench/RESULTS.md, "Step width"). They start as their KV cells allow.
+DEFAULT_PARALLEL = {"cpu": 16, "cuda": 32}
+# Whole contexts a model's KV cache holds when HERD_PARALLEL does not say: the memory the
+# budget counts for it. Short answers fit many to a context.
+DEFAULT_CACHE_SEQUENCES = {"cpu": 4, "cuda": 8}
 # Tokens an embedding input may hold (see ResidentModel.embedder); longer inputs are truncated,
 # or refused when the request says ``truncate: false``.
 EMBEDDING_CONTEXT = 4096
 
 
 def parallel_slots(device: str) -> int:
-    """``HERD_PARALLEL``, else the default for the device kind (``cpu``, ``cuda:N``)."""
-    configured = int(settings.HERD_PARALLEL)
-    if configured:
-        return configured
-    return DEFAULT_PARALLEL.get(device.split(":", 1)[0], DEFAULT_PARALLEL["cpu"])
+    """The most sequences a model decodes at once: ``HERD_PARALLEL``, else the default for
+    the device kind (``cpu``, ``cuda:N``)."""
+    return int(settings.HERD_PARALLEL) or _by_kind(DEFAULT_PARALLEL, device)
+
+
+def cache_sequences(device: str) -> int:
+    """How many whole contexts a model's KV cache holds: ``HERD_PARALLEL`` when set (each of
+    its sequences may fill its context, as llama-server's ``-np`` gives), else the default
+    for the device kind."""
+    return int(settings.HERD_PARALLEL) or _by_kind(DEFAULT_CACHE_SEQUENCES, device)
+
+
+def _by_kind(defaults: dict[str, int], device: str) -> int:
+    return defaults.get(device.split(":", 1)[0], defaults["cpu"])
 
 
 class _SharedEmbedder(Llama):
@@ -233,7 +244,7 @@ class Residency:
         if not self.budget:
             return
         weights = _file_size(spec.path)
-        cache = kv_cache_bytes(spec.path, self.context_size(spec) * parallel_slots(self.device))
+        cache = kv_cache_bytes(spec.path, self.context_size(spec) * cache_sequences(self.device))
         need = weights + cache
         if need > self.budget:
             raise ModelTooLarge(
@@ -267,7 +278,7 @@ class Residency:
             spec.num_ctx or (spec.default_options or {}).get("num_ctx") or settings.HERD_NUM_CTX
         )
         if not wanted:
-            wanted = default_context(spec, self.budget, parallel_slots(self.device))
+            wanted = default_context(spec, self.budget, cache_sequences(self.device))
         return min(wanted, train_ctx) if train_ctx else wanted
 
     def _lock_of(self, model_id: int) -> threading.Lock:
@@ -296,9 +307,17 @@ class Residency:
             verbose=False,
         )
         parallel = parallel_slots(self.device)
-        engine = make_engine(spec.name, llama, parallel)
+        contexts = cache_sequences(self.device)
+        engine = make_engine(spec.name, llama, parallel, contexts)
         took = time.monotonic() - started
-        log.info("loaded %s in %.2fs (n_ctx=%d, %d at once)", spec.name, took, n_ctx, parallel)
+        log.info(
+            "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a cache of %d tokens)",
+            spec.name,
+            took,
+            n_ctx,
+            parallel,
+            cache_cells(llama),
+        )
         context_length = sequence_context(llama)
         return ResidentModel(
             spec,
@@ -307,7 +326,7 @@ class Residency:
             took,
             requested_ctx=n_ctx,
             context_length=context_length,
-            kv_bytes=kv_cache_bytes(spec.path, context_length * parallel),
+            kv_bytes=kv_cache_bytes(spec.path, cache_cells(llama)),
         )
 
 
