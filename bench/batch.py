@@ -1,20 +1,27 @@
-"""Batch benchmark: N requests as one batch vs the same N sent one by one over HTTP, and vs
-llama-cpp-python in-process, on the demo model.
+"""Batch benchmark: N requests as one batch through Herd's Batch API, against llama.cpp's
+``llama-server`` driven by 16 concurrent clients over the same N lines, and against the same
+N sent one by one (to Herd over HTTP, and to llama-cpp-python in-process), on the demo model.
 
-Each request is a short greedy completion with its own prompt. Throughput is completion tokens
-per second of wall time; the batch's time runs from `batches.create` to the output file.
-Run with `make bench`; it rewrites the batch section of bench/RESULTS.md.
+Each request is a short greedy completion with its own prompt. Herd runs with its defaults (as
+`make run` starts it); llama-server with ``-np 8`` and with its own defaults, all up at once and
+idle but the one measured. Throughput is completion tokens per second of wall time; the
+batch's time runs from `batches.create` to the output file, the clients' from their first
+request to their last answer. Run with `make bench`; it rewrites the batch section of
+bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, SimpleQueue
 
 import httpx
 from openai import OpenAI
@@ -26,12 +33,34 @@ from bench.common import (  # noqa: E402
     DEMO,
     REPACK,
     THREADS,
-    demo_model_path,
+    bench_arguments,
+    record_figures,
     run_header,
-    start_server,
     write_results,
 )
-from tests.live import free_port  # noqa: E402
+from bench.peers import HERD, LLAMA_SERVER_NP8, Lineup, Server  # noqa: E402
+
+CLIENTS = 16  # the clients that drive a server through the same lines
+IN_PROCESS = "llama-cpp-python in-process, one by one"
+REFERENCE = f"{LLAMA_SERVER_NP8}_clients"
+BATCH = f"{HERD}_batch"
+
+
+@dataclass(frozen=True)
+class Run:
+    key: str  # its name in the run's figures
+    name: str
+    settings: str
+    seconds: float
+    tokens: int
+
+    def row(self, requests: int, base: Run, reference: Run) -> str:
+        rate = self.tokens / self.seconds
+        return (
+            f"| {self.name} | {self.settings} | {self.seconds:.1f} s | "
+            f"{requests / self.seconds:.2f} | {rate:.1f} | "
+            f"{reference.seconds / self.seconds:.2f} | {rate / (base.tokens / base.seconds):.2f} |"
+        )
 
 
 def prompts(count: int) -> list[str]:
@@ -50,17 +79,34 @@ def in_process(path: Path, texts: list[str], max_tokens: int) -> tuple[float, in
     return time.perf_counter() - started, tokens
 
 
-def one_by_one(base: str, texts: list[str], max_tokens: int) -> tuple[float, int]:
-    client = httpx.Client(timeout=120)
-    started = time.perf_counter()
-    tokens = 0
+def driven(server: Server, texts: list[str], max_tokens: int, clients: int) -> tuple[float, int]:
+    """``clients`` at once sending ``texts`` (each line once, to whichever client is free),
+    each a plain (not streamed) completion; one client sends them one by one."""
+    waiting: SimpleQueue[str] = SimpleQueue()
     for text in texts:
-        reply = client.post(
-            f"{base}/v1/completions",
-            json={"model": DEMO, "prompt": text, "max_tokens": max_tokens, "temperature": 0},
-        )
-        reply.raise_for_status()
-        tokens += reply.json()["usage"]["completion_tokens"]
+        waiting.put(text)
+
+    def one_client(_: int) -> int:
+        tokens = 0
+        with httpx.Client(timeout=600) as http:
+            while True:
+                try:
+                    text = waiting.get_nowait()
+                except Empty:
+                    return tokens
+                body = {
+                    "model": server.model,
+                    "prompt": text,
+                    "max_tokens": max_tokens,
+                    "temperature": 0,
+                }
+                reply = http.post(f"{server.base}/v1/completions", json=body)
+                reply.raise_for_status()
+                tokens += int(reply.json()["usage"]["completion_tokens"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        tokens = sum(pool.map(one_client, range(clients)))
     return time.perf_counter() - started, tokens
 
 
@@ -93,52 +139,69 @@ def as_batch(base: str, texts: list[str], max_tokens: int) -> tuple[float, int]:
     return elapsed, sum(r["response"]["body"]["usage"]["completion_tokens"] for r in results)
 
 
+def measure(
+    lineup: Lineup,
+    herd: Server,
+    reference: Server,
+    defaults: Server,
+    texts: list[str],
+    max_tokens: int,
+) -> list[Run]:
+    """Every way of sending ``texts``, one after another, the in-process one first (the base)
+    and llama-server -np 8 second (the reference)."""
+    local = in_process(lineup.model(), texts, max_tokens)
+    runs = [Run("in_process", IN_PROCESS, f"n_threads={THREADS}", *local)]
+    for server in (reference, defaults, herd):
+        took = driven(server, texts, max_tokens, CLIENTS)
+        name = f"{server.name}, {CLIENTS} clients"
+        runs.append(Run(f"{server.key}_clients", name, server.settings, *took))
+    batched = as_batch(herd.base, texts, max_tokens)
+    name = f"{herd.name}, one batch (/v1/batches)"
+    runs.append(Run(BATCH, name, herd.settings, *batched))
+    sequential = driven(herd, texts, max_tokens, 1)
+    name = f"{herd.name}, one by one over HTTP"
+    runs.append(Run(f"{HERD}_one_by_one", name, herd.settings, *sequential))
+    return runs
+
+
+def figures(runs: list[Run], requests: int) -> Iterator[tuple[str, float]]:
+    for run in runs:
+        yield f"batch.{run.key}.seconds", run.seconds
+        yield f"batch.{run.key}.requests_per_s", requests / run.seconds
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_arguments(__doc__)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--max-tokens", type=int, default=8)
     args = parser.parse_args()
-    texts = prompts(args.requests)
-    with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
-        home = Path(tmp)
-        port = free_port()
-        server = start_server(home, port)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            one_by_one(base, texts[:2], args.max_tokens)  # loads the model in the worker
-            local = in_process(demo_model_path(home), texts, args.max_tokens)
-            sequential = one_by_one(base, texts, args.max_tokens)
-            batched = as_batch(base, texts, args.max_tokens)
-        finally:
-            server.terminate()
-            server.wait(30)
+    requests = 20 if args.quick else args.requests
+    texts = prompts(requests)
+    with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp, Lineup(Path(tmp)) as lineup:
+        runs = measure(lineup, *lineup.start_main(), texts, args.max_tokens)
+    record_figures(dict(figures(runs, requests)), quick=args.quick)
+    report = summarize(runs, requests, args.max_tokens)
+    print(report)
+    write_results(report, quick=args.quick)
 
-    def row(name: str, result: tuple[float, int]) -> str:
-        seconds, tokens = result
-        rate = tokens / seconds
-        base_rate = local[1] / local[0]
-        return (
-            f"| {name} | {seconds:.1f} s | {args.requests / seconds:.2f} | {rate:.1f} | "
-            f"{rate / base_rate:.3f} |"
-        )
 
-    report = "\n".join(
+def summarize(runs: list[Run], requests: int, max_tokens: int) -> str:
+    base, reference = runs[0], next(run for run in runs if run.key == REFERENCE)
+    return "\n".join(
         [
-            "## Batch against one by one: gemma3:270m (Q4_K_M)",
+            "## Batch API against llama-server and one by one: gemma3:270m (Q4_K_M)",
             "",
-            f"{run_header()}; {args.requests} requests, each a greedy completion of at most "
-            f"{args.max_tokens} tokens with its own prompt.",
+            f"{run_header()}; {requests} requests, each a greedy completion of at most "
+            f"{max_tokens} tokens with its own prompt, the same lines for every way; "
+            f"speed against {reference.name}: its wall time over this one's (above 1: faster).",
             "",
-            "| how | wall time | requests/s | completion tokens/s | ratio to in-process |",
-            "|---|---|---|---|---|",
-            row("llama-cpp-python in-process, one by one", local),
-            row("Herd, one by one over HTTP", sequential),
-            row("Herd, one batch (/v1/batches)", batched),
+            "| how | settings | wall time | requests/s | completion tokens/s | "
+            f"speed against {reference.name} | tokens/s ratio to in-process |",
+            "|---|---|---|---|---|---|---|",
+            *(run.row(requests, base, reference) for run in runs),
             "",
         ]
     )
-    print(report)
-    write_results(report)
 
 
 if __name__ == "__main__":

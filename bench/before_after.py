@@ -22,23 +22,29 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import DEMO, run_header, start_server, write_results  # noqa: E402
-from bench.concurrency import (  # noqa: E402
-    N_CTX,
-    PARALLEL,
+from bench.common import (  # noqa: E402
+    DEMO,
     THREADS,
     LoadResult,
+    bench_arguments,
+    cold_load_s,
+    run_header,
     run_load,
-    streamed_completion,
+    start_server,
+    stop,
+    warm_up,
+    write_results,
 )
 from tests.live import free_port  # noqa: E402
 
 LOADS = ((1, 4, 64), (8, 4, 64), (32, 2, 1))  # clients, requests per client, max tokens
+QUICK_LOADS = ((1, 1, 16), (8, 1, 16), (32, 1, 1))
+# Both sides alike, so that what differs is the code: eight sequences of 2048 tokens.
+PARALLEL = 8
+N_CTX = 2048
 
 
 def git_commit(repo: Path) -> str:
@@ -50,16 +56,8 @@ def git_commit(repo: Path) -> str:
     ).stdout.strip()
 
 
-def cold_load_s(base: str) -> float:
-    """The first request's ``load_duration``: the model loads for it."""
-    body = {"model": DEMO, "prompt": "hi", "stream": False, "options": {"num_predict": 1}}
-    answer = httpx.post(f"{base}/api/generate", json=body, timeout=600)
-    answer.raise_for_status()
-    return float(answer.json()["load_duration"]) / 1e9
-
-
 def requests_per_s(result: LoadResult) -> float:
-    return len(result.replies) / result.wall_s
+    return result.requests_per_s
 
 
 def tokens_per_s(result: LoadResult) -> float:
@@ -67,11 +65,14 @@ def tokens_per_s(result: LoadResult) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_arguments(__doc__)
     parser.add_argument("earlier", type=Path, help="the earlier checkout, with its .venv")
     parser.add_argument("--label", default="this change")
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args()
+    if args.quick:
+        args.trials = 1
+    plan = QUICK_LOADS if args.quick else LOADS
     earlier: Path = args.earlier.resolve()
     settings = {
         "HERD_PARALLEL": str(PARALLEL),
@@ -96,32 +97,31 @@ def main() -> None:
                 bases[name] = f"http://127.0.0.1:{port}"
                 loads[name] = cold_load_s(bases[name])
                 print(f"{name}: the model loaded in {loads[name]:.2f} s", flush=True)
-                with httpx.Client(timeout=600) as http:
-                    streamed_completion(http, bases[name], DEMO, "warm up", 8)
+                warm_up(bases[name], DEMO)
             for trial in range(args.trials):
-                for clients, rounds, max_tokens in LOADS:
+                for clients, rounds, max_tokens in plan:
                     for name, base in bases.items():
                         result = run_load(base, DEMO, clients, rounds, max_tokens)
                         results[name].setdefault(clients, []).append(result)
                         print(
                             f"trial {trial + 1}, {name}: {clients} clients, "
-                            f"{result.tokens_per_s:.1f} tokens/s, {requests_per_s(result):.1f} "
+                            f"{result.tokens_per_s:.1f} tokens/s, {result.requests_per_s:.1f} "
                             f"requests/s, first token p50 {result.first_token(0.5):.3f} s",
                             flush=True,
                         )
                         time.sleep(0.5)  # the engine's last step and the usage writes settle
         finally:
             for process in processes:
-                process.terminate()
-                process.wait(30)
-    report = summarize(results, loads, args)
+                stop(process)
+    report = summarize(results, loads, plan, args)
     print(report)
-    write_results(report)
+    write_results(report, quick=args.quick)
 
 
 def summarize(
     results: dict[str, dict[int, list[LoadResult]]],
     loads: dict[str, float],
+    plan: tuple[tuple[int, int, int], ...],
     args: argparse.Namespace,
 ) -> str:
     before, after = results
@@ -129,7 +129,7 @@ def summarize(
         f"| cold load of the model (first request) | {loads[before]:.2f} s | "
         f"{loads[after]:.2f} s | {loads[after] / loads[before]:.2f} |"
     ]
-    for clients, _rounds, max_tokens in LOADS:
+    for clients, _rounds, max_tokens in plan:
         cells = []
         for name in (before, after):
             runs = results[name][clients]

@@ -1,232 +1,189 @@
-"""Concurrency benchmark: aggregate tokens/s and time to first token with 1, 4, 8 and 16
-clients, Herd against llama-cpp-python's server and llama.cpp's ``llama-server -np 8``.
+"""Concurrency benchmark: aggregate tokens/s and time to first token with 1, 8 and 16 clients,
+with 8 while another process keeps one core busy, and requests/s with 32 clients asking for
+one token each; Herd with its defaults (what `make run` gives) beside llama.cpp's
+``llama-server`` with its defaults and with ``-np 8``, llama-cpp-python's server, and Herd
+tuned (a row of its own).
 
-Every server runs the demo model (gemma3:270m Q4_K_M) with the same thread count; all three
-are up at once, idle but for the one being measured, and each client count is measured on each
-server in turn. Each client sends streamed greedy completions of at
-most 64 tokens, each with its own prompt, one after another, for a fixed number of rounds;
-aggregate throughput is the completion tokens of all clients over the wall time of the whole
-run. Run with `make bench`; it rewrites the concurrency section of bench/RESULTS.md.
+Every server runs the demo model (gemma3:270m Q4_K_M); all are up at once, idle but for the one
+being measured, and each load is measured on each server in turn, so that a slower spell of the
+machine falls on all of them alike. Each client sends streamed greedy completions, each with its
+own prompt, one after another, for a fixed number of rounds; aggregate throughput is the
+completion tokens of all clients over the wall time of the whole load. Ratios are against
+``llama-server -np 8`` in the same run. Run with `make bench`; it rewrites the concurrency
+section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import (  # noqa: E402
-    DEMO,
-    demo_model_path,
+    THREADS,
+    LoadResult,
+    bench_arguments,
+    one_core_busy,
+    record_figures,
     run_header,
-    start_server,
+    run_load,
     write_results,
 )
-from bench.peers import (  # noqa: E402
-    start_llama_cpp_python_server,
-    start_llama_server,
-)
-from tests.live import free_port  # noqa: E402
+from bench.peers import LLAMA_SERVER_NP8, Lineup, Server  # noqa: E402
 
-CLIENTS = (1, 4, 8, 16)
-# Every core: a step of several sequences is compute-bound, and each server gets the same.
-THREADS = int(os.environ.get("BENCH_THREADS", "0")) or os.cpu_count() or 1
-PARALLEL = 8  # Herd's HERD_PARALLEL and llama-server's -np
-N_CTX = 2048  # per sequence, on every server
+# What the ratios are against: llama-server with eight slots, as the issue's targets name it.
+REFERENCE = LLAMA_SERVER_NP8
+# llama-cpp-python's server answers one request at a time: at 16 clients, or with a core gone,
+# it would take minutes to say what 8 clients already say.
+ONE_AT_A_TIME = "llama_cpp_python"
+TUNED_HERD = "herd_tuned"
+TUNED = {"HERD_PARALLEL": "8", "HERD_NUM_THREADS": str(THREADS)}
 
 
-@dataclass
-class Reply:
-    first_token_s: float
-    tokens: int
-
-
-@dataclass
-class LoadResult:
+@dataclass(frozen=True)
+class Load:
+    key: str  # its name in the run's figures
     clients: int
-    wall_s: float
-    replies: list[Reply]
+    rounds: int  # requests per client
+    max_tokens: int
+    busy: bool = False  # another process keeps one core busy throughout
+    skip: tuple[str, ...] = ()  # servers not measured under it
 
     @property
-    def tokens_per_s(self) -> float:
-        return sum(r.tokens for r in self.replies) / self.wall_s
+    def title(self) -> str:
+        per = f"{self.rounds} streamed completion{'s' if self.rounds > 1 else ''}"
+        text = f"{self.clients} client{'s' if self.clients > 1 else ''} x {per} of "
+        text += f"{self.max_tokens} token{'s' if self.max_tokens > 1 else ''}"
+        return text + (", another process keeping one core busy" if self.busy else "")
 
-    def first_token(self, quantile: float) -> float:
-        ordered = sorted(r.first_token_s for r in self.replies)
-        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+    @property
+    def counts_requests(self) -> bool:
+        """One token an answer: the load measures the request path, in requests/s."""
+        return self.max_tokens == 1
 
 
-def prompt(client: int, round_: int) -> str:
-    return f"Story {client}-{round_}: the lighthouse keeper looked at the sea and"
+def loads(quick: bool) -> list[Load]:
+    rounds, tokens = (1, 8) if quick else (4, 64)
+    return [
+        Load("1", 1, rounds, tokens),
+        Load("8", 8, rounds, tokens),
+        Load("16", 16, rounds, tokens, skip=(ONE_AT_A_TIME,)),
+        Load("32x1", 32, 1 if quick else 4, 1),
+        Load("8_busy", 8, rounds, tokens, busy=True, skip=(ONE_AT_A_TIME, TUNED_HERD)),
+    ]
 
 
-def streamed_completion(
-    http: httpx.Client, base: str, model: str, text: str, max_tokens: int
-) -> Reply:
-    """One SSE completion; tokens are the server's usage count when it sends one, else the
-    number of chunks that carried text (each peer sends one token a chunk)."""
-    body = {
-        "model": model,
-        "prompt": text,
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    started = time.perf_counter()
-    first = 0.0
-    chunks = 0
-    usage: int | None = None
-    # A new connection for every request, on every server: llama-server drops a kept-alive
-    # connection after a streamed reply.
-    headers = {"connection": "close"}
-    with http.stream("POST", f"{base}/v1/completions", json=body, headers=headers) as response:
-        response.raise_for_status()
-        for line in response.iter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
+def start_lineup(lineup: Lineup) -> None:
+    lineup.start_main()
+    lineup.llama_cpp_python(ONE_AT_A_TIME, "llama-cpp-python server")
+    lineup.herd(TUNED_HERD, "Herd tuned (not its defaults)", TUNED)
+
+
+Results = dict[str, dict[str, LoadResult]]  # load key -> server key -> result
+
+
+def measure_all(servers: list[Server], plan: list[Load]) -> Results:
+    """Each load on every server in turn."""
+    results: Results = {}
+    for load in plan:
+        for server in servers:
+            if server.key in load.skip:
                 continue
-            chunk = json.loads(line[6:])
-            if chunk.get("choices") and chunk["choices"][0].get("text"):
-                chunks += 1
-                if not first:
-                    first = time.perf_counter()
-            if chunk.get("usage"):
-                usage = int(chunk["usage"]["completion_tokens"])
-    return Reply(first - started if first else time.perf_counter() - started, usage or chunks)
-
-
-def run_load(base: str, model: str, clients: int, rounds: int, max_tokens: int) -> LoadResult:
-    def one_client(index: int) -> list[Reply]:
-        with httpx.Client(timeout=600) as http:
-            return [
-                streamed_completion(http, base, model, prompt(index, r), max_tokens)
-                for r in range(rounds)
-            ]
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        replies = [r for batch in pool.map(one_client, range(clients)) for r in batch]
-    return LoadResult(clients, time.perf_counter() - started, replies)
-
-
-@dataclass
-class Peer:
-    name: str
-    base: str
-    model: str
-    process: subprocess.Popen[bytes]
-    results: list[LoadResult]
-
-
-def measure_all(peers: list[Peer], args: argparse.Namespace) -> None:
-    """Each client count on every server in turn, so that a slower spell of the machine falls
-    on all of them alike rather than on whichever ran then."""
-    for peer in peers:
-        with httpx.Client(timeout=600) as http:
-            streamed_completion(http, peer.base, peer.model, "warm up", 8)
-    for clients in CLIENTS:
-        for peer in peers:
-            result = run_load(peer.base, peer.model, clients, args.rounds, args.max_tokens)
+            result = measure(server, load)
+            results.setdefault(load.key, {})[server.key] = result
             print(
-                f"{peer.name}: {clients} clients, {result.tokens_per_s:.1f} tokens/s, "
+                f"{server.name}: {load.title}: {result.tokens_per_s:.1f} tokens/s, "
+                f"{result.requests_per_s:.2f} requests/s, "
                 f"first token p50 {result.first_token(0.5):.3f} s",
                 flush=True,
             )
-            peer.results.append(result)
+    return results
+
+
+def measure(server: Server, load: Load) -> LoadResult:
+    with one_core_busy() if load.busy else nullcontext():
+        result = run_load(server.base, server.model, load.clients, load.rounds, load.max_tokens)
+    time.sleep(0.5)  # an engine's last step and its usage writes settle before the next load
+    return result
+
+
+def figure(load: str, server: str, metric: str) -> str:
+    """The name of one figure of this benchmark in the run's figures."""
+    return f"concurrency.{load}.{server}.{metric}"
+
+
+def figures(results: Results) -> Iterator[tuple[str, float]]:
+    for load, by_server in results.items():
+        for server, result in by_server.items():
+            yield figure(load, server, "tokens_per_s"), result.tokens_per_s
+            yield figure(load, server, "requests_per_s"), result.requests_per_s
+            yield figure(load, server, "first_token_p50"), result.first_token(0.5)
+            yield figure(load, server, "first_token_p95"), result.first_token(0.95)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=4, help="requests per client")
-    parser.add_argument("--max-tokens", type=int, default=64)
-    args = parser.parse_args()
-
-    peers: list[Peer] = []
-    with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
-        home = Path(tmp)
-        try:
-            port = free_port()
-            herd_env = {
-                "HERD_PARALLEL": str(PARALLEL),
-                "HERD_NUM_CTX": str(N_CTX),
-                "HERD_NUM_THREADS": str(THREADS),
-            }
-            process = start_server(home, port, herd_env)
-            peers.append(Peer("Herd", f"http://127.0.0.1:{port}", DEMO, process, []))
-            model = demo_model_path(home)
-            port = free_port()
-            process = start_llama_cpp_python_server(
-                model, port, THREADS, N_CTX, home / "llama-cpp-python.log"
-            )
-            peers.append(
-                Peer("llama-cpp-python server", f"http://127.0.0.1:{port}", str(model), process, [])
-            )
-            port = free_port()
-            process = start_llama_server(
-                model, port, THREADS, PARALLEL, N_CTX, home / "llama-server.log"
-            )
-            peers.append(Peer("llama-server", f"http://127.0.0.1:{port}", str(model), process, []))
-            measure_all(peers, args)
-        finally:
-            for peer in peers:
-                peer.process.terminate()
-                peer.process.wait(30)
-
-    herd, python_server, llama_server = (peer.results for peer in peers)
-    report = summarize(herd, python_server, llama_server, args)
+    args = bench_arguments(__doc__).parse_args()
+    plan = loads(args.quick)
+    with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp, Lineup(Path(tmp)) as lineup:
+        start_lineup(lineup)
+        results = measure_all(lineup.servers, plan)
+        servers = list(lineup.servers)
+    record_figures(dict(figures(results)), quick=args.quick)
+    report = summarize(servers, plan, results)
     print(report)
-    write_results(report)
+    write_results(report, quick=args.quick)
 
 
-def summarize(
-    herd: list[LoadResult],
-    python_server: list[LoadResult],
-    llama_server: list[LoadResult],
-    args: argparse.Namespace,
-) -> str:
-    rows = []
-    for ours, slow, fast in zip(herd, python_server, llama_server, strict=True):
-        rows.append(
-            f"| {ours.clients} | {ours.tokens_per_s:.0f} | "
-            f"{ours.first_token(0.5):.2f} s / {ours.first_token(0.95):.2f} s | "
-            f"{slow.tokens_per_s:.0f} | {slow.first_token(0.5):.2f} s / "
-            f"{slow.first_token(0.95):.2f} s | {fast.tokens_per_s:.0f} | "
-            f"{fast.first_token(0.5):.2f} s / {fast.first_token(0.95):.2f} s | "
-            f"{ours.tokens_per_s / slow.tokens_per_s:.2f} | "
-            f"{ours.tokens_per_s / fast.tokens_per_s:.2f} |"
+def summarize(servers: list[Server], plan: list[Load], results: Results) -> str:
+    names = {server.key: server.name for server in servers}
+    lines = [
+        "## Concurrent clients: gemma3:270m (Q4_K_M)",
+        "",
+        f"{run_header()}. All servers up at once, idle but the one measured; each load on "
+        "every server in turn, once. Aggregate completion tokens/s over the whole load; first "
+        f"token p50 / p95; ratios against {names[REFERENCE]} in the same run (a rate's above "
+        "1 and a time's below 1 are better than it). The busy core is a Python busy loop in "
+        "another process, started before and stopped after each load, for every server alike. "
+        f"{names[ONE_AT_A_TIME]} serves one request at a time and is left out at 16 clients "
+        f"and with a core busy, {names[TUNED_HERD]} with a core busy, and the 4-client load is "
+        "dropped, to keep `make bench` near 25 minutes.",
+    ]
+    for load in plan:
+        lines += ["", f"### {load.title}", "", *table(servers, load, results[load.key])]
+    return "\n".join([*lines, ""])
+
+
+def table(servers: list[Server], load: Load, results: dict[str, LoadResult]) -> list[str]:
+    reference = results[REFERENCE]
+    unit = "requests/s" if load.counts_requests else "tokens/s"
+    rows = [
+        f"| server | settings | {unit} | first token p50 / p95 | {unit} ratio | "
+        "first token p50 / p95 ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for server in servers:
+        if server.key not in results:
+            continue
+        result = results[server.key]
+        rate, base = (
+            (result.requests_per_s, reference.requests_per_s)
+            if load.counts_requests
+            else (result.tokens_per_s, reference.tokens_per_s)
         )
-    median_tokens = statistics.median(r.tokens for r in herd[-1].replies)
-    return "\n".join(
-        [
-            "## Concurrent clients: gemma3:270m (Q4_K_M)",
-            "",
-            f"{run_header(THREADS)}; each client sends {args.rounds} streamed greedy "
-            f"completions of at most {args.max_tokens} tokens (median {median_tokens:.0f}), "
-            f"one after another; Herd with HERD_PARALLEL={PARALLEL}, llama-server with "
-            f"-np {PARALLEL}, {N_CTX} tokens of context per sequence on every server. "
-            "Aggregate completion tokens/s over the whole run; first token p50 / p95.",
-            "",
-            "| clients | Herd tokens/s | Herd first token | llama-cpp-python server "
-            "tokens/s | its first token | llama-server tokens/s | its first token | "
-            "Herd / llama-cpp-python server | Herd / llama-server |",
-            "|---|---|---|---|---|---|---|---|---|",
-            *rows,
-            "",
-        ]
-    )
+        p50, p95 = result.first_token(0.5), result.first_token(0.95)
+        rows.append(
+            f"| {server.name} | {server.settings} | {rate:.1f} | {p50:.3f} s / {p95:.3f} s | "
+            f"{rate / base:.2f} | {p50 / reference.first_token(0.5):.2f} / "
+            f"{p95 / reference.first_token(0.95):.2f} |"
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ rewrites its own section of bench/RESULTS.md.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import importlib.util
@@ -46,7 +45,7 @@ sys.path.insert(0, str(REPO))
 from django.http import HttpRequest, StreamingHttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from bench.common import write_results  # noqa: E402
+from bench.common import bench_arguments, write_results  # noqa: E402
 from tests.live import free_port  # noqa: E402
 
 ORIGIN = "https://app.example"
@@ -280,12 +279,14 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_arguments(__doc__.splitlines()[0])
     parser.add_argument("handwritten", type=Path, help="the hand-written middleware's module")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--note", default="", help="what else ran on the machine")
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.warmup = 20, 5
 
     with tempfile.TemporaryDirectory() as home:
         valkey, url = start_valkey(Path(home))
@@ -315,13 +316,13 @@ def main() -> None:
                     LIBRARY_NAME: handler_with(LIBRARY),
                 }
                 timings = asyncio.run(measure(handlers, args.requests, args.warmup))
-                by_itself = asyncio.run(alone())
+                by_itself = asyncio.run(alone(3, 100) if args.quick else alone())
         finally:
             valkey.terminate()
             valkey.wait()
     section = report(timings, by_itself, args.requests, args.note)
     print(section)
-    write_results(section)
+    write_results(section, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,13 @@
 
 A 200-line batch of completions fills the demo model's batch lane; while it runs, streamed
 chat requests are sent one at a time on the interactive lane. Their first-token times are
-compared with the same requests on the idle server and with llama-cpp-python in-process.
+compared with the same requests on the idle server and with llama-cpp-python in-process (on as
+many threads as llama.cpp's own default). Herd runs with its defaults.
 Run with `make bench`; it rewrites its section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import statistics
@@ -26,9 +26,11 @@ from bench.common import (  # noqa: E402
     DEMO,
     REPACK,
     THREADS,
+    bench_arguments,
     demo_model_path,
     run_header,
     start_server,
+    stop,
     write_results,
 )
 from tests.live import free_port  # noqa: E402
@@ -70,10 +72,13 @@ def in_process_first_token(path: Path, trials: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_arguments(__doc__)
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--trials", type=int, default=10)
     args = parser.parse_args()
+    if args.quick:
+        # Still enough lines to outlast the trials: the backlog must run throughout.
+        args.lines, args.trials = 60, 3
     with tempfile.TemporaryDirectory(prefix="herd-bench-") as tmp:
         home = Path(tmp)
         port = free_port()
@@ -113,8 +118,7 @@ def main() -> None:
             assert counts is not None and counts.completed < args.lines, "backlog ran dry"
             client.batches.cancel(batch.id)
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server)
         # With the server gone, so that nothing else runs beside it.
         local = in_process_first_token(demo_model_path(home), args.trials)
 
@@ -127,7 +131,8 @@ def main() -> None:
             "## Interactive first token under a batch backlog: gemma3:270m (Q4_K_M)",
             "",
             f"{run_header()}; {args.trials} streamed completions, one at a time, while a "
-            f"{args.lines}-line batch (64 tokens a line) keeps the worker busy; median and max.",
+            f"{args.lines}-line batch (64 tokens a line) keeps the worker busy; median and max. "
+            f"Herd with its defaults, in-process llama-cpp-python with n_threads={THREADS}.",
             "",
             "| | time to first token | ratio to in-process |",
             "|---|---|---|",
@@ -142,7 +147,7 @@ def main() -> None:
         ]
     )
     print(report)
-    write_results(report)
+    write_results(report, quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Streaming benchmark: time to first token and decode speed, through the server vs in-process.
 
-Both sides run the demo model (gemma3:270m) with the same prompt, greedy decoding and the same
-thread count. Trials alternate between the two so that any background load hits both alike.
-The server is a real `herd serve` (embedded Valkey, one CPU worker) in a temporary HERD_HOME;
-requests go web -> Redis -> Celery worker -> Redis stream -> web as SSE.
+Both sides run the demo model (gemma3:270m) with the same prompt and greedy decoding; the
+in-process side on as many threads as llama.cpp's own default. Trials alternate between the two
+so that any background load hits both alike. The server is a real `herd serve` with its
+defaults (embedded Valkey, one CPU worker) in a temporary HERD_HOME; requests go web -> Redis
+-> Celery worker -> Redis stream -> web as SSE.
 
 Run with `make bench`; it rewrites the streaming section of bench/RESULTS.md.
 """
@@ -27,9 +28,11 @@ from bench.common import (  # noqa: E402
     DEMO,
     REPACK,
     THREADS,
+    bench_arguments,
     demo_model_path,
     run_header,
     start_server,
+    stop,
     write_results,
 )
 from tests.live import free_port  # noqa: E402
@@ -85,10 +88,12 @@ def server_trial(client: OpenAI, max_tokens: int) -> Trial:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = bench_arguments(__doc__)
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--max-tokens", type=int, default=128)
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.max_tokens = 2, 16
 
     from workers.engine.loading import Llama
 
@@ -111,12 +116,11 @@ def main() -> None:
                 local.append(in_process_trial(llama, args.max_tokens))
                 remote.append(server_trial(client, args.max_tokens))
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server)
 
     report = summarize(local, remote, args)
     print(report)
-    write_results(report)
+    write_results(report, quick=args.quick)
 
 
 def summarize(local: list[Trial], remote: list[Trial], args: argparse.Namespace) -> str:
@@ -129,7 +133,8 @@ def summarize(local: list[Trial], remote: list[Trial], args: argparse.Namespace)
             "## Streaming: one client, gemma3:270m (Q4_K_M)",
             "",
             f"{run_header()}; {args.trials} alternating trials of {args.max_tokens} greedy "
-            "tokens; medians.",
+            f"tokens; medians. Herd with its defaults, in-process llama-cpp-python with "
+            f"n_threads={THREADS}.",
             "",
             "| | in-process llama-cpp-python | Herd server (SSE) | ratio / difference |",
             "|---|---|---|---|",

@@ -43,6 +43,15 @@ HERD_COMMANDS = (
 )
 HELP_ARGS: tuple[list[str], ...] = ([], ["help"], ["--help"], ["-h"])
 
+# How many times llama.cpp's CPU threads (OpenMP: GCC's libgomp) spin at a barrier, or between
+# two decode steps, before they sleep. libgomp's own default (300000) keeps a core busy between a
+# worker's steps, where its Python threads (sampling, sending the tokens out) need it; when
+# another process takes a core, the spinning threads and the worker's own fight for the other:
+# eight clients on two cores got 5 tokens/s instead of 70 (bench/RESULTS.md, "OpenMP spin
+# count"). libgomp reads it once, as llama.cpp's library loads, so it is set here, before any
+# command imports llama.cpp; an environment that sets it, or OMP_WAIT_POLICY, wins.
+OPENMP_SPIN_COUNT = "1000"
+
 
 def herd_help() -> str:
     """Herd's commands with the first line of each one's help, then Django's list."""
@@ -64,6 +73,8 @@ def herd_help() -> str:
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
     if args in HELP_ARGS:
         sys.stdout.write(herd_help() + "\n")
         return

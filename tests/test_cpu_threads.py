@@ -4,12 +4,16 @@ for each case."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from project import cli
 from tests.live import LiveServer
 from workers.management.commands.worker import llama_thread_choice
 from workers.worker.cpus import cgroup_cpu_quota, default_threads, physical_cores
@@ -125,3 +129,24 @@ def test_the_worker_says_why_it_chose_its_default(settings: Any) -> None:
     said = llama_thread_choice()
     assert said == f"{choice.threads} llama.cpp threads ({choice.reason})"
     assert "physical core" in said
+
+
+def run_herd(env: dict[str, str]) -> dict[str, str]:
+    """The environment a command run by ``herd`` sees, started with ``env``."""
+    script = (
+        "import json, os, sys; from project import cli; "
+        "cli.main(['shell', '-c', 'import json, os; print(json.dumps(dict(os.environ)))'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_herd_makes_llama_cpps_openmp_threads_spin_briefly(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    base["HERD_HOME"] = str(tmp_path)
+    assert run_herd(base)["GOMP_SPINCOUNT"] == cli.OPENMP_SPIN_COUNT
+    # What the environment says wins.
+    assert run_herd({**base, "GOMP_SPINCOUNT": "5"})["GOMP_SPINCOUNT"] == "5"
+    assert "GOMP_SPINCOUNT" not in run_herd({**base, "OMP_WAIT_POLICY": "PASSIVE"})
