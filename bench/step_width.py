@@ -144,7 +144,20 @@ def section(
         unified, split = median[("unified", width)], median[("split", width)]
         ratios = f"{unified / split:.2f} | {unified / one:.2f}"
         lines.append(f"| {width} | {unified:.1f} | {split:.1f} | {ratios} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + LAYOUT_CHOICE
+
+
+# What the table decided, under it in RESULTS.md.
+LAYOUT_CHOICE = """
+Herd's engine keeps the unified cache: it is what lets each sequence take the cells its prompt
+and `max_tokens` need instead of a whole context, so that many short answers run where a few
+long ones would fill the cache. What it costs is the ratio column: its attention runs over the
+cells every sequence shares (masked), where a stream each attends to its own alone. A stream
+each for sixteen sequences would need sixteen whole contexts of cache, four times the default's
+memory. The CPU default of 16 at once is not where a wider step stops paying in-process (it
+still pays at 32): each running request also holds one of a worker's request threads
+(`HERD_WORKER_THREADS`, 16).
+"""
 
 
 if __name__ == "__main__":

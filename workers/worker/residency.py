@@ -41,8 +41,10 @@ def llama_threads() -> int:
     return int(settings.HERD_NUM_THREADS) or default_threads().threads
 
 
-# The most sequences a model decodes together when HERD_PARALLEL does not say: past it a wider
-# step stops paying (bench/RESULTS.md, "Step width"). They start as their KV cells allow.
+# The most sequences a model decodes together when HERD_PARALLEL does not say; they start as
+# their KV cells allow. On the CPU a step of 16 still pays (bench/RESULTS.md, "Step width"),
+# and each running request holds one of a worker's HERD_WORKER_THREADS (16). The GPU's has not
+# been measured (no GPU on the machines bench/RESULTS.md comes from).
 DEFAULT_PARALLEL = {"cpu": 16, "cuda": 32}
 # Whole contexts a model's KV cache holds when HERD_PARALLEL does not say: the memory the
 # budget counts for it. Short answers fit many to a context.
