@@ -28,30 +28,23 @@ from bench.common import (  # noqa: E402
     one_core_busy,
     run_header,
     run_load,
-    start_server,
-    stop,
-    warm_up,
     write_results,
 )
-from tests.live import free_port  # noqa: E402
+from bench.peers import Lineup  # noqa: E402
 
 CLIENTS = 8
 MAX_TOKENS = 64
 
 
 def measure(env: dict[str, str], rounds: int) -> tuple[LoadResult, LoadResult]:
-    """Eight clients on a quiet machine, then with one core busy, on a Herd run with ``env``."""
-    port = free_port()
-    server = start_server(Path(tempfile.mkdtemp()), port, env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        warm_up(base, DEMO)
-        quiet = run_load(base, DEMO, CLIENTS, rounds, MAX_TOKENS)
+    """Eight clients on a quiet machine, then with one core busy, on a Herd run with ``env``
+    (the only server up while it is measured)."""
+    with tempfile.TemporaryDirectory(prefix="herd-spin-") as home, Lineup(Path(home)) as lineup:
+        server = lineup.herd("herd", "Herd", env)
+        quiet = run_load(server.base, server.model, CLIENTS, rounds, MAX_TOKENS)
         with one_core_busy():
-            busy = run_load(base, DEMO, CLIENTS, max(1, rounds // 2), MAX_TOKENS)
+            busy = run_load(server.base, server.model, CLIENTS, max(1, rounds // 2), MAX_TOKENS)
         return quiet, busy
-    finally:
-        stop(server)
 
 
 def main() -> None:
