@@ -312,13 +312,14 @@ class Residency:
         contexts = cache_sequences(self.device)
         engine = make_engine(spec.name, llama, parallel, contexts)
         took = time.monotonic() - started
+        cells = cache_cells(llama)
         log.info(
             "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a cache of %d tokens)",
             spec.name,
             took,
             n_ctx,
             parallel,
-            cache_cells(llama),
+            cells,
         )
         context_length = sequence_context(llama)
         return ResidentModel(
@@ -328,7 +329,7 @@ class Residency:
             took,
             requested_ctx=n_ctx,
             context_length=context_length,
-            kv_bytes=kv_cache_bytes(spec.path, cache_cells(llama)),
+            kv_bytes=kv_cache_bytes(spec.path, cells),
         )
 
 
