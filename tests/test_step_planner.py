@@ -92,11 +92,36 @@ def test_a_prompt_goes_before_the_generating_sequences_and_by_itself() -> None:
     assert step.members == [prompting]
 
 
-def test_the_earliest_admitted_prompt_goes_first_whatever_its_slot() -> None:
+def test_prompts_go_in_one_step_the_earliest_admitted_first_whatever_its_slot() -> None:
     later = sequence(PROMPT, 0, admitted=7, fed=0)
     earlier = sequence(PROMPT, 3, admitted=5, fed=2)
     step = plan(active(later, earlier))
-    assert step.members == [earlier]
+    assert (step.kind, step.members) == ("prompt", [earlier, later])
+
+
+def test_a_prompt_step_holds_as_many_prompts_as_n_batch_tokens_hold() -> None:
+    # 200 + 250 tokens left leave 62 of the step's 512 for the third; the fourth waits.
+    prompts = [
+        sequence(PROMPT, slot, admitted=slot + 1, prompt=list(range(300)), fed=fed)
+        for slot, fed in enumerate([100, 50, 0, 0])
+    ]
+    step = plan(active(*prompts))
+    assert step.members == prompts[:3]
+    # Once a step's worth of prompt tokens went in a row, generating sequences come first.
+    generating = sequence(GENERATING, 4, admitted=9)
+    later = plan(active(*prompts, generating), in_a_row=N_BATCH, slots=5)
+    assert (later.kind, later.members) == ("generate", [generating])
+
+
+def test_newcomers_prompts_join_the_step_of_those_already_in() -> None:
+    prompting = sequence(PROMPT, 0, admitted=3, prompt=list(range(500)), fed=0)
+    streams = Streams(cached=[[], [1, 2, 3], []], last_used=[3, 2, 1], admissions=3)
+    kept = sequence(prompt=[1, 2, 3, 4, 5, 6])  # three of its tokens are in stream 1
+    too_many = sequence(prompt=[9] * 20)
+    step = plan(active(prompting), [kept, too_many], streams=streams, slots=3)
+    assert [s for s, _ in step.admit] == [kept, too_many]
+    # 500 + 3 tokens: the step has room for the start of the second newcomer's prompt only.
+    assert step.members == [prompting, kept, too_many]
 
 
 def test_after_n_batch_prompt_tokens_in_a_row_the_generating_sequences_get_a_step() -> None:
@@ -221,7 +246,7 @@ def test_two_newcomers_in_one_plan_never_get_the_same_stream() -> None:
     both = [sequence(prompt=[1, 2, 3, 4]), sequence(prompt=[1, 2, 3, 5])]
     step = plan({}, both, streams=streams, slots=2)
     assert step.admit == [(both[0], Admission(0, 3)), (both[1], Admission(1, 0))]
-    assert step.members == [both[0]]
+    assert step.members == both
 
 
 def test_a_prompt_already_in_goes_before_a_newcomers() -> None:
@@ -229,7 +254,7 @@ def test_a_prompt_already_in_goes_before_a_newcomers() -> None:
     newcomer = sequence(prompt=[7])
     step = plan(active(prompting), [newcomer])
     assert [s for s, _ in step.admit] == [newcomer]
-    assert step.members == [prompting]
+    assert step.members == [prompting, newcomer]
 
 
 def test_a_newcomer_waits_for_its_prompt_after_n_batch_prompt_tokens() -> None:

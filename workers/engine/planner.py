@@ -25,10 +25,10 @@ What a plan decides, in this order:
    fit waits, and every one after it;
 3. a generating sequence ``LOOKAHEAD`` tokens ahead of its reader is held back: a slow reader
    skips steps instead of holding up the others;
-4. the step: the prompt of the earliest admitted sequence in PROMPT by itself (as much of it as
-   ``n_batch`` holds), unless ``n_batch`` prompt tokens went in a row since the last
-   generation step and a sequence is generating; else the next token of every generating
-   sequence not held back, in slot order.
+4. the step: the prompts of the sequences in PROMPT, the earliest admitted first, as many as
+   ``n_batch`` tokens hold (the last one cut off there), unless ``n_batch`` prompt tokens went
+   in a row since the last generation step and a sequence is generating; else the next token
+   of every generating sequence not held back, in slot order.
 """
 
 from __future__ import annotations
@@ -165,10 +165,11 @@ def plan_step(
     stream of long prompts still leaves the others a step every ``n_batch`` tokens.
     Generation steps without a prompt in them are not cut into uneven micro-batches: with
     eight clients on two cores, about 8% more tokens/s than a prompt folded into each step,
-    the 95th-percentile first token lower and the median a little higher. A prompt decoded by
-    itself is decoded exactly as it would be alone; several prompts in one step (or a prompt
-    ahead of another sequence's tokens) come out with different logits on quantized models,
-    and made first tokens later when measured.
+    the 95th-percentile first token lower and the median a little higher. Prompts waiting
+    together go in one step: a step costs much the same for one short prompt as for several
+    (on two cores, a step of 10 tokens takes most of the time of a step of 100), so 32
+    requests arriving at once, or a batch's short lines, would otherwise pay a whole step
+    each.
 
     bench/RESULTS.md has the other schedules measured against this one.
 
@@ -201,14 +202,28 @@ def plan_step(
 
     plan = functools.partial(StepPlan[S], leave=leave, admit=admit, evict=evict, held=held)
     if (prompting or admit) and (not generating or prompt_tokens_in_a_row < n_batch):
-        # The prompt admitted first: sequences are admitted in lane and turn order, and one
+        # The earliest admitted first: sequences are admitted in lane and turn order, and one
         # admitted now came after every one already in.
-        first = min(prompting, key=lambda s: s.admitted) if prompting else admit[0][0]
-        return plan(kind="prompt", members=[first])
+        prompts = [(s, len(s.prompt) - s.fed) for s in sorted(prompting, key=lambda s: s.admitted)]
+        prompts += [(s, len(s.prompt) - admission.keep) for s, admission in admit]
+        return plan(kind="prompt", members=_packed(prompts, n_batch))
     if generating:
         generating.sort(key=lambda sequence: sequence.slot)
         return plan(kind="generate", members=generating)
     return plan()
+
+
+def _packed(prompts: list[tuple[S, int]], n_batch: int) -> list[S]:
+    """The sequences whose prompt tokens (each with the count it has left) go in one step of
+    ``n_batch`` tokens, in the order given: the last may have more than the step holds."""
+    members: list[S] = []
+    room = n_batch
+    for sequence, left in prompts:
+        if room <= 0:
+            break
+        members.append(sequence)
+        room -= left
+    return members
 
 
 def _admissions(

@@ -8,8 +8,8 @@ sampled token (the end-of-generation token included, then nothing more) with its
 when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the next step and
 frees its stream (its sequence id) for the next sequence. Each step is one
 ``llama_decode`` over a ``llama_batch`` holding either the next token of every generating
-sequence or one joining sequence's prompt (as much of it as ``n_batch`` holds); each sequence
-then samples its own next token from its own row of logits with its own sampler chain.
+sequence or the prompts of the joining sequences (as much of them as ``n_batch`` holds); each
+sequence then samples its own next token from its own row of logits with its own sampler chain.
 
 The loop repeats three things: plan the step (``workers.engine.planner.plan_step``, a pure
 function of the sequences' states, which also says which sequences leave and which take a
@@ -331,7 +331,7 @@ class Stepper:
     def _run(self, plan: StepPlan[_Sequence]) -> None:
         """One decode as planned, then each member's next state."""
         if plan.kind == "prompt":
-            members, rows, n = self._fill_prompt(plan.members[0])
+            members, rows, n = self._fill_prompts(plan.members)
             self._prompt_tokens_in_a_row += n
         else:
             members, rows, n = self._fill_generating(plan.members)
@@ -374,20 +374,23 @@ class Stepper:
             sequence.next_token = None
         return generating, rows, len(generating)
 
-    def _fill_prompt(
-        self, sequence: _Sequence
+    def _fill_prompts(
+        self, prompting: list[_Sequence]
     ) -> tuple[list[_Sequence], list[tuple[_Sequence, int]], int]:
-        """Put the next ``n_batch`` tokens (at most) of ``sequence``'s prompt in the batch; its
-        last row is sampled once the prompt is all in."""
-        take = min(len(sequence.prompt) - sequence.fed, self._n_batch)
-        for i in range(take):
-            self._put(i, sequence.prompt[sequence.fed + i], sequence.fed + i, sequence)
-        sequence.fed += take
+        """Put the next prompt tokens of each sequence in the batch, in the plan's order, up to
+        ``n_batch`` in all; a sequence's last row is sampled once its prompt is all in."""
         rows = []
-        if sequence.fed == len(sequence.prompt):
-            self._batch.logits[take - 1] = True
-            rows.append((sequence, take - 1))
-        return [sequence], rows, take
+        n = 0
+        for sequence in prompting:
+            take = min(len(sequence.prompt) - sequence.fed, self._n_batch - n)
+            for i in range(take):
+                self._put(n + i, sequence.prompt[sequence.fed + i], sequence.fed + i, sequence)
+            sequence.fed += take
+            n += take
+            if sequence.fed == len(sequence.prompt):
+                self._batch.logits[n - 1] = True
+                rows.append((sequence, n - 1))
+        return prompting, rows, n
 
     def _put(self, index: int, token: int, position: int, sequence: _Sequence) -> None:
         self._streams.cached[sequence.slot].append(token)
