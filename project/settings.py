@@ -108,6 +108,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A connection is a file handle here, and opening one runs the PRAGMAs above: each thread
+    # keeps its own rather than opening one per request or batch line.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
@@ -185,8 +188,9 @@ HERD_KEEP_ALIVE = parsed("HERD_KEEP_ALIVE", parse_duration, "5m")
 # Batches and files.
 HERD_FILES_DIR = Path(env.str("HERD_FILES", default=str(HERD_HOME / "files")))
 HERD_MAX_UPLOAD = parsed("HERD_MAX_UPLOAD", parse_size, "200MB")
-# Lines of one batch queued or running at once: batches sharing a lane take turns.
-HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=8)
+# Lines of one batch queued or running at once: batches sharing a lane take turns. More than a
+# CPU worker runs at once (16), so that a line is always waiting when one ends.
+HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=32)
 # Threads per worker that run batch lines (they wait on the engine, not on the CPU).
 HERD_BATCH_RUNNERS = env.int("HERD_BATCH_RUNNERS", default=16)
 # A batch line queued this many seconds ago whose message is in no lane and held by no

@@ -35,6 +35,8 @@ def batch_server(
             "HERD_VISIBILITY_TIMEOUT": "4",
             "HERD_RESTORE_INTERVAL": "1",
             "HERD_MAX_UPLOAD": str(MAX_UPLOAD),
+            # Smaller than the tests' batches, so that two of them on one lane take turns.
+            "HERD_BATCH_WINDOW": "8",
         },
     )
     server.start()

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
@@ -35,7 +35,8 @@ from project.broker import sync_client
 from project.durations import parse_duration
 from project.edge.errors import ApiError
 from workers.broker import keys
-from workers.broker.placement import NoWorker, choose_worker
+from workers.broker.placement import NoWorker, choose_among
+from workers.broker.placement import candidates as placement_candidates
 from workers.broker.wire import BATCH_LINE
 from workers.models import Placement
 
@@ -121,69 +122,84 @@ def do_create_batch(
 
 def send_lines(batch_id: str) -> None:
     """Top the batch up to its window: send its next pending lines, in file order, as one task
-    each on its model's batch lane."""
+    each on its model's batch lane.
+
+    Called as each line ends; it sends nothing until a quarter of the window is free, so that
+    its queries and the reading of the workers' state are paid once for several lines.
+    """
     from project.celery import app
 
+    window = settings.HERD_BATCH_WINDOW
     in_flight = BatchLine.objects.filter(batch_id=batch_id, status__in=IN_FLIGHT).count()
-    room = settings.HERD_BATCH_WINDOW - in_flight
-    if room <= 0:
+    room = window - in_flight
+    if room <= 0 or (in_flight and room < max(1, window // 4)):
+        return
+    candidates = list(
+        BatchLine.objects.filter(batch_id=batch_id, status=LineStatus.PENDING)
+        .order_by("line_number")
+        .values_list("pk", "model_name")[:room]
+    )
+    if not candidates:
         return
     sizes = dict(ModelRecord.objects.values_list("name", "size"))
     pins: dict[str, list[str]] = {}
     for name, pinned in Placement.objects.values_list("model__name", "worker"):
         pins.setdefault(name, []).append(pinned)
-    candidates = BatchLine.objects.filter(batch_id=batch_id, status=LineStatus.PENDING).order_by(
-        "line_number"
-    )[:room]
-    for line_id, model_name in candidates.values_list("pk", "model_name"):
-        if model_name not in sizes:
-            do_record_result(
-                line_id,
-                "",
-                failed=True,
-                response=None,
-                error={
-                    "code": "model_not_found",
-                    "message": f"The model '{model_name}' does not exist",
-                },
-            )
-            continue
+    try:
+        workers = placement_candidates(sync_client())
+    except BROKER_ERRORS:
+        return  # lines stay pending; beat sends them once the broker is back
+    sending: list[tuple[int, str]] = []  # line, lane
+    unknown = False
+    with transaction.atomic():
+        for line_id, model_name in candidates:
+            if model_name not in sizes:
+                unknown |= _fail_unknown_model(line_id, model_name)
+                continue
+            try:
+                worker = choose_among(workers, model_name, sizes[model_name], pins.get(model_name))
+            except NoWorker:
+                break  # lines stay pending; beat sends them when a worker is back
+            # Conditional, so two workers topping up at once never send one line twice.
+            if BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
+                status=LineStatus.QUEUED, queued_at=timezone.now()
+            ):
+                sending.append((line_id, keys.batch_lane(worker.name)))
+    if unknown:
+        finalize_if_done(batch_id)  # those may have been its last lines
+    for index, (line_id, lane) in enumerate(sending):
         try:
-            worker = choose_worker(
-                sync_client(), model_name, sizes[model_name], pins.get(model_name)
-            )
-        except NoWorker:
-            return  # lines stay pending; beat sends them when a worker is back
+            app.send_task(BATCH_LINE, args=(line_id,), queue=lane)
         except BROKER_ERRORS:
-            return  # likewise once the broker is back
-        # Conditional, so two workers topping up at once never send one line twice.
-        if not BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
-            status=LineStatus.QUEUED, queued_at=timezone.now()
-        ):
-            continue
-        try:
-            app.send_task(BATCH_LINE, args=(line_id,), queue=keys.batch_lane(worker.name))
-        except BROKER_ERRORS:
-            # The message may not exist: hand the line back so beat sends it again. Should it
-            # exist after all, the two deliveries meet at do_claim_line and one of them runs.
-            BatchLine.objects.filter(pk=line_id, status=LineStatus.QUEUED).update(
+            # The messages may not exist: hand the lines back so beat sends them again. Should
+            # one exist after all, the two deliveries meet at do_claim_line and one of them runs.
+            unsent = [line for line, _ in sending[index:]]
+            BatchLine.objects.filter(pk__in=unsent, status=LineStatus.QUEUED).update(
                 status=LineStatus.PENDING
             )
-            log.warning("the broker is away; line %s waits for the next top-up", line_id)
+            log.warning("the broker is away; %s lines wait for the next top-up", len(unsent))
             return
 
 
+def _fail_unknown_model(line_id: int, model_name: str) -> bool:
+    """A pending line whose model does not exist goes to the error file without running."""
+    error = {"code": "model_not_found", "message": f"The model '{model_name}' does not exist"}
+    return bool(
+        BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
+            status=LineStatus.FAILED, error=error, finished_at=timezone.now()
+        )
+    )
+
+
 def do_claim_line(line_id: int, worker_instance: str) -> BatchLine | None:
-    """QUEUED -> RUNNING for this worker instance; None when the line is not for running (done,
-    cancelled, or taken: a task delivered twice runs once)."""
+    """QUEUED -> RUNNING for this worker instance, its ``attempts`` counting this try; None when
+    the line is not for running (done, cancelled, or taken: a task delivered twice runs once)."""
     claimed = BatchLine.objects.filter(
         pk=line_id, status=LineStatus.QUEUED, batch__status=BatchStatus.IN_PROGRESS
-    ).update(status=LineStatus.RUNNING, worker_instance=worker_instance)
+    ).update(status=LineStatus.RUNNING, worker_instance=worker_instance, attempts=F("attempts") + 1)
     if not claimed:
         return None
-    line = BatchLine.objects.select_related("batch").get(pk=line_id)
-    BatchLine.objects.filter(pk=line_id).update(attempts=line.attempts + 1)
-    return line
+    return BatchLine.objects.select_related("batch").get(pk=line_id)
 
 
 def do_release_line(line_id: int, worker_instance: str) -> None:
@@ -211,13 +227,9 @@ def do_record_result(
     error: dict[str, Any] | None,
 ) -> bool:
     """RUNNING (by this instance) -> COMPLETED or FAILED, once. Returns whether it recorded;
-    then finalizes the batch if that was its last unfinished line."""
+    then tops its batch up and finalizes it if that was its last unfinished line."""
     recorded = BatchLine.objects.filter(
-        Q(pk=line_id)
-        & (
-            Q(status=LineStatus.RUNNING, worker_instance=worker_instance)
-            | Q(status=LineStatus.PENDING, worker_instance="")  # never sent: no such model
-        )
+        pk=line_id, status=LineStatus.RUNNING, worker_instance=worker_instance
     ).update(
         status=LineStatus.FAILED if failed else LineStatus.COMPLETED,
         response=storable_json(response),

@@ -61,7 +61,14 @@ def choose_worker(
     """Among the live workers the model is pinned to (all live workers when none is): the
     least busy holding ``model_name``; else the least busy with room for it; else the one with
     the most room (it evicts idle models, or says why it cannot)."""
-    workers = candidates(client)
+    return choose_among(candidates(client), model_name, model_size, pinned_to)
+
+
+def choose_among(
+    workers: list[Candidate], model_name: str, model_size: int, pinned_to: list[str] | None
+) -> Candidate:
+    """``choose_worker`` over ``workers`` as ``candidates`` read them: several choices made on
+    one reading cost its round trips once."""
     if pinned_to:
         workers = [w for w in workers if w.name in pinned_to] or workers
     if not workers:

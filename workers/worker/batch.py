@@ -75,7 +75,7 @@ def _run_and_record(line: BatchLine, instance: str) -> None:
         log.exception("batch line %s lost the broker; handing it back", line.pk)
         do_release_line(line.pk, instance)
     except Exception as exc:
-        attempt = line.attempts + 1
+        attempt = line.attempts
         if attempt < MAX_LINE_ATTEMPTS:
             log.exception("batch line %s failed on try %s; handing it back", line.pk, attempt)
             do_release_line(line.pk, instance)
@@ -93,7 +93,7 @@ def _run_and_record(line: BatchLine, instance: str) -> None:
 
 def _run_claimed(line: BatchLine, instance: str) -> None:
     started = time.monotonic()
-    request_id = line_request_id(line.batch_id, line.pk, line.attempts + 1)
+    request_id = line_request_id(line.batch_id, line.pk, line.attempts)
     try:
         record = find_ready_model(line.model_name)
     except ModelNotFound:
