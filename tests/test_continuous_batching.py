@@ -3,7 +3,6 @@ comes out exactly as it would alone (``workers.engine.batched``, ``workers.engin
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -500,12 +499,11 @@ def test_a_prompt_that_starts_like_a_cached_one_decodes_only_the_rest(tiny_gguf:
         fresh.close()
 
 
-def test_a_prompt_goes_ahead_of_the_next_step_but_a_long_one_lets_the_others_through(
+def test_a_long_prompt_goes_in_n_batch_pieces_beside_the_generating_sequences(
     tiny_gguf: Path,
 ) -> None:
-    """Prompts are decoded first, in steps of their own, and at most n_batch prompt tokens in
-    a row: a prompt three batches long still leaves the generating sequences a step after
-    each batch of it."""
+    """A prompt two and a half batches long is decoded in steps of n_batch tokens that carry
+    the two generating sequences' next tokens too: they never wait for the prompt."""
     engine = BatchedEngine("tiny", make_llama(tiny_gguf, n_ctx=2048), parallel=3)
     n_batch = int(llama_cpp.llama_n_batch(engine.llama._ctx.ctx))
     per_phrase = len(tokenize_prompt(engine.llama, "hello world " * 10)) / 10
@@ -535,13 +533,12 @@ def test_a_prompt_goes_ahead_of_the_next_step_but_a_long_one_lets_the_others_thr
     finally:
         engine.close()
 
-    assert late.result.prompt_tokens > 2 * n_batch
+    prompt_tokens = late.result.prompt_tokens
+    assert prompt_tokens > 2 * n_batch
     steps = list(engine.stats.recent)[-(engine.stats.steps - steps_before) :]
-    prompt_steps = [i for i, (kind, _) in enumerate(steps) if kind == "prompt"]
-    batches = -(-late.result.prompt_tokens // n_batch)
-    assert len(prompt_steps) == batches
-    assert all(steps[i][1] == n_batch for i in prompt_steps[:-1])
-    # Between two batches of the prompt, one step of the others (two sequences).
-    for a, b in itertools.pairwise(prompt_steps):
-        assert [kind for kind, _ in steps[a + 1 : b]] == ["generate"]
-        assert steps[a + 1][1] == 2
+    # Every step carried the others' tokens; those with more carried the prompt.
+    assert {kind for kind, _ in steps} == {"generate"}
+    with_prompt = [n for _, n in steps if n > 2]
+    assert len(with_prompt) == -(-prompt_tokens // (n_batch - 2))
+    assert all(n == n_batch for n in with_prompt[:-1])
+    assert sum(with_prompt) == prompt_tokens + 2 * len(with_prompt)

@@ -60,12 +60,11 @@ def plan(
     waiting: list[Sequence] | None = None,
     closed: set[Sequence] | None = None,
     streams: Streams | None = None,
-    in_a_row: int = 0,
     slots: int = 4,
     budget: CacheBudget | None = None,
 ) -> StepPlan[Sequence]:
     streams = streams or Streams.empty(slots)
-    return plan_step(holding, waiting or [], closed or set(), streams, in_a_row, N_BATCH, budget)
+    return plan_step(holding, waiting or [], closed or set(), streams, N_BATCH, budget)
 
 
 def test_nothing_to_do_plans_no_step() -> None:
@@ -84,12 +83,12 @@ def test_every_generating_sequence_goes_into_one_step_in_slot_order() -> None:
     assert step.members == [first, second, third]
 
 
-def test_a_prompt_goes_before_the_generating_sequences_and_by_itself() -> None:
-    generating = [sequence(GENERATING, slot, admitted=slot + 1) for slot in range(3)]
+def test_a_prompt_goes_in_the_generating_sequences_step_after_their_tokens() -> None:
+    generating = [sequence(GENERATING, slot, admitted=slot + 1) for slot in (2, 0, 1)]
     prompting = sequence(PROMPT, 3, admitted=4, fed=0)
     step = plan(active(*generating, prompting))
-    assert step.kind == "prompt"
-    assert step.members == [prompting]
+    assert step.kind == "generate"
+    assert step.members == [*sorted(generating, key=lambda s: s.slot), prompting]
 
 
 def test_prompts_go_in_one_step_the_earliest_admitted_first_whatever_its_slot() -> None:
@@ -107,10 +106,20 @@ def test_a_prompt_step_holds_as_many_prompts_as_n_batch_tokens_hold() -> None:
     ]
     step = plan(active(*prompts))
     assert step.members == prompts[:3]
-    # Once a step's worth of prompt tokens went in a row, generating sequences come first.
+    # A generating sequence's token takes one of the step's tokens first.
     generating = sequence(GENERATING, 4, admitted=9)
-    later = plan(active(*prompts, generating), in_a_row=N_BATCH, slots=5)
-    assert (later.kind, later.members) == ("generate", [generating])
+    beside = plan(active(*prompts, generating), slots=5)
+    assert (beside.kind, beside.members) == ("generate", [generating, *prompts[:3]])
+
+
+def test_a_step_full_of_generating_tokens_leaves_the_prompts_for_the_next() -> None:
+    generating = [sequence(GENERATING, slot, admitted=slot + 1) for slot in range(4)]
+    prompting = sequence(PROMPT, 4, admitted=5, fed=0)
+    holding = active(*generating, prompting)
+    # A step of four tokens: the generating ones fill it.
+    step = plan_step(holding, [], set(), Streams.empty(5), 4)
+    assert step.members == generating
+    assert plan_step(holding, [], set(), Streams.empty(5), 5).members == [*generating, prompting]
 
 
 def test_newcomers_prompts_join_the_step_of_those_already_in() -> None:
@@ -124,19 +133,10 @@ def test_newcomers_prompts_join_the_step_of_those_already_in() -> None:
     assert step.members == [prompting, kept, too_many]
 
 
-def test_after_n_batch_prompt_tokens_in_a_row_the_generating_sequences_get_a_step() -> None:
-    generating = sequence(GENERATING, 0, admitted=1)
-    prompting = sequence(PROMPT, 1, admitted=2, prompt=list(range(2000)), fed=N_BATCH)
-    assert plan(active(generating, prompting), in_a_row=N_BATCH - 1).kind == "prompt"
-    step = plan(active(generating, prompting), in_a_row=N_BATCH)
-    assert step.kind == "generate"
-    assert step.members == [generating]
-
-
-def test_with_nothing_generating_a_long_prompt_goes_on_past_n_batch() -> None:
+def test_with_nothing_generating_a_long_prompt_goes_on_step_after_step() -> None:
     finished = sequence(FINISHED, 0, admitted=1)
-    prompting = sequence(PROMPT, 1, admitted=2, prompt=list(range(2000)), fed=N_BATCH)
-    step = plan(active(finished, prompting), in_a_row=3 * N_BATCH)
+    prompting = sequence(PROMPT, 1, admitted=2, prompt=list(range(2000)), fed=3 * N_BATCH)
+    step = plan(active(finished, prompting))
     assert step.kind == "prompt"
     assert step.members == [prompting]
 
@@ -182,8 +182,8 @@ def test_closed_sequences_leave_and_their_stream_goes_to_a_waiting_one() -> None
     step = plan(active(finished, generating), [waiting], closed={finished}, slots=2)
     assert step.leave == [finished]
     assert step.admit == [(waiting, Admission(slot=0, keep=0))]
-    # The newcomer's prompt goes first.
-    assert (step.kind, step.members) == ("prompt", [waiting])
+    # The newcomer's prompt goes in this step, after the generating sequence's token.
+    assert (step.kind, step.members) == ("generate", [generating, waiting])
 
 
 def test_a_closed_generating_sequence_leaves_before_its_next_token() -> None:
@@ -255,14 +255,6 @@ def test_a_prompt_already_in_goes_before_a_newcomers() -> None:
     step = plan(active(prompting), [newcomer])
     assert [s for s, _ in step.admit] == [newcomer]
     assert step.members == [prompting, newcomer]
-
-
-def test_a_newcomer_waits_for_its_prompt_after_n_batch_prompt_tokens() -> None:
-    generating = sequence(GENERATING, 0)
-    newcomer = sequence(prompt=[7])
-    step = plan(active(generating), [newcomer], in_a_row=N_BATCH)
-    assert [s for s, _ in step.admit] == [newcomer]  # it takes its stream now...
-    assert (step.kind, step.members) == ("generate", [generating])  # ...its prompt next time
 
 
 def test_planning_changes_nothing_it_reads() -> None:

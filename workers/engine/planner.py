@@ -25,10 +25,9 @@ What a plan decides, in this order:
    fit waits, and every one after it;
 3. a generating sequence ``LOOKAHEAD`` tokens ahead of its reader is held back: a slow reader
    skips steps instead of holding up the others;
-4. the step: the prompts of the sequences in PROMPT, the earliest admitted first, as many as
-   ``n_batch`` tokens hold (the last one cut off there), unless ``n_batch`` prompt tokens went
-   in a row since the last generation step and a sequence is generating; else the next token
-   of every generating sequence not held back, in slot order.
+4. the step: the next token of every generating sequence not held back, in slot order, then
+   the prompts of the sequences in PROMPT, the earliest admitted first, in the room the step
+   has left of ``n_batch`` tokens (the last prompt cut off there, to go on in the next step).
 """
 
 from __future__ import annotations
@@ -143,7 +142,8 @@ class StepPlan(Generic[S]):
     admit: list[tuple[S, Admission]] = field(default_factory=list)  # in admission order
     evict: list[int] = field(default_factory=list)  # idle streams whose cache makes room
     kind: StepKind | None = None  # None: nothing to decode until something changes
-    members: list[S] = field(default_factory=list)  # one prompt, or in slot order
+    # Generating sequences in slot order, then prompts in admission order: the batch's order.
+    members: list[S] = field(default_factory=list)
     held: list[S] = field(default_factory=list)  # LOOKAHEAD tokens ahead of their readers
 
 
@@ -152,31 +152,25 @@ def plan_step(
     waiting: list[S],
     closed: Collection[S],
     streams: Streams,
-    prompt_tokens_in_a_row: int,
     n_batch: int,
     budget: CacheBudget | None = None,
 ) -> StepPlan[S]:
     """The plan for the next step, given the sequences holding a stream (``active``: slot to
     sequence), those waiting for one in arrival order, those their readers closed, the
-    streams' caches, the prompt tokens decoded since the last generation step, and the cache's
-    ``budget`` of cells (None: a stream for each sequence is all it takes).
+    streams' caches, and the cache's ``budget`` of cells (None: a stream for each sequence is
+    all it takes).
 
-    Prompts go first, up to ``n_batch`` prompt tokens between two generation steps, so a
-    stream of long prompts still leaves the others a step every ``n_batch`` tokens.
-    Generation steps without a prompt in them are not cut into uneven micro-batches: with
-    eight clients on two cores, about 8% more tokens/s than a prompt folded into each step,
-    the 95th-percentile first token lower and the median a little higher. Prompts waiting
-    together go in one step: a step costs much the same for one short prompt as for several
-    (on two cores, a step of 10 tokens takes most of the time of a step of 100), so 32
-    requests arriving at once, or a batch's short lines, would otherwise pay a whole step
-    each.
+    A step carries every generating sequence's next token and as many prompt tokens as
+    ``n_batch`` leaves room for, as llama-server's steps do: on two cores a step costs much the
+    same for a few tokens as for a few dozen, so a prompt decoded in a step of its own would
+    cost the generating sequences a whole step, and prompts decoded one a step would cost 32
+    requests arriving at once a step each. A long prompt goes in ``n_batch``-sized pieces, and
+    every piece's step still carries the others' next tokens. Over one unified cache the
+    sequences' order in a step costs nothing (over split streams llama.cpp cuts a step into
+    micro-batches of consecutive sequence ids, which made mixed steps 16% slower when
+    measured); generating sequences go in slot order all the same.
 
-    bench/RESULTS.md has the other schedules measured against this one.
-
-    A generation step lists its sequences in slot order: over split streams llama.cpp cuts a
-    batch into micro-batches of consecutive sequence ids, so eight sequences out of order cost
-    up to eight decodes (measured on the demo model: 110 ms a step of eight, against 52 ms in
-    order); over one unified cache the order costs nothing."""
+    bench/RESULTS.md has the other schedules measured against this one."""
     leave: list[S] = []
     if closed:
         leave = [s for s in active.values() if s in closed] + [s for s in waiting if s in closed]
@@ -201,15 +195,16 @@ def plan_step(
                 held.append(sequence)
 
     plan = functools.partial(StepPlan[S], leave=leave, admit=admit, evict=evict, held=held)
-    if (prompting or admit) and (not generating or prompt_tokens_in_a_row < n_batch):
-        # The earliest admitted first: sequences are admitted in lane and turn order, and one
-        # admitted now came after every one already in.
-        prompts = [(s, len(s.prompt) - s.fed) for s in sorted(prompting, key=lambda s: s.admitted)]
-        prompts += [(s, len(s.prompt) - admission.keep) for s, admission in admit]
-        return plan(kind="prompt", members=_packed(prompts, n_batch))
+    generating.sort(key=lambda sequence: sequence.slot)
+    # The earliest admitted first: sequences are admitted in lane and turn order, and one
+    # admitted now came after every one already in.
+    prompts = [(s, len(s.prompt) - s.fed) for s in sorted(prompting, key=lambda s: s.admitted)]
+    prompts += [(s, len(s.prompt) - admission.keep) for s, admission in admit]
+    fed = _packed(prompts, n_batch - len(generating))
     if generating:
-        generating.sort(key=lambda sequence: sequence.slot)
-        return plan(kind="generate", members=generating)
+        return plan(kind="generate", members=generating + fed)
+    if fed:
+        return plan(kind="prompt", members=fed)
     return plan()
 
 

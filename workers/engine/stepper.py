@@ -7,9 +7,10 @@ share, each taking the cells its prompt and ``max_tokens`` need). A sequence joi
 sampled token (the end-of-generation token included, then nothing more) with its logprob entry
 when a ``LogprobReader`` was given; ``close()`` takes the sequence out before the next step and
 frees its stream (its sequence id) for the next sequence. Each step is one
-``llama_decode`` over a ``llama_batch`` holding either the next token of every generating
-sequence or the prompts of the joining sequences (as much of them as ``n_batch`` holds); each
-sequence then samples its own next token from its own row of logits with its own sampler chain.
+``llama_decode`` over a ``llama_batch`` holding the next token of every generating sequence
+and the prompts of the joining sequences (as much of them as ``n_batch`` holds); each sequence
+with a row of logits in it then samples its own next token from that row with its own sampler
+chain.
 
 The loop repeats three things: plan the step (``workers.engine.planner.plan_step``, a pure
 function of the sequences' states, which also says which sequences leave and which take a
@@ -193,7 +194,6 @@ class Stepper:
         self._joining: list[_Sequence] = []
         self._closed: set[_Sequence] = set()
         self._streams = Streams.empty(slots)
-        self._prompt_tokens_in_a_row = 0  # decoded since the last generation step
         # True while the loop plans or waits: a reader's progress then may change the plan.
         self._planning = False
         self._wakeup = threading.Condition()
@@ -283,7 +283,6 @@ class Stepper:
             self._joining,
             self._closed,
             self._streams,
-            self._prompt_tokens_in_a_row,
             self._n_batch,
             self.budget,
         )
@@ -330,12 +329,7 @@ class Stepper:
 
     def _run(self, plan: StepPlan[_Sequence]) -> None:
         """One decode as planned, then each member's next state."""
-        if plan.kind == "prompt":
-            members, rows, n = self._fill_prompts(plan.members)
-            self._prompt_tokens_in_a_row += n
-        else:
-            members, rows, n = self._fill_generating(plan.members)
-            self._prompt_tokens_in_a_row = 0
+        members, rows, n = self._fill(plan.members)
         batch = self._batch
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -360,28 +354,24 @@ class Stepper:
             for item in items:
                 sequence.delivered.put(item)
 
-    def _fill_generating(
-        self, generating: list[_Sequence]
+    def _fill(
+        self, members: list[_Sequence]
     ) -> tuple[list[_Sequence], list[tuple[_Sequence, int]], int]:
-        """Put each sequence's next token in the batch (in slot order): the step's members,
-        the rows to sample (sequence, batch index) and the token count."""
-        rows = []
-        for n, sequence in enumerate(generating):
-            assert sequence.next_token is not None
-            self._put(n, sequence.next_token, sequence.fed + sequence.sampled - 1, sequence)
-            self._batch.logits[n] = True
-            rows.append((sequence, n))
-            sequence.next_token = None
-        return generating, rows, len(generating)
-
-    def _fill_prompts(
-        self, prompting: list[_Sequence]
-    ) -> tuple[list[_Sequence], list[tuple[_Sequence, int]], int]:
-        """Put the next prompt tokens of each sequence in the batch, in the plan's order, up to
-        ``n_batch`` in all; a sequence's last row is sampled once its prompt is all in."""
+        """Put each member's tokens in the batch, in the plan's order: a generating sequence's
+        next token, a prompting one's next prompt tokens (up to ``n_batch`` in all). Returns
+        the members, the rows to sample (sequence, batch index: a generating sequence's row,
+        and a prompt's last once it is all in) and the token count."""
         rows = []
         n = 0
-        for sequence in prompting:
+        for sequence in members:
+            if sequence.state is SequenceState.GENERATING:
+                assert sequence.next_token is not None
+                self._put(n, sequence.next_token, sequence.fed + sequence.sampled - 1, sequence)
+                sequence.next_token = None
+                n += 1
+                self._batch.logits[n - 1] = True
+                rows.append((sequence, n - 1))
+                continue
             take = min(len(sequence.prompt) - sequence.fed, self._n_batch - n)
             for i in range(take):
                 self._put(n + i, sequence.prompt[sequence.fed + i], sequence.fed + i, sequence)
@@ -390,7 +380,7 @@ class Stepper:
             if sequence.fed == len(sequence.prompt):
                 self._batch.logits[n - 1] = True
                 rows.append((sequence, n - 1))
-        return prompting, rows, n
+        return members, rows, n
 
     def _put(self, index: int, token: int, position: int, sequence: _Sequence) -> None:
         self._streams.cached[sequence.slot].append(token)
