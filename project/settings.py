@@ -159,7 +159,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 HERD_NUM_CTX = env.int("HERD_NUM_CTX", default=0)
 # 0: one per physical core this process may use, within a cgroup CPU quota (workers.worker.cpus).
 HERD_NUM_THREADS = env.int("HERD_NUM_THREADS", default=0)
-HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=16)
+# Requests a worker takes at once: as many as a CPU model decodes together.
+HERD_WORKER_THREADS = env.int("HERD_WORKER_THREADS", default=32)
 # llama.cpp's weight repacking at load time: auto leaves it off where the CPU has AMX, whose
 # kernels crash on some machines (workers.engine.loading).
 HERD_CPU_REPACK = env.str("HERD_CPU_REPACK", default="auto")
@@ -189,10 +190,11 @@ HERD_KEEP_ALIVE = parsed("HERD_KEEP_ALIVE", parse_duration, "5m")
 HERD_FILES_DIR = Path(env.str("HERD_FILES", default=str(HERD_HOME / "files")))
 HERD_MAX_UPLOAD = parsed("HERD_MAX_UPLOAD", parse_size, "200MB")
 # Lines of one batch queued or running at once: batches sharing a lane take turns. More than a
-# CPU worker runs at once (16), so that a line is always waiting when one ends.
-HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=32)
-# Threads per worker that run batch lines (they wait on the engine, not on the CPU).
-HERD_BATCH_RUNNERS = env.int("HERD_BATCH_RUNNERS", default=16)
+# CPU worker runs at once (32), so that a line is always waiting when one ends.
+HERD_BATCH_WINDOW = env.int("HERD_BATCH_WINDOW", default=64)
+# Threads per worker that run batch lines (they wait on the engine, not on the CPU): more than
+# a CPU model decodes at once, so that the next line is ready when one ends.
+HERD_BATCH_RUNNERS = env.int("HERD_BATCH_RUNNERS", default=40)
 # A batch line queued this many seconds ago whose message is in no lane and held by no
 # worker was lost by the broker (a restart mid-delivery): it is sent again.
 HERD_LOST_LINE_AFTER = env.float("HERD_LOST_LINE_AFTER", default=30.0)

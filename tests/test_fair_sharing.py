@@ -112,7 +112,7 @@ def test_a_light_key_is_not_queued_behind_a_heavy_one(keyed_server: KeyedServer)
     heavy_done = max(finished_heavy)
     ahead = sum(1 for t in finished_heavy if t <= light_done)
     # In arrival order the light request would finish after every heavy one the worker had
-    # taken (HERD_WORKER_THREADS, 16 of them). Taking turns, it waits at most for the heavy
+    # taken (up to HERD_WORKER_THREADS: all twenty). Taking turns, it waits at most for the heavy
     # requests decoding when it came and the next round of them, if one had just begun (the
     # heavy key's first waiting request has a turn as early as the light one's); the heavy
     # ones that join the engine with it may finish in the same step.

@@ -42,10 +42,11 @@ def llama_threads() -> int:
 
 
 # The most sequences a model decodes together when HERD_PARALLEL does not say; they start as
-# their KV cells allow. On the CPU a step of 16 still pays (bench/RESULTS.md, "Step width"),
-# and each running request holds one of a worker's HERD_WORKER_THREADS (16). The GPU's has not
-# been measured (no GPU on the machines bench/RESULTS.md comes from).
-DEFAULT_PARALLEL = {"cpu": 16, "cuda": 32}
+# their KV cells allow. On the CPU a step of 32 still pays and one of 64 no longer does
+# (bench/RESULTS.md, "Step width"); each running request holds one of a worker's
+# HERD_WORKER_THREADS (32) or HERD_BATCH_RUNNERS (40). The GPU's has not been measured (no GPU
+# on the machines bench/RESULTS.md comes from).
+DEFAULT_PARALLEL = {"cpu": 32, "cuda": 32}
 # Whole contexts a model's KV cache holds when HERD_PARALLEL does not say: the memory the
 # budget counts for it. Short answers fit many to a context.
 DEFAULT_CACHE_SEQUENCES = {"cpu": 4, "cuda": 8}
