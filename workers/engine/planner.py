@@ -161,14 +161,15 @@ def plan_step(
     all it takes).
 
     A step carries every generating sequence's next token and as many prompt tokens as
-    ``n_batch`` leaves room for, as llama-server's steps do: on two cores a step costs much the
-    same for a few tokens as for a few dozen, so a prompt decoded in a step of its own would
-    cost the generating sequences a whole step, and prompts decoded one a step would cost 32
-    requests arriving at once a step each. A long prompt goes in ``n_batch``-sized pieces, and
-    every piece's step still carries the others' next tokens. Over one unified cache the
-    sequences' order in a step costs nothing (over split streams llama.cpp cuts a step into
-    micro-batches of consecutive sequence ids, which made mixed steps 16% slower when
-    measured); generating sequences go in slot order all the same.
+    ``n_batch`` leaves room for, as llama-server's steps do. Each step has a cost of its own
+    (the weights read once more, llama.cpp's threads started and joined), which a prompt
+    decoded by itself would add to the generating sequences' wait, and which prompts decoded
+    one a step would charge 32 requests arriving at once 32 times: measured against one prompt
+    a step, 32 clients asking for one token each got 26 to 31 requests/s instead of 19. A long
+    prompt goes in ``n_batch``-sized pieces, and every piece's step still carries the others'
+    next tokens. Over one unified cache the sequences' order in a step costs nothing (over
+    split streams llama.cpp cuts a step into micro-batches of consecutive sequence ids);
+    generating sequences go in slot order all the same.
 
     bench/RESULTS.md has the other schedules measured against this one."""
     leave: list[S] = []
