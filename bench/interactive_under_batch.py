@@ -142,7 +142,9 @@ def main() -> None:
             "",
             "Batch lines fill every slot of the model's engine but one, which is kept for",
             "interactive requests: a chat request joins the next decode step; without the lanes",
-            "and that slot it would wait for the whole backlog.",
+            "and that slot it would wait for the whole backlog. What it waits for is the step",
+            "in progress, which carries up to 31 batch lines; from then on the batch lines take",
+            "at most half of each step the chat is in.",
             "",
         ]
     )

@@ -352,3 +352,22 @@ def test_interactive_sequences_are_admitted_before_batch_lines_that_came_first()
     chat = sequence(prompt=[9])
     step = plan({}, [*lines, chat], slots=2)
     assert [s for s, _ in step.admit] == [chat, lines[0]]
+
+
+def test_beside_an_interactive_sequence_a_step_carries_the_earliest_batch_lines_only() -> None:
+    budget = CacheBudget(cells=1000, batch_cells=1000, batch_width=2)
+    lines = [
+        sequence(GENERATING, slot, admitted=admitted, interactive=False)
+        for slot, admitted in enumerate([4, 1, 3, 2])
+    ]
+    # Batch lines alone: every one of them.
+    assert plan(active(*lines), budget=budget).members == lines
+    chat = sequence(GENERATING, 4, admitted=5)
+    step = plan(active(*lines, chat), slots=5, budget=budget)
+    assert step.members == [lines[1], lines[3], chat]  # admitted 1 and 2, in slot order
+    assert set(step.held) == {lines[0], lines[2]}
+    # A chat still reading its prompt counts as well; a joining batch line takes a place.
+    joining_line = sequence(PROMPT, 5, admitted=6, fed=0, interactive=False)
+    prompting_chat = sequence(PROMPT, 4, admitted=5, fed=0)
+    step = plan(active(*lines, prompting_chat, joining_line), slots=6, budget=budget)
+    assert step.members == [lines[1], prompting_chat, joining_line]

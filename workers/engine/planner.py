@@ -24,7 +24,8 @@ What a plan decides, in this order:
    nobody holds goes first, least recently given out first; the first sequence that does not
    fit waits, and every one after it;
 3. a generating sequence ``LOOKAHEAD`` tokens ahead of its reader is held back: a slow reader
-   skips steps instead of holding up the others;
+   skips steps instead of holding up the others; while an interactive sequence is in the step,
+   so are the batch lines past the budget's ``batch_width`` (the latest admitted first);
 4. the step: the next token of every generating sequence not held back, in slot order, then
    the prompts of the sequences in PROMPT, the earliest admitted first, in the room the step
    has left of ``n_batch`` tokens (the last prompt cut off there, to go on in the next step).
@@ -85,6 +86,10 @@ class CacheBudget:
 
     cells: int
     batch_cells: int
+    # The most batch lines a step carries while an interactive sequence is in it (0: no
+    # limit): on the CPU a step's time grows with its width, and a chat's every token waits
+    # for a whole step.
+    batch_width: int = 0
 
     def limit(self, sequence: Sequence) -> int:
         return self.cells if sequence.interactive else self.batch_cells
@@ -195,6 +200,9 @@ def plan_step(
             else:
                 held.append(sequence)
 
+    if budget is not None and budget.batch_width:
+        generating, aside = _beside_interactive(generating, prompting, admit, budget.batch_width)
+        held += aside
     plan = functools.partial(StepPlan[S], leave=leave, admit=admit, evict=evict, held=held)
     generating.sort(key=lambda sequence: sequence.slot)
     # The earliest admitted first: sequences are admitted in lane and turn order, and one
@@ -207,6 +215,19 @@ def plan_step(
     if fed:
         return plan(kind="prompt", members=fed)
     return plan()
+
+
+def _beside_interactive(
+    generating: list[S], prompting: list[S], admit: list[tuple[S, Admission]], width: int
+) -> tuple[list[S], list[S]]:
+    """The generating sequences a step carries when interactive ones are in it (every
+    interactive one, and the ``width`` batch lines admitted first), and those it holds back."""
+    joining = prompting + [s for s, _ in admit]
+    if not any(s.interactive for s in generating + joining):
+        return generating, []
+    lines = sorted((s for s in generating if not s.interactive), key=lambda s: s.admitted)
+    aside = set(lines[max(0, width - sum(1 for s in joining if not s.interactive)) :])
+    return [s for s in generating if s not in aside], [s for s in generating if s in aside]
 
 
 def _packed(prompts: list[tuple[S, int]], n_batch: int) -> list[S]:
