@@ -98,6 +98,11 @@ def shared_context(llama: llama_cpp.Llama, sequences: int, cells: int) -> None:
     # As llama-server has it: llama.cpp turns flash attention on where the device supports it
     # (a step of eight on the demo model: 45 ms instead of 52 on the CPU).
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    # As llama-server has it: a model's sliding-window layers keep each sequence's last window
+    # of tokens only, not every cell (llama-cpp-python's default). For the demo model the cache
+    # is then a sixth of the size, and making it took most of a cold load. ``Stepper._admit``
+    # keeps a cached start only where the window before it is still there.
+    params.swa_full = False
     # What one sequence may hold: sequence_context reads it here.
     llama.context_params.n_ctx = per_sequence
     old = llama._ctx
@@ -187,6 +192,7 @@ class Stepper:
         self._ctx = llama._ctx.ctx
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._n_batch = int(llama_cpp.llama_n_batch(self._ctx))
+        self._n_swa = int(llama_cpp.llama_model_n_swa(llama._model.model))  # 0: no window
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         # Under the lock: the sequences holding a stream (by slot), those waiting for one in
         # the order they came (the engine's lane and turn order), those their readers closed.
@@ -303,7 +309,11 @@ class Stepper:
     def _admit(self, sequence: _Sequence, admission: Admission) -> None:
         """Give ``sequence`` the stream the plan chose, cut back to the start it shares."""
         slot, keep = admission.slot, admission.keep
-        if keep <= 0 or not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1):
+        if (
+            keep <= 0
+            or not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1)
+            or not self._window_kept(slot, keep)
+        ):
             llama_cpp.llama_memory_seq_rm(self._memory, slot, -1, -1)
             keep = 0
         streams = self._streams
@@ -316,6 +326,13 @@ class Stepper:
         sequence.state = SequenceState.PROMPT
         self.stats.reused_tokens += keep
         self._active[slot] = sequence
+
+    def _window_kept(self, slot: int, keep: int) -> bool:
+        """Whether stream ``slot`` still holds what decoding on from ``keep`` needs: the
+        sliding-window layers of a model that has them drop a sequence's cells older than its
+        window, so the window before ``keep`` must still be there (as llama-server checks)."""
+        oldest = int(llama_cpp.llama_memory_seq_pos_min(self._memory, slot))  # -1: none
+        return 0 <= oldest <= max(0, keep - self._n_swa)
 
     def _drop(self, sequence: _Sequence) -> None:
         """The stream keeps its cache: the next sequence may start where this one began."""

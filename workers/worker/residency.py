@@ -300,6 +300,8 @@ class Residency:
     def _load(self, spec: ModelSpec) -> ResidentModel:
         started = time.monotonic()
         n_ctx = self.context_size(spec)
+        parallel = parallel_slots(self.device)
+        contexts = cache_sequences(self.device)
         llama = Llama(
             model_path=spec.path,
             repack=repack_weights(str(settings.HERD_CPU_REPACK)),
@@ -307,10 +309,12 @@ class Residency:
             n_threads=llama_threads(),
             n_threads_batch=llama_threads(),
             n_gpu_layers=parse_device(self.device).gpu_layers,
+            # A batched engine replaces this context at once (``shared_context``): no need to
+            # fill a full-size sliding-window cache first. A serial engine keeps it, and
+            # llama-cpp-python's own prefix reuse expects the full size.
+            swa_full=parallel <= 1,
             verbose=False,
         )
-        parallel = parallel_slots(self.device)
-        contexts = cache_sequences(self.device)
         engine = make_engine(spec.name, llama, parallel, contexts)
         took = time.monotonic() - started
         cells = cache_cells(llama)
