@@ -346,7 +346,8 @@ class Stepper:
 
     def _run(self, plan: StepPlan[_Sequence]) -> None:
         """One decode as planned, then each member's next state."""
-        members, rows, n = self._fill(plan.members)
+        members = plan.members
+        rows, n = self._fill(members)
         batch = self._batch
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -371,12 +372,10 @@ class Stepper:
             for item in items:
                 sequence.delivered.put(item)
 
-    def _fill(
-        self, members: list[_Sequence]
-    ) -> tuple[list[_Sequence], list[tuple[_Sequence, int]], int]:
+    def _fill(self, members: list[_Sequence]) -> tuple[list[tuple[_Sequence, int]], int]:
         """Put each member's tokens in the batch, in the plan's order: a generating sequence's
         next token, a prompting one's next prompt tokens (up to ``n_batch`` in all). Returns
-        the members, the rows to sample (sequence, batch index: a generating sequence's row,
+        the rows to sample (sequence, batch index: a generating sequence's row,
         and a prompt's last once it is all in) and the token count."""
         rows = []
         n = 0
@@ -397,7 +396,7 @@ class Stepper:
             if sequence.fed == len(sequence.prompt):
                 self._batch.logits[n - 1] = True
                 rows.append((sequence, n - 1))
-        return members, rows, n
+        return rows, n
 
     def _put(self, index: int, token: int, position: int, sequence: _Sequence) -> None:
         self._streams.cached[sequence.slot].append(token)
