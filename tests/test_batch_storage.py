@@ -60,21 +60,20 @@ def test_a_line_that_breaks_every_time_fails_after_its_tries_instead_of_looping(
     settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from inference_app.batches.models import BatchLine, BatchStatus, LineStatus
-    from inference_app.batches.services import do_claim_line
+    from inference_app.batches.services import do_claim_lines
     from workers.worker import batch as batch_runner
 
     settings.HERD_FILES_DIR = tmp_path
     batch, line = batch_of_one_line("bad")
 
-    def breaks(_line: Any, _instance: str) -> None:
+    def breaks(_line: Any, _instance: str, _record: Any) -> None:
         raise ValueError("this line cannot be stored")
 
     monkeypatch.setattr(batch_runner, "_run_claimed", breaks)
     for attempt in range(1, batch_runner.MAX_LINE_ATTEMPTS + 1):
         BatchLine.objects.filter(pk=line.pk).update(status=LineStatus.QUEUED)
-        claimed = do_claim_line(line.pk, "w1")
-        assert claimed is not None
-        batch_runner._run_and_record(claimed, "w1")
+        (claimed,) = do_claim_lines([line.pk], "w1")
+        batch_runner._run_and_record(claimed, "w1", None)
         line.refresh_from_db()
         expected = LineStatus.FAILED if attempt == batch_runner.MAX_LINE_ATTEMPTS else "pending"
         assert line.status == expected, attempt

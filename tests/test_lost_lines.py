@@ -14,9 +14,10 @@ from django.utils import timezone
 from tests.live import LiveServer
 
 
-def celery_message(line_id: int) -> str:
-    """A batch-line task message as Celery lays it in a Redis list."""
-    body = base64.b64encode(json.dumps([[line_id], {}, {}]).encode()).decode()
+def celery_message(*line_ids: int) -> str:
+    """A batch-lines task message as Celery lays it in a Redis list: its one argument is the
+    list of lines it carries."""
+    body = base64.b64encode(json.dumps([[list(line_ids)], {}, {}]).encode()).decode()
     return json.dumps({"body": body, "headers": {"task": "herd.batch_line"}, "properties": {}})
 
 
@@ -54,9 +55,12 @@ def test_only_lines_whose_message_is_nowhere_are_released(
 
     lost = line("lost", long_ago)
     waiting = line("waiting", long_ago)
+    beside = line("beside", long_ago)  # in the same message as "waiting"
     held = line("held", long_ago)
     just_sent = line("just-sent", timezone.now())
-    client.lpush(list_key(f"{server.namespace}.worker.w1@host.batch"), celery_message(waiting))
+    client.lpush(
+        list_key(f"{server.namespace}.worker.w1@host.batch"), celery_message(waiting, beside)
+    )
     client.hset(
         list_key("unacked"),
         f"tag-{held}",
@@ -72,6 +76,58 @@ def test_only_lines_whose_message_is_nowhere_are_released(
     assert statuses == {
         lost: LineStatus.PENDING,
         waiting: LineStatus.QUEUED,
+        beside: LineStatus.QUEUED,
         held: LineStatus.QUEUED,
         just_sent: LineStatus.QUEUED,
     }
+
+
+def test_lines_go_out_eight_to_a_message_in_file_order() -> None:
+    # A lane's message carries several lines, so that a worker pays one message, one claim
+    # and one commit for them.
+    from inference_app.batches.services import LINES_PER_MESSAGE, line_messages
+
+    assert LINES_PER_MESSAGE == 8
+    first, second = list(range(1, 21)), [30, 31]
+
+    messages = line_messages({"w1.batch": first, "w2.batch": second})
+
+    assert messages == [
+        ("w1.batch", first[0:8]),
+        ("w1.batch", first[8:16]),
+        ("w1.batch", first[16:20]),
+        ("w2.batch", second),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_message_claims_only_its_queued_lines_and_only_once() -> None:
+    from inference_app.batches.files import StoredFile
+    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
+    from inference_app.batches.services import do_claim_lines
+
+    upload = StoredFile.objects.create(purpose="batch", filename="x.jsonl", size=1)
+    batch = BatchJob.objects.create(
+        endpoint="/v1/completions",
+        input_file=upload,
+        status=BatchStatus.IN_PROGRESS,
+        expires_at=timezone.now() + timedelta(days=1),
+    )
+
+    def line(n: int, status: str) -> int:
+        return BatchLine.objects.create(
+            batch=batch, line_number=n, custom_id=f"c{n}", model_name="tiny", body={}, status=status
+        ).pk
+
+    first, done, third = (
+        line(1, LineStatus.QUEUED),
+        line(2, LineStatus.COMPLETED),
+        line(3, "queued"),
+    )
+
+    claimed = do_claim_lines([third, done, first], "w1")
+
+    assert [c.pk for c in claimed] == [third, first]  # the message's order, the done one left
+    assert all(c.status == LineStatus.RUNNING and c.attempts == 1 for c in claimed)
+    assert all(c.worker_instance == "w1" and c.batch.pk == batch.pk for c in claimed)
+    assert do_claim_lines([first, third], "w2") == []  # a second delivery runs nothing

@@ -10,8 +10,8 @@ worker (with the worker's instance id), then COMPLETED or FAILED exactly once; C
 EXPIRED when its batch ends before it runs. A line whose worker dies goes back to PENDING.
 
 Each batch keeps only ``HERD_BATCH_WINDOW`` lines queued or running at a time and sends its
-next line as one finishes, so batches that share a lane take turns instead of the later one
-waiting behind the whole of the earlier one.
+next lines as earlier ones finish (several lines a message), so batches that share a lane
+take turns instead of the later one waiting behind the whole of the earlier one.
 """
 
 from __future__ import annotations

@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from accounts.models import UsageRecord
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import (
     IN_FLIGHT,
@@ -43,6 +44,10 @@ from workers.models import Placement
 # What a publish or a Redis call raises while the broker is away (or restarting).
 BROKER_ERRORS: tuple[type[Exception], ...] = (OperationalError, RedisError, OSError)
 log = logging.getLogger(__name__)
+
+# Lines a batch lane's message carries: a worker claims them in one transaction and runs them
+# side by side, instead of paying a message, a claim and a commit for each line.
+LINES_PER_MESSAGE = 8
 
 
 class BatchRequestError(ApiError, ValueError):
@@ -121,8 +126,8 @@ def do_create_batch(
 
 
 def send_lines(batch_id: str) -> None:
-    """Top the batch up to its window: send its next pending lines, in file order, as one task
-    each on its model's batch lane.
+    """Top the batch up to its window: send its next pending lines, in file order, on their
+    models' batch lanes, up to ``LINES_PER_MESSAGE`` lines a message.
 
     Called as each line ends; it sends nothing until a quarter of the window is free, so that
     its queries and the reading of the workers' state are paid once for several lines.
@@ -149,7 +154,7 @@ def send_lines(batch_id: str) -> None:
         workers = placement_candidates(sync_client())
     except BROKER_ERRORS:
         return  # lines stay pending; beat sends them once the broker is back
-    sending: list[tuple[int, str]] = []  # line, lane
+    by_lane: dict[str, list[int]] = {}
     unknown = False
     with transaction.atomic():
         for line_id, model_name in candidates:
@@ -164,21 +169,32 @@ def send_lines(batch_id: str) -> None:
             if BatchLine.objects.filter(pk=line_id, status=LineStatus.PENDING).update(
                 status=LineStatus.QUEUED, queued_at=timezone.now()
             ):
-                sending.append((line_id, keys.batch_lane(worker.name)))
+                by_lane.setdefault(keys.batch_lane(worker.name), []).append(line_id)
     if unknown:
         finalize_if_done(batch_id)  # those may have been its last lines
-    for index, (line_id, lane) in enumerate(sending):
+    messages = line_messages(by_lane)
+    for index, (lane, lines) in enumerate(messages):
         try:
-            app.send_task(BATCH_LINE, args=(line_id,), queue=lane)
+            app.send_task(BATCH_LINE, args=(lines,), queue=lane)
         except BROKER_ERRORS:
             # The messages may not exist: hand the lines back so beat sends them again. Should
-            # one exist after all, the two deliveries meet at do_claim_line and one of them runs.
-            unsent = [line for line, _ in sending[index:]]
+            # one exist after all, the two deliveries meet at do_claim_lines and one of them runs.
+            unsent = [line for _, chunk in messages[index:] for line in chunk]
             BatchLine.objects.filter(pk__in=unsent, status=LineStatus.QUEUED).update(
                 status=LineStatus.PENDING
             )
             log.warning("the broker is away; %s lines wait for the next top-up", len(unsent))
             return
+
+
+def line_messages(by_lane: dict[str, list[int]]) -> list[tuple[str, list[int]]]:
+    """The messages that send ``by_lane``'s lines: (lane, lines), up to ``LINES_PER_MESSAGE``
+    lines each, every lane's lines in the order given."""
+    return [
+        (lane, lines[start : start + LINES_PER_MESSAGE])
+        for lane, lines in by_lane.items()
+        for start in range(0, len(lines), LINES_PER_MESSAGE)
+    ]
 
 
 def _fail_unknown_model(line_id: int, model_name: str) -> bool:
@@ -191,15 +207,26 @@ def _fail_unknown_model(line_id: int, model_name: str) -> bool:
     )
 
 
-def do_claim_line(line_id: int, worker_instance: str) -> BatchLine | None:
-    """QUEUED -> RUNNING for this worker instance, its ``attempts`` counting this try; None when
-    the line is not for running (done, cancelled, or taken: a task delivered twice runs once)."""
-    claimed = BatchLine.objects.filter(
-        pk=line_id, status=LineStatus.QUEUED, batch__status=BatchStatus.IN_PROGRESS
-    ).update(status=LineStatus.RUNNING, worker_instance=worker_instance, attempts=F("attempts") + 1)
+def do_claim_lines(line_ids: list[int], worker_instance: str) -> list[BatchLine]:
+    """QUEUED -> RUNNING for this worker instance, each line's ``attempts`` counting this try,
+    in one transaction; returns the lines claimed (with their batch and its key), in the order
+    given. A line not for running (done, cancelled, or taken: a message delivered twice runs
+    once) is left out."""
+    claimed = []
+    with transaction.atomic():
+        for line_id in line_ids:
+            if BatchLine.objects.filter(
+                pk=line_id, status=LineStatus.QUEUED, batch__status=BatchStatus.IN_PROGRESS
+            ).update(
+                status=LineStatus.RUNNING,
+                worker_instance=worker_instance,
+                attempts=F("attempts") + 1,
+            ):
+                claimed.append(line_id)
     if not claimed:
-        return None
-    return BatchLine.objects.select_related("batch").get(pk=line_id)
+        return []
+    lines = BatchLine.objects.select_related("batch", "batch__api_key").in_bulk(claimed)
+    return [lines[line_id] for line_id in claimed]
 
 
 def do_release_line(line_id: int, worker_instance: str) -> None:
@@ -225,23 +252,38 @@ def do_record_result(
     failed: bool,
     response: dict[str, Any] | None,
     error: dict[str, Any] | None,
+    usage: dict[str, Any] | None = None,
 ) -> bool:
-    """RUNNING (by this instance) -> COMPLETED or FAILED, once. Returns whether it recorded;
-    then tops its batch up and finalizes it if that was its last unfinished line."""
-    recorded = BatchLine.objects.filter(
-        pk=line_id, status=LineStatus.RUNNING, worker_instance=worker_instance
-    ).update(
-        status=LineStatus.FAILED if failed else LineStatus.COMPLETED,
-        response=storable_json(response),
-        error=storable_json(error),
-        finished_at=timezone.now(),
-    )
+    """RUNNING (by this instance) -> COMPLETED or FAILED, once, with its ``usage`` record
+    (UsageRecord fields) in the same transaction. Returns whether it recorded; then tops its
+    batch up and finalizes it if that was its last unfinished line."""
+    with transaction.atomic():
+        recorded = BatchLine.objects.filter(
+            pk=line_id, status=LineStatus.RUNNING, worker_instance=worker_instance
+        ).update(
+            status=LineStatus.FAILED if failed else LineStatus.COMPLETED,
+            response=storable_json(response),
+            error=storable_json(error),
+            finished_at=timezone.now(),
+        )
+        if recorded and usage is not None:
+            _record_usage(usage)
     if recorded:
         batch_id = BatchLine.objects.filter(pk=line_id).values_list("batch_id", flat=True).first()
         if batch_id:
             send_lines(batch_id)
             finalize_if_done(batch_id)
     return bool(recorded)
+
+
+def _record_usage(fields: dict[str, Any]) -> None:
+    """A line's usage record, beside its result. Usage is bookkeeping: a record that cannot
+    be written is logged and dropped (its savepoint undone), and the result still stands."""
+    try:
+        with transaction.atomic():
+            UsageRecord.objects.create(**fields)
+    except DatabaseError:
+        log.exception("could not record usage of %s", fields.get("endpoint"))
 
 
 def storable_json(value: Any) -> Any:

@@ -127,9 +127,12 @@ def _lines_with_messages(client: redis.Redis) -> set[int]:
             raw_messages.append(json.dumps(json.loads(entry)[0]).encode())
         except (ValueError, IndexError, TypeError):
             continue
-    ids = set()
+    ids: set[int] = set()
     for raw in raw_messages:
         args = message_args(raw)
-        if args and isinstance(args[0], int):
-            ids.add(args[0])
+        if not args:
+            continue
+        # A message carries a list of lines (or, sent by an earlier version, one line).
+        lines = args[0] if isinstance(args[0], list) else [args[0]]
+        ids.update(line for line in lines if isinstance(line, int))
     return ids

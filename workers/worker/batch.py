@@ -14,13 +14,11 @@ from typing import Any
 
 from django.db import close_old_connections
 
-from accounts.models import ApiKey
-from accounts.usage import do_record_usage
 from inference_app.batches.models import BatchJob, BatchLine, BatchStatus
 from inference_app.batches.services import (
     BROKER_ERRORS,
     do_cancel_line,
-    do_claim_line,
+    do_claim_lines,
     do_record_result,
     do_release_line,
     line_request_id,
@@ -30,6 +28,7 @@ from inference_app.openai.responses import ChatFormat, CompletionFormat
 from inference_app.responding import Answer
 from inference_app.responses.format import ResponseObjectFormat
 from inference_app.responses.models import new_response_id
+from models_app.models import ModelRecord
 from models_app.services import ModelNotFound, find_ready_model
 from workers.broker import keys
 from workers.broker.wire import (
@@ -51,24 +50,43 @@ log = logging.getLogger(__name__)
 MAX_LINE_ATTEMPTS = 3
 
 
-def start_batch_line(line_id: int) -> None:
-    """Claim the line and run it on a batch runner thread; returns at once.
+def start_batch_lines(line_ids: list[int]) -> None:
+    """Claim the lines and run each on a batch runner thread; returns at once.
 
     The Celery thread (and its message) is freed straight away, so a worker busy with a batch
     backlog always has a thread to take the next interactive request: that request then waits
-    only for the batch line the engine is running. Nothing is lost if the worker dies: its
+    only for the batch lines the engine is running. Nothing is lost if the worker dies: its
     claimed lines are RUNNING under a dead instance, and beat sends them again.
     """
     state = runtime()
-    line = do_claim_line(line_id, state.instance)
-    if line is None:
-        return  # finished, cancelled, or already running elsewhere
-    state.batch_runners.submit(_run_and_record, line, state.instance)
-
-
-def _run_and_record(line: BatchLine, instance: str) -> None:
+    lines = do_claim_lines(line_ids, state.instance)
     try:
-        _run_claimed(line, instance)
+        records = _ready_models({line.model_name for line in lines})
+    except Exception:
+        # Claimed, and nobody would run them: hand them back for beat to send again.
+        for line in lines:
+            do_release_line(line.pk, state.instance)
+        raise
+    for line in lines:
+        state.batch_runners.submit(_run_and_record, line, state.instance, records[line.model_name])
+
+
+def _ready_models(names: set[str]) -> dict[str, ModelRecord | None]:
+    """The READY record of each model name (None: no such model), one lookup a name."""
+    records: dict[str, ModelRecord | None] = {}
+    for name in names:
+        try:
+            records[name] = find_ready_model(name)
+        except ModelNotFound:
+            records[name] = None
+    return records
+
+
+def _run_and_record(line: BatchLine, instance: str, record: ModelRecord | None) -> None:
+    """Run a claimed line on ``record`` (None: its model is not ready) and record the
+    outcome, handing the line back when something other than the line itself broke."""
+    try:
+        _run_claimed(line, instance, record)
     except BROKER_ERRORS:
         # The broker went away mid-line: hand the line back, and beat sends it again once it
         # can. However often: the line itself is not at fault.
@@ -91,12 +109,10 @@ def _run_and_record(line: BatchLine, instance: str) -> None:
         close_old_connections()  # this thread's database connection, if the line opened one
 
 
-def _run_claimed(line: BatchLine, instance: str) -> None:
+def _run_claimed(line: BatchLine, instance: str, record: ModelRecord | None) -> None:
     started = time.monotonic()
     request_id = line_request_id(line.batch_id, line.pk, line.attempts)
-    try:
-        record = find_ready_model(line.model_name)
-    except ModelNotFound:
+    if record is None:
         _record(
             line,
             instance,
@@ -186,31 +202,28 @@ def _record(
     started: float,
 ) -> None:
     response = {"status_code": status, "request_id": request_id, "body": body or {"error": error}}
-    if do_record_result(
-        line.pk, instance, failed=error is not None, response=response, error=error
+    usage = _usage(line, status, (body or {}).get("usage") or {}, started)
+    if not do_record_result(
+        line.pk, instance, failed=error is not None, response=response, error=error, usage=usage
     ):
-        _record_usage(line, status, (body or {}).get("usage") or {}, started)
-    else:
         log.info("line %s was recorded by another delivery; dropping this result", line.pk)
 
 
-def _record_usage(line: BatchLine, status: int, usage: dict[str, Any], started: float) -> None:
-    """One usage record per batch line, on the key that created the batch."""
-    key = ApiKey.objects.filter(pk=line.batch.api_key_id).first() if line.batch.api_key_id else None
-    do_record_usage(
-        {
-            "key": key,
-            "user_id": key.user_id if key else None,
-            "team_id": key.team_id if key else None,
-            "model": line.model_name,
-            "endpoint": f"{line.batch.endpoint} (batch)",
-            "method": "POST",
-            "status": status,
-            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-            "completion_tokens": int(usage.get("completion_tokens") or 0),
-            "duration_ms": (time.monotonic() - started) * 1000,
-        }
-    )
+def _usage(line: BatchLine, status: int, usage: dict[str, Any], started: float) -> dict[str, Any]:
+    """The line's usage record (one per line, on the key that created the batch)."""
+    key = line.batch.api_key
+    return {
+        "key": key,
+        "user_id": key.user_id if key else None,
+        "team_id": key.team_id if key else None,
+        "model": line.model_name,
+        "endpoint": f"{line.batch.endpoint} (batch)",
+        "method": "POST",
+        "status": status,
+        "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+        "completion_tokens": int(usage.get("completion_tokens") or 0),
+        "duration_ms": (time.monotonic() - started) * 1000,
+    }
 
 
 def _read_events(request_id: str) -> list[Event]:

@@ -29,7 +29,7 @@ from workers.broker.wire import (
     GenerationPayload,
     ModelSpec,
 )
-from workers.worker.batch import start_batch_line
+from workers.worker.batch import start_batch_lines
 from workers.worker.inference import serve_embeddings, serve_generation
 from workers.worker.runtime import runtime
 
@@ -45,10 +45,11 @@ def embed(request_id: str, spec: dict[str, Any], payload: dict[str, Any]) -> Non
 
 
 @shared_task(name=BATCH_LINE, ignore_result=True)
-def batch_line(line_id: int) -> None:
-    # Acknowledged on receipt: the line itself (RUNNING, with this worker's instance) is the
-    # record of who holds it, and beat sends it again if this worker dies.
-    start_batch_line(line_id)
+def batch_line(line_ids: list[int] | int) -> None:
+    # Acknowledged on receipt: each line itself (RUNNING, with this worker's instance) is the
+    # record of who holds it, and beat sends it again if this worker dies. One id alone: a
+    # message sent by an earlier version, one line a message.
+    start_batch_lines(line_ids if isinstance(line_ids, list) else [line_ids])
 
 
 @shared_task(name=EXPIRE_BATCHES, ignore_result=True)
