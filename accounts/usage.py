@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.http import HttpRequest
 
 from accounts.models import UsageRecord
@@ -59,8 +59,15 @@ async def tokens_of_request(request_id: str) -> Tokens | None:
 def do_record_usage(fields: dict[str, Any]) -> None:
     """Write one UsageRecord (runs in a worker thread, after the response has ended)."""
     close_old_connections()
+    write_usage_record(fields)
+
+
+def write_usage_record(fields: dict[str, Any]) -> None:
+    """One UsageRecord, in a savepoint of its own: inside a caller's transaction, a record that
+    cannot be written is undone alone and the caller's writes stand."""
     try:
-        UsageRecord.objects.create(**fields)
+        with transaction.atomic():
+            UsageRecord.objects.create(**fields)
     except Exception:
         # Usage is bookkeeping: losing one record must never break serving.
         log.exception("could not record usage of %s", fields.get("endpoint"))

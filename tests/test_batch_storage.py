@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.utils import timezone
+
+from tests.batch_rows import running_batch
 
 
 def batch_of_one_line(custom_id: str, **line_fields: Any) -> tuple[Any, Any]:
     """A running /v1/completions batch holding one line (pending unless told otherwise)."""
-    from inference_app.batches.files import StoredFile
-    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus
+    from inference_app.batches.models import BatchLine
 
-    upload = StoredFile.objects.create(purpose="batch", filename="x.jsonl", size=1)
-    batch = BatchJob.objects.create(
-        endpoint="/v1/completions",
-        input_file=upload,
-        status=BatchStatus.IN_PROGRESS,
-        expires_at=timezone.now() + timedelta(days=1),
-    )
+    batch = running_batch()
     line = BatchLine.objects.create(
         batch=batch, line_number=1, custom_id=custom_id, model_name="tiny", body={}, **line_fields
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from tests.batch_rows import running_batch
 from tests.live import LiveServer
 
 
@@ -25,20 +26,13 @@ def celery_message(*line_ids: int) -> str:
 def test_only_lines_whose_message_is_nowhere_are_released(
     server: LiveServer, settings: Any
 ) -> None:
-    from inference_app.batches.files import StoredFile
-    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
+    from inference_app.batches.models import BatchLine, LineStatus
     from workers.broker.queues import list_key
     from workers.broker.reroute import release_lost_lines
 
     settings.HERD_NAMESPACE = server.namespace
     client = server.redis()
-    upload = StoredFile.objects.create(purpose="batch", filename="x.jsonl", size=1)
-    batch = BatchJob.objects.create(
-        endpoint="/v1/completions",
-        input_file=upload,
-        status=BatchStatus.IN_PROGRESS,
-        expires_at=timezone.now() + timedelta(days=1),
-    )
+    batch = running_batch()
     long_ago = timezone.now() - timedelta(minutes=5)
 
     def line(name: str, queued_at: Any) -> int:
@@ -102,17 +96,10 @@ def test_lines_go_out_eight_to_a_message_in_file_order() -> None:
 
 @pytest.mark.django_db
 def test_a_message_claims_only_its_queued_lines_and_only_once() -> None:
-    from inference_app.batches.files import StoredFile
-    from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
+    from inference_app.batches.models import BatchLine, LineStatus
     from inference_app.batches.services import do_claim_lines
 
-    upload = StoredFile.objects.create(purpose="batch", filename="x.jsonl", size=1)
-    batch = BatchJob.objects.create(
-        endpoint="/v1/completions",
-        input_file=upload,
-        status=BatchStatus.IN_PROGRESS,
-        expires_at=timezone.now() + timedelta(days=1),
-    )
+    batch = running_batch()
 
     def line(n: int, status: str) -> int:
         return BatchLine.objects.create(
@@ -122,7 +109,7 @@ def test_a_message_claims_only_its_queued_lines_and_only_once() -> None:
     first, done, third = (
         line(1, LineStatus.QUEUED),
         line(2, LineStatus.COMPLETED),
-        line(3, "queued"),
+        line(3, LineStatus.QUEUED),
     )
 
     claimed = do_claim_lines([third, done, first], "w1")

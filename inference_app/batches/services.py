@@ -12,13 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from accounts.models import UsageRecord
+from accounts.usage import write_usage_record
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import (
     IN_FLIGHT,
@@ -267,23 +267,13 @@ def do_record_result(
             finished_at=timezone.now(),
         )
         if recorded and usage is not None:
-            _record_usage(usage)
+            write_usage_record(usage)
     if recorded:
         batch_id = BatchLine.objects.filter(pk=line_id).values_list("batch_id", flat=True).first()
         if batch_id:
             send_lines(batch_id)
             finalize_if_done(batch_id)
     return bool(recorded)
-
-
-def _record_usage(fields: dict[str, Any]) -> None:
-    """A line's usage record, beside its result. Usage is bookkeeping: a record that cannot
-    be written is logged and dropped (its savepoint undone), and the result still stands."""
-    try:
-        with transaction.atomic():
-            UsageRecord.objects.create(**fields)
-    except DatabaseError:
-        log.exception("could not record usage of %s", fields.get("endpoint"))
 
 
 def storable_json(value: Any) -> Any:
