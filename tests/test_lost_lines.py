@@ -1,10 +1,11 @@
-"""A batch line whose message the broker lost is found and sent again; one whose message is
-waiting in a lane or held by a worker is left alone."""
+"""A batch line whose message the broker lost (or whose delivery a worker dropped) is found and
+sent again; one whose message is waiting in a lane or was just delivered is left alone."""
 
 from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -51,20 +52,21 @@ def test_only_lines_whose_message_is_nowhere_are_released(
     waiting = line("waiting", long_ago)
     beside = line("beside", long_ago)  # in the same message as "waiting"
     held = line("held", long_ago)
+    dropped = line("dropped", long_ago)  # delivered long ago, and its task never started
     just_sent = line("just-sent", timezone.now())
-    client.lpush(
-        list_key(f"{server.namespace}.worker.w1@host.batch"), celery_message(waiting, beside)
-    )
-    client.hset(
-        list_key("unacked"),
-        f"tag-{held}",
-        json.dumps([json.loads(celery_message(held)), "", "batch"]),
-    )
+    lane = list_key(f"{server.namespace}.worker.w1@host.batch")
+    client.lpush(lane, celery_message(waiting, beside))
+    deliveries = (("held", held, time.time()), ("dropped", dropped, time.time() - 300))
+    for tag, line_id, delivered_at in deliveries:
+        delivery = json.dumps([json.loads(celery_message(line_id)), "", "batch"])
+        client.hset(list_key("unacked"), tag, delivery)
+        client.zadd(list_key("unacked_index"), {tag: delivered_at})
     try:
-        assert release_lost_lines(client, older_than=30) == 1
+        assert release_lost_lines(client, older_than=30) == 2
     finally:
-        client.delete(list_key(f"{server.namespace}.worker.w1@host.batch"))
-        client.hdel(list_key("unacked"), f"tag-{held}")
+        client.delete(lane)
+        client.hdel(list_key("unacked"), "held", "dropped")
+        client.zrem(list_key("unacked_index"), "held", "dropped")
 
     statuses = dict(BatchLine.objects.values_list("pk", "status"))
     assert statuses == {
@@ -72,6 +74,7 @@ def test_only_lines_whose_message_is_nowhere_are_released(
         waiting: LineStatus.QUEUED,
         beside: LineStatus.QUEUED,
         held: LineStatus.QUEUED,
+        dropped: LineStatus.PENDING,
         just_sent: LineStatus.QUEUED,
     }
 

@@ -134,7 +134,7 @@ def test_queued_work_survives_a_broker_restart(tmp_path: Path, tiny_gguf: Path) 
         deadline = time.monotonic() + 120
         while (status := api.batches.retrieve(batch.id)).status != "completed":
             assert status.status in ("in_progress", "finalizing"), status
-            assert time.monotonic() < deadline, status.request_counts
+            assert time.monotonic() < deadline, (status.request_counts, _lines_of(server))
             time.sleep(0.5)
         assert status.request_counts is not None and status.request_counts.completed == 60
         assert "valkey exited" in server.log_path.read_text()
@@ -146,6 +146,16 @@ def test_queued_work_survives_a_broker_restart(tmp_path: Path, tiny_gguf: Path) 
         assert reply.status_code == 200
     finally:
         server.stop()
+
+
+def _lines_of(server: LiveServer) -> str:
+    """The server's batch lines by status, and the broker's held messages: what a failure
+    needs to say where the lines stopped."""
+    script = (
+        "from collections import Counter; from inference_app.batches.models import BatchLine; "
+        "print(Counter(BatchLine.objects.values_list('status', flat=True)))"
+    )
+    return server.herd("shell", "-c", script, check=False).stdout.strip()
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -91,9 +92,13 @@ def release_lost_lines(client: redis.Redis, older_than: float) -> int:
     is neither waiting in a batch lane nor held by a worker; returns how many.
 
     The Redis transport moves a message from its list into the unacknowledged set in two steps:
-    a broker restart between them loses the message. The line then stays QUEUED with nothing to
-    run it, so beat looks for such lines and hands them back to be sent again. Should the
-    message turn up after all, the two deliveries meet at the line's claim and one runs.
+    a broker restart between them loses the message. A restart can also catch a delivery after
+    it entered the unacknowledged set but before its task started: the worker drops it on the
+    lost connection, and the set keeps it for the visibility timeout (an hour). Either way the
+    line stays QUEUED with nothing to run it, so beat looks for such lines and hands them back
+    to be sent again. A delivery's task claims its lines the moment it starts, so one held
+    unacknowledged for over ``older_than`` seconds with its lines still QUEUED counts as lost.
+    Should the message run after all, the two deliveries meet at the line's claim and one runs.
     """
     cutoff = timezone.now() - timedelta(seconds=older_than)
     candidates = dict(
@@ -103,7 +108,7 @@ def release_lost_lines(client: redis.Redis, older_than: float) -> int:
     )
     if not candidates:
         return 0
-    lost = set(candidates) - _lines_with_messages(client)
+    lost = set(candidates) - _lines_with_messages(client, held_since=time.time() - older_than)
     released = 0
     for line_id in lost:
         released += BatchLine.objects.filter(
@@ -114,15 +119,20 @@ def release_lost_lines(client: redis.Redis, older_than: float) -> int:
     return released
 
 
-def _lines_with_messages(client: redis.Redis) -> set[int]:
-    """Ids of the batch lines whose messages wait in a batch lane or are held by a worker."""
+def _lines_with_messages(client: redis.Redis, held_since: float) -> set[int]:
+    """Ids of the batch lines whose messages wait in a batch lane or were delivered to a worker
+    after ``held_since`` (a Unix time) and are not yet acknowledged."""
     raw_messages: list[bytes] = []
     for lists in _lanes(client, "batch").values():
         for key in lists:
             waiting: Any = client.lrange(key, 0, -1)
             raw_messages += waiting
-    held: Any = client.hvals(list_key("unacked"))
+    # The transport scores each delivery tag in its index with the time of delivery.
+    recent: Any = client.zrangebyscore(list_key("unacked_index"), held_since, "+inf")
+    held: Any = client.hmget(list_key("unacked"), recent) if recent else []
     for entry in held:
+        if entry is None:
+            continue  # acknowledged since the index was read
         try:
             raw_messages.append(json.dumps(json.loads(entry)[0]).encode())
         except (ValueError, IndexError, TypeError):

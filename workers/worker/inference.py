@@ -16,6 +16,7 @@ from typing import Any
 
 import llama_cpp
 import numpy as np
+import redis
 
 from workers.broker.fairness import leave_queue
 from workers.broker.wire import (
@@ -161,7 +162,7 @@ def _generate_on_engine(
     job = resident.engine.submit(run, lane=lane, sharer=payload.sharer)
     # This thread does the Redis round trips while the engine decodes.
     sink.pump(job.done)
-    _run_on_engine(publisher, job)
+    _run_on_engine(publisher, job, batch=payload.is_batch)
 
 
 class _ToolCalls:
@@ -327,7 +328,7 @@ def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayloa
     lane = BATCH if payload.is_batch else INTERACTIVE
     try:
         job = resident.engine.submit(run, lane=lane, sharer=payload.sharer)
-        _run_on_engine(publisher, job)
+        _run_on_engine(publisher, job, batch=payload.is_batch)
     finally:
         runtime().residency.release(resident, payload.keep_alive)
 
@@ -355,10 +356,14 @@ def _announce(publisher: EventPublisher) -> bool:
     return publisher.publish(Start(state.name, state.instance))
 
 
-def _run_on_engine(publisher: EventPublisher, job: Any) -> None:
+def _run_on_engine(publisher: EventPublisher, job: Any, *, batch: bool) -> None:
     try:
         job.wait()
     except Exception as exc:
+        if batch and isinstance(exc, redis.RedisError):
+            # The broker went away under a batch line: not the line's fault, so it is handed
+            # back and runs again (workers.worker.batch) instead of going to the error file.
+            raise
         log.exception("request failed on the engine")
         publisher.publish(error_event(f"generation failed: {exc}", status=500))
 
