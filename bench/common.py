@@ -213,6 +213,10 @@ class LoadResult:
     def requests_per_s(self) -> float:
         return len(self.replies) / self.wall_s
 
+    def joined(self, other: LoadResult) -> LoadResult:
+        """This load and another run of it, as one: their replies over their summed wall time."""
+        return LoadResult(self.clients, self.wall_s + other.wall_s, self.replies + other.replies)
+
     def first_token(self, quantile: float) -> float:
         ordered = sorted(r.first_token_s for r in self.replies)
         return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]

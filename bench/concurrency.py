@@ -55,12 +55,17 @@ class Load:
     max_tokens: int
     busy: bool = False  # another process keeps one core busy throughout
     skip: tuple[str, ...] = ()  # servers not measured under it
+    # Times the load runs on every server, each pass in the order opposite to the last's, the
+    # figures over all of them: a short load measured once leans on whoever ran in a slow spell.
+    passes: int = 1
 
     @property
     def title(self) -> str:
         per = f"{self.rounds} streamed completion{'s' if self.rounds > 1 else ''}"
         text = f"{self.clients} client{'s' if self.clients > 1 else ''} x {per} of "
         text += f"{self.max_tokens} token{'s' if self.max_tokens > 1 else ''}"
+        if self.passes > 1:
+            text += f", in {self.passes} passes over the servers, alternating their order"
         return text + (", another process keeping one core busy" if self.busy else "")
 
     @property
@@ -72,7 +77,7 @@ class Load:
 def loads(quick: bool) -> list[Load]:
     rounds, tokens = (1, 8) if quick else (4, 64)
     return [
-        Load("1", 1, rounds, tokens),
+        Load("1", 1, rounds, tokens, passes=2),
         Load("8", 8, rounds, tokens),
         Load("16", 16, rounds, tokens, skip=(ONE_AT_A_TIME,)),
         Load("32x1", 32, 1 if quick else 4, 1),
@@ -90,20 +95,23 @@ Results = dict[str, dict[str, LoadResult]]  # load key -> server key -> result
 
 
 def measure_all(servers: list[Server], plan: list[Load]) -> Results:
-    """Each load on every server in turn."""
+    """Each load on every server in turn (in as many passes as the load asks)."""
     results: Results = {}
     for load in plan:
-        for server in servers:
-            if server.key in load.skip:
-                continue
-            result = measure(server, load)
-            results.setdefault(load.key, {})[server.key] = result
-            print(
-                f"{server.name}: {load.title}: {result.tokens_per_s:.1f} tokens/s, "
-                f"{result.requests_per_s:.2f} requests/s, "
-                f"first token p50 {result.first_token(0.5):.3f} s",
-                flush=True,
-            )
+        order = [server for server in servers if server.key not in load.skip]
+        for _ in range(load.passes):
+            for server in order:
+                result = measure(server, load)
+                by_server = results.setdefault(load.key, {})
+                earlier = by_server.get(server.key)
+                by_server[server.key] = result if earlier is None else earlier.joined(result)
+                print(
+                    f"{server.name}: {load.title}: {result.tokens_per_s:.1f} tokens/s, "
+                    f"{result.requests_per_s:.2f} requests/s, "
+                    f"first token p50 {result.first_token(0.5):.3f} s",
+                    flush=True,
+                )
+            order.reverse()
     return results
 
 
@@ -147,7 +155,8 @@ def summarize(servers: list[Server], plan: list[Load], results: Results) -> str:
         "## Concurrent clients: gemma3:270m (Q4_K_M)",
         "",
         f"{run_header()}. All servers up at once, idle but the one measured; each load on "
-        "every server in turn, once. Aggregate completion tokens/s over the whole load; first "
+        "every server in turn, once (the single client twice, the second pass in the opposite "
+        "order, its figures over both). Aggregate completion tokens/s over the whole load; first "
         f"token p50 / p95; ratios against {names[REFERENCE]} in the same run (a rate's above "
         "1 and a time's below 1 are better than it). The busy core is a Python busy loop in "
         "another process, started before and stopped after each load, for every server alike. "
