@@ -99,10 +99,10 @@ def measure_all(servers: list[Server], plan: list[Load]) -> Results:
     results: Results = {}
     for load in plan:
         order = [server for server in servers if server.key not in load.skip]
+        by_server = results.setdefault(load.key, {})
         for _ in range(load.passes):
             for server in order:
                 result = measure(server, load)
-                by_server = results.setdefault(load.key, {})
                 earlier = by_server.get(server.key)
                 by_server[server.key] = result if earlier is None else earlier.joined(result)
                 print(

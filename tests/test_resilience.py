@@ -149,8 +149,8 @@ def test_queued_work_survives_a_broker_restart(tmp_path: Path, tiny_gguf: Path) 
 
 
 def _lines_of(server: LiveServer) -> str:
-    """The server's batch lines by status, and the broker's held messages: what a failure
-    needs to say where the lines stopped."""
+    """How many of the server's batch lines are in each status: what a failure needs to say
+    where the lines stopped."""
     script = (
         "from collections import Counter; from inference_app.batches.models import BatchLine; "
         "print(Counter(BatchLine.objects.values_list('status', flat=True)))"

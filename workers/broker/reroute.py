@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -108,7 +107,7 @@ def release_lost_lines(client: redis.Redis, older_than: float) -> int:
     )
     if not candidates:
         return 0
-    lost = set(candidates) - _lines_with_messages(client, held_since=time.time() - older_than)
+    lost = set(candidates) - _lines_with_messages(client, held_since=cutoff.timestamp())
     released = 0
     for line_id in lost:
         released += BatchLine.objects.filter(
