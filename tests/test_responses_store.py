@@ -18,8 +18,21 @@ from tests.test_metrics import scrape, value
 from tests.test_streaming_relay import wait_for_final_event
 from tests.test_usage import wait_for_records
 
-# A function to force a call of: the model's answer then ends with the call.
-CALL: list[Any] = [{"type": "function", "name": "f", "parameters": {"type": "object"}}]
+# A function to force a call of: the model's answer then ends with the call. Its arguments
+# admit one value, so that the call's length is bounded: an open object lets the test model
+# write arguments until the answer is cut by length (``response.incomplete``).
+CALL: list[Any] = [
+    {
+        "type": "function",
+        "name": "f",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"enum": ["Paris"]}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    }
+]
 
 
 def texts(page: Any) -> list[str]:
