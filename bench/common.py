@@ -141,8 +141,8 @@ def herd_threads(home: Path) -> str | None:
 
 @dataclass(frozen=True)
 class HerdContext:
-    """What a Herd worker allocated for the demo model, as its ``/api/ps`` shows it, and how
-    many sequences it decodes at once, as its log says."""
+    """What a Herd worker allocated for the demo model and how many sequences it decodes at
+    once, as its ``/api/ps`` and its log say."""
 
     per_sequence: int  # ``context_length``: the most one sequence may hold
     cells: int  # the KV cache of every sequence together
@@ -179,18 +179,14 @@ def loaded_model(base: str, timeout_s: float = 30) -> dict[str, Any]:
 
 
 def herd_context(base: str, home: Path) -> HerdContext:
-    """Read from ``/api/ps`` once the demo model is loaded by the `herd serve` in ``home``
-    at ``base``. Its ``size`` counts the weights and the KV cache together, as Ollama's does:
-    what is past the file is the cache."""
-    from models_app.gguf_metadata import read_gguf_metadata
-
+    """Read from ``/api/ps`` and the worker's log once the demo model is loaded by the
+    `herd serve` in ``home`` at ``base``."""
     entry = loaded_model(base)
-    model = demo_model_path(home)
-    per_token = read_gguf_metadata(model).kv_bytes_per_token
-    cache_bytes = int(entry["size"]) - model.stat().st_size
-    cells = cache_bytes // per_token if per_token else 0
+    cells = herd_log(home, r"in a cache of (\d+) tokens")
     at_once = herd_log(home, r"up to (\d+) at once")
-    return HerdContext(int(entry["context_length"]), cells, int(at_once) if at_once else None)
+    return HerdContext(
+        int(entry["context_length"]), int(cells or 0), int(at_once) if at_once else None
+    )
 
 
 @dataclass

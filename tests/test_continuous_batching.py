@@ -469,7 +469,9 @@ def test_by_default_a_model_runs_many_sequences_in_a_cache_of_a_few_contexts(
         assert engine.budget.cells == 256 * DEFAULT_CACHE_SEQUENCES["cpu"]
         # Batch lines leave one whole context to interactive requests.
         assert engine.budget.batch_cells == engine.budget.cells - 256
-        assert resident.kv_bytes == kv_cache_bytes(str(tiny_gguf), engine.budget.cells)
+        assert resident.kv_bytes == kv_cache_bytes(
+            str(tiny_gguf), engine.budget.cells, engine.parallel
+        )
     finally:
         residency.release(resident, 0)
 

@@ -17,7 +17,7 @@ from workers.broker.wire import ModelSpec
 from workers.engine.generation import tokenize_prompt
 from workers.engine.prompts import render_chat_prompt
 from workers.engine.truncation import PromptTooLong, answer_room, fit_chat
-from workers.worker.residency import MIN_DEFAULT_CONTEXT, default_context, kv_cache_bytes
+from workers.worker.residency import MIN_DEFAULT_CONTEXT, default_context, kv_layout
 
 SYSTEM = {"role": "system", "content": "You are terse."}
 
@@ -141,13 +141,13 @@ def test_the_answer_keeps_room_up_to_a_quarter_of_the_context() -> None:
 
 def test_the_default_context_is_the_models_own_within_the_budget(slow_gguf: Path) -> None:
     spec = ModelSpec(id=1, name="slow", path=str(slow_gguf), context_length=32768)
-    per_token = kv_cache_bytes(str(slow_gguf), 1)
+    per_token = kv_layout(str(slow_gguf)).bytes_per_token
     weights = slow_gguf.stat().st_size
     assert per_token > 0
-    assert default_context(spec, 0, 4) == 32768  # no budget: the model's own
+    assert default_context(spec, 0, 4, 32) == 32768  # no budget: the model's own
     roomy = weights + per_token * 4 * 40000
-    assert default_context(spec, roomy, 4) == 32768
+    assert default_context(spec, roomy, 4, 32) == 32768
     tight = weights + per_token * 4 * 10000
-    assert default_context(spec, tight, 4) == 9984  # what fits, in steps of 256
-    assert default_context(spec, weights + 1, 4) == MIN_DEFAULT_CONTEXT  # never below
-    assert default_context(replace(spec, context_length=2048), tight, 4) == 2048
+    assert default_context(spec, tight, 4, 32) == 9984  # what fits, in steps of 256
+    assert default_context(spec, weights + 1, 4, 32) == MIN_DEFAULT_CONTEXT  # never below
+    assert default_context(replace(spec, context_length=2048), tight, 4, 32) == 2048

@@ -23,7 +23,7 @@ from typing import Any
 import llama_cpp
 from django.conf import settings
 
-from models_app.gguf_metadata import GGUFError, read_gguf_metadata
+from models_app.gguf_metadata import GGUFError, KVLayout, read_gguf_metadata
 from workers.broker.wire import ModelSpec
 from workers.engine.factory import make_engine
 from workers.engine.jobs import Engine
@@ -247,7 +247,9 @@ class Residency:
         if not self.budget:
             return
         weights = _file_size(spec.path)
-        cache = kv_cache_bytes(spec.path, self.context_size(spec) * cache_sequences(self.device))
+        parallel = parallel_slots(self.device)
+        cells = self.context_size(spec) * cache_sequences(self.device)
+        cache = kv_cache_bytes(spec.path, cells, parallel)
         need = weights + cache
         if need > self.budget:
             raise ModelTooLarge(
@@ -281,7 +283,8 @@ class Residency:
             spec.num_ctx or (spec.default_options or {}).get("num_ctx") or settings.HERD_NUM_CTX
         )
         if not wanted:
-            wanted = default_context(spec, self.budget, cache_sequences(self.device))
+            contexts = cache_sequences(self.device)
+            wanted = default_context(spec, self.budget, contexts, parallel_slots(self.device))
         return min(wanted, train_ctx) if train_ctx else wanted
 
     def _lock_of(self, model_id: int) -> threading.Lock:
@@ -334,7 +337,7 @@ class Residency:
             took,
             requested_ctx=n_ctx,
             context_length=context_length,
-            kv_bytes=kv_cache_bytes(spec.path, cells),
+            kv_bytes=kv_cache_bytes(spec.path, cells, parallel),
         )
 
 
@@ -348,33 +351,45 @@ def _expiry(keep_alive: float | None) -> float | None:
 MIN_DEFAULT_CONTEXT = 4096
 
 
-def default_context(spec: ModelSpec, budget: int, parallel: int) -> int:
+def default_context(spec: ModelSpec, budget: int, contexts: int, sequences: int) -> int:
     """The model's own context, cut down to what ``budget`` (bytes; 0 for none) leaves after
-    its weights for the KV cache of ``parallel`` sequences, in steps of 256 tokens and never
-    below 4096, as Ollama sizes a context from the model and the machine."""
+    its weights for a KV cache of ``contexts`` whole contexts shared by up to ``sequences``
+    sequences, in steps of 256 tokens and never below 4096, as Ollama sizes a context from the
+    model and the machine."""
     train_ctx = int(spec.context_length or 0) or MIN_DEFAULT_CONTEXT
-    per_token = kv_cache_bytes(spec.path, 1)
+    layout = kv_layout(spec.path)
+    per_token, windows = layout.bytes_per_token, 0
+    if layout.window and sequences > 1:
+        # The window layers' cells stop growing at their most: that comes off the top.
+        per_token = layout.whole_bytes
+        windows = layout.window_bytes * layout.window_cells(sequences)
     if not budget or not per_token:
         return train_ctx
-    room = budget - _file_size(spec.path)
-    fits = room // (per_token * max(1, parallel)) // 256 * 256
+    room = budget - _file_size(spec.path) - windows
+    fits = room // (per_token * max(1, contexts)) // 256 * 256
     return min(train_ctx, max(fits, MIN_DEFAULT_CONTEXT))
 
 
 @functools.lru_cache(maxsize=64)
-def _kv_bytes_per_token(path: str, mtime_ns: int) -> int:
-    return read_gguf_metadata(Path(path)).kv_bytes_per_token
+def _kv_layout(path: str, mtime_ns: int) -> KVLayout:
+    return read_gguf_metadata(Path(path)).kv_layout
 
 
-def kv_cache_bytes(path: str, tokens: int) -> int:
-    """The KV cache llama.cpp allocates for ``tokens`` tokens of context (every sequence's
-    together) of the model at ``path``, from its GGUF header; 0 when the header cannot be
-    read (the weights are then all the budget counts)."""
+def kv_layout(path: str) -> KVLayout:
+    """The KV cache per token of the model at ``path``, from its GGUF header; empty when the
+    header cannot be read (the weights are then all the budget counts)."""
     try:
-        per_token = _kv_bytes_per_token(path, os.stat(path).st_mtime_ns)
+        return _kv_layout(path, os.stat(path).st_mtime_ns)
     except (OSError, GGUFError):
-        return 0
-    return per_token * tokens
+        return KVLayout(0, 0, 0)
+
+
+def kv_cache_bytes(path: str, cells: int, sequences: int) -> int:
+    """The KV cache llama.cpp allocates for ``cells`` tokens of context shared by up to
+    ``sequences`` sequences, of the model at ``path``. A batched engine's context keeps only
+    each sequence's window in sliding-window layers (``stepper.shared_context``); a serial
+    one (one sequence) keeps every cell there too, as its Llama is loaded."""
+    return kv_layout(path).cache_bytes(cells, sequences, full_window=sequences <= 1)
 
 
 def _file_size(path: str) -> int:
