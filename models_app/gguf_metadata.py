@@ -95,6 +95,7 @@ _WINDOW_PATTERNS: dict[str, tuple[int, bool]] = {
     "gemma3n": (5, False),
     "gemma-embedding": (6, False),
     "cohere2": (4, False),
+    "cohere2moe": (4, True),
     "exaone4": (4, False),
     "gpt-oss": (2, False),
     "olmo2": (4, False),

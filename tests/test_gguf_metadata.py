@@ -83,6 +83,8 @@ def test_sliding_window_layers_are_told_apart_as_llama_cpp_tells_them() -> None:
     assert layout_of("llama", 4, sliding_window=128, sliding_window_pattern=flags) == KVLayout(
         LAYER, 3 * LAYER, 128
     )
+    # "Dense first": the layer that keeps every token opens each group.
+    assert layout_of("cohere2moe", 8, sliding_window=4096) == KVLayout(2 * LAYER, 6 * LAYER, 4096)
     # An architecture whose pattern is not known is counted whole: an overcount, never under.
     assert layout_of("mystery", 4, sliding_window=128) == KVLayout(4 * LAYER, 0, 0)
 
