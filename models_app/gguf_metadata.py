@@ -132,18 +132,20 @@ class KVLayout:
         """Every layer's bytes for one token: the cache of a context smaller than the window."""
         return self.whole_bytes + self.window_bytes
 
-    def window_cells(self, sequences: int) -> int:
+    def window_cells(self, sequences: int, *, full_window: bool = False) -> int | None:
         """The most cells the window layers take for ``sequences`` sequences in a unified
-        cache: each sequence's window and a step's tokens (``UBATCH``), in whole 256s."""
+        cache: each sequence's window and a step's tokens (``UBATCH``), in whole 256s. None
+        where they grow with the cache: no window, or ``full_window`` (llama.cpp's
+        ``swa_full``) giving them every cell."""
+        if not self.window or full_window:
+            return None
         return _padded(self.window * sequences + UBATCH, 256)
 
     def cache_bytes(self, cells: int, sequences: int, *, full_window: bool = False) -> int:
         """The cache llama.cpp allocates for ``cells`` tokens shared by ``sequences``
-        sequences: the window layers hold no more than ``window_cells``, unless
-        ``full_window`` (llama.cpp's ``swa_full``) gives them every cell too."""
-        window_cells = cells
-        if self.window and not full_window:
-            window_cells = min(_padded(cells, 256), self.window_cells(sequences))
+        sequences (see ``window_cells``)."""
+        most = self.window_cells(sequences, full_window=full_window)
+        window_cells = cells if most is None else min(_padded(cells, 256), most)
         return self.whole_bytes * cells + self.window_bytes * window_cells
 
 

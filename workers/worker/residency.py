@@ -313,9 +313,8 @@ class Residency:
             n_threads_batch=llama_threads(),
             n_gpu_layers=parse_device(self.device).gpu_layers,
             # A batched engine replaces this context at once (``shared_context``): no need to
-            # fill a full-size sliding-window cache first. A serial engine keeps it, and
-            # llama-cpp-python's own prefix reuse expects the full size.
-            swa_full=parallel <= 1,
+            # fill a full-size sliding-window cache first.
+            swa_full=keeps_full_window(parallel),
             verbose=False,
         )
         engine = make_engine(spec.name, llama, parallel, contexts)
@@ -359,10 +358,10 @@ def default_context(spec: ModelSpec, budget: int, contexts: int, sequences: int)
     train_ctx = int(spec.context_length or 0) or MIN_DEFAULT_CONTEXT
     layout = kv_layout(spec.path)
     per_token, windows = layout.bytes_per_token, 0
-    if layout.window and sequences > 1:
+    most = layout.window_cells(sequences, full_window=keeps_full_window(sequences))
+    if most is not None:
         # The window layers' cells stop growing at their most: that comes off the top.
-        per_token = layout.whole_bytes
-        windows = layout.window_bytes * layout.window_cells(sequences)
+        per_token, windows = layout.whole_bytes, layout.window_bytes * most
     if not budget or not per_token:
         return train_ctx
     room = budget - _file_size(spec.path) - windows
@@ -387,9 +386,16 @@ def kv_layout(path: str) -> KVLayout:
 def kv_cache_bytes(path: str, cells: int, sequences: int) -> int:
     """The KV cache llama.cpp allocates for ``cells`` tokens of context shared by up to
     ``sequences`` sequences, of the model at ``path``. A batched engine's context keeps only
-    each sequence's window in sliding-window layers (``stepper.shared_context``); a serial
-    one (one sequence) keeps every cell there too, as its Llama is loaded."""
-    return kv_layout(path).cache_bytes(cells, sequences, full_window=sequences <= 1)
+    each sequence's window in sliding-window layers (``stepper.shared_context``)."""
+    full_window = keeps_full_window(sequences)
+    return kv_layout(path).cache_bytes(cells, sequences, full_window=full_window)
+
+
+def keeps_full_window(sequences: int) -> bool:
+    """Whether a model decoding up to ``sequences`` at once keeps every cell in its
+    sliding-window layers too: a serial engine (one sequence) does, since llama-cpp-python's
+    own prefix reuse expects it; a batched engine's shared context keeps each window only."""
+    return sequences <= 1
 
 
 def _file_size(path: str) -> int:
