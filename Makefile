@@ -13,6 +13,8 @@ SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@echo "Installing Herd into $(VENV). The first time, pip compiles llama-cpp-python from source"
+	@echo "(it has no wheels on PyPI): 3 to 8 minutes with no output. pip caches the wheel after."
 	$(BIN)/pip install --quiet -e '.[demo,dev]'
 	touch $@
 

@@ -6,6 +6,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -141,3 +142,31 @@ def test_on_a_terminal_it_chats_and_remembers_the_conversation(server: LiveServe
     # The second turn carries the first question and answer with it.
     assert counts[1] > counts[0] + 20
     assert transcript.count("eval count:") >= 2
+
+
+def test_ctrl_c_stops_the_answer_and_its_generation_on_the_worker(server: LiveServer) -> None:
+    from tests.test_streaming_relay import assert_cancelled_at_once
+
+    streams = f"{server.namespace}:req:*"
+    before = set(server.redis().scan_iter(streams))
+    options = ["--set", "temperature=0", "--set", "num_predict=3000"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "project.cli", "run", "slow", "go", *options],
+        env=server.env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    printed = b""
+    deadline = time.monotonic() + 60
+    while len(printed) < 20:  # the answer is streaming
+        assert time.monotonic() < deadline, printed
+        printed += os.read(process.stdout.fileno(), 4096)
+    (stream,) = set(server.redis().scan_iter(streams)) - before
+    process.send_signal(signal.SIGINT)
+    assert process.wait(30) == 130
+    assert_cancelled_at_once(server, stream.decode().rpartition(":req:")[2])
+    assert process.stderr is not None
+    assert "Traceback" not in process.stderr.read().decode()

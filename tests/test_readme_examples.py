@@ -1,7 +1,7 @@
 """The README's client examples run as written, against a live server.
 
 Each section's Python blocks run in order in one namespace, as a reader pastes them, with the
-address ``make run`` serves on swapped for the live server's. ``gemma3:270m`` (the demo model
+address ``make run`` serves on swapped for the live server's. ``smollm2:135m`` (the demo model
 the examples name) is the tiny test model under that name.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from tests.live import REPO, LiveServer
 
 MAKE_RUN_ADDRESS = "http://127.0.0.1:11434"
-DEMO_MODEL = "gemma3:270m"
+DEMO_MODEL = "smollm2:135m"
 README_SECTIONS = (
     "## Calling it",
     "### The Ollama API",

@@ -2,22 +2,28 @@
 
 With a prompt (or text piped on stdin) it prints one streamed answer and exits; with neither, on
 a terminal, it opens a chat (``/bye`` or Ctrl-D leaves, ``/clear`` forgets the conversation).
-Everything goes through the server's Ollama API at ``HERD_HOST``, token by token.
+Everything goes through the server's Ollama API at ``HERD_HOST``, token by token. Ctrl-C stops an
+answer as it streams: the connection closes, and the server cancels the generation on the
+worker as it does for any client that leaves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from project.durations import parse_duration
+
+# The exit status of a command stopped by Ctrl-C, as a shell reports it (128 + SIGINT).
+INTERRUPTED = 130
 
 HELP = """Available commands:
   /clear   forget the conversation so far
@@ -44,7 +50,7 @@ class ChatClient:
         self.model = model
         self.options = options
 
-    def stream(self, messages: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def stream(self, messages: list[dict[str, Any]]) -> Generator[dict[str, Any], None, None]:
         body = json.dumps({"model": self.model, "messages": messages, **self.options}).encode()
         request = urllib.request.Request(
             f"{self.base_url}/api/chat",
@@ -129,7 +135,11 @@ class Command(BaseCommand):
             if not prompt:
                 raise CommandError("nothing to answer: give a prompt or pipe one in")
         if prompt:
-            self._answer(client, [{"role": "user", "content": prompt}], options["verbose"])
+            try:
+                self._answer(client, [{"role": "user", "content": prompt}], options["verbose"])
+            except KeyboardInterrupt:
+                self.stdout.write("")
+                raise SystemExit(INTERRUPTED) from None
             return
         self._chat(client, options["verbose"])
 
@@ -141,6 +151,9 @@ class Command(BaseCommand):
             except EOFError:
                 self.stdout.write("")
                 return
+            except KeyboardInterrupt:
+                self.stdout.write("\nUse Ctrl + d or /bye to exit.")
+                continue
             text = line.strip()
             if not text:
                 continue
@@ -160,6 +173,11 @@ class Command(BaseCommand):
                 history.pop()
                 self.stderr.write(f"Error: {exc}")
                 continue
+            except KeyboardInterrupt:
+                # Stopped mid-answer: the question stays unanswered, as in ollama.
+                history.pop()
+                self.stdout.write("")
+                continue
             history.append({"role": "assistant", "content": answer})
             self.stdout.write("")
 
@@ -167,14 +185,17 @@ class Command(BaseCommand):
         """Print the answer as it arrives; returns it whole."""
         parts: list[str] = []
         final: dict[str, Any] = {}
-        for chunk in client.stream(messages):
-            text = chunk.get("message", {}).get("content", "")
-            if text:
-                parts.append(text)
-                self.stdout.write(text, ending="")
-                self.stdout.flush()
-            if chunk.get("done"):
-                final = chunk
+        # closing(): a Ctrl-C between two chunks closes the connection too, not only one that
+        # comes while the stream waits for the next.
+        with contextlib.closing(client.stream(messages)) as chunks:
+            for chunk in chunks:
+                text = chunk.get("message", {}).get("content", "")
+                if text:
+                    parts.append(text)
+                    self.stdout.write(text, ending="")
+                    self.stdout.flush()
+                if chunk.get("done"):
+                    final = chunk
         self.stdout.write("")
         if verbose and final:
             self.stderr.write(_stats(final))
