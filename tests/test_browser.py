@@ -327,3 +327,32 @@ def test_the_playground_sends_the_api_key_a_keyed_server_requires(
     assert float(page.locator("#stats").get_attribute("data-tokens") or 0) > 0
     assert page.locator(".turn.assistant .text").last.inner_text().strip()
     page.context.close()
+
+
+def test_the_playgrounds_stop_button_ends_a_runaway_answer_and_its_generation(
+    browser: Browser, ui_server: LiveServer
+) -> None:
+    from tests.test_streaming_relay import assert_cancelled_at_once
+
+    streams = f"{ui_server.namespace}:req:*"
+    before = set(ui_server.redis().scan_iter(streams))
+    page = sign_in(browser, ui_server)
+    page.goto("/ui/playground/?model=slow:latest")
+    page.fill("#max-tokens", "3000")
+    page.fill("#temperature", "0")
+    # The relay tests' long answer: greedy, the slow model writes to max_tokens.
+    page.fill("#message", "go")
+    page.click("#send")
+    answer = page.locator("#transcript .assistant .text")
+    page.wait_for_function(
+        "() => (document.querySelector('#transcript .assistant .text')?.textContent || '')"
+        ".length > 10"
+    )
+    (stream,) = set(ui_server.redis().scan_iter(streams)) - before
+    page.click("#stop")
+    expect(page.locator("#send")).to_be_enabled()
+    expect(page.locator("#stop")).to_be_disabled()
+    assert_cancelled_at_once(ui_server, stream.decode().rpartition(":req:")[2])
+    assert answer.text_content()
+    expect(page.locator(".turn.error")).to_have_count(0)
+    page.context.close()

