@@ -10,6 +10,7 @@
   const send = document.getElementById("send");
   const stop = document.getElementById("stop");
   const keyInput = document.getElementById("api-key");
+  const temperatureInput = document.getElementById("temperature");
   let history = [];
   let controller = null;
 
@@ -66,7 +67,8 @@
         stream: true,
         stream_options: { include_usage: true },
         max_tokens: Number(document.getElementById("max-tokens").value) || undefined,
-        temperature: Number(document.getElementById("temperature").value),
+        // Empty: the model's own default (its record's options), as any client gets it.
+        temperature: temperatureInput.value === "" ? undefined : Number(temperatureInput.value),
       }),
     });
     if (!response.ok) {
