@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python bench/concurrency.py $(BENCH_FLAGS)
 	$(BIN)/python bench/batch.py $(BENCH_FLAGS)
 	$(BIN)/python bench/cold_load.py $(BENCH_FLAGS)
+	$(BIN)/python bench/first_answer.py $(BENCH_FLAGS)
 	$(BIN)/python bench/interactive_under_batch.py $(BENCH_FLAGS)
 	$(BIN)/python bench/must_show.py $(BENCH_FLAGS)
 

@@ -61,16 +61,17 @@ def start_server(
     *,
     repo: Path = REPO,
     python: str = sys.executable,
+    demo: str = DEMO,
 ) -> subprocess.Popen[bytes]:
-    """`herd serve` in ``home`` with the demo model installed, once it answers, started as
-    `make run` starts it: Herd's defaults but for ``extra_env``. ``repo`` and ``python`` run
-    another checkout of Herd (with its own virtualenv's interpreter)."""
+    """`herd serve` in ``home`` with the demo model ``demo`` installed, once it answers,
+    started as `make run` starts it: Herd's defaults but for ``extra_env``. ``repo`` and
+    ``python`` run another checkout of Herd (with its own virtualenv's interpreter)."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", *TUNING)}
     env.update({"HERD_HOME": str(home), "HERD_HOST": f"127.0.0.1:{port}", **(extra_env or {})})
     herd = [python, "-m", "project.cli"]
     subprocess.run([*herd, "migrate", "-v0"], env=env, cwd=repo, check=True)
-    # The benchmarks run Gemma 3 270M, not the default demo model: figures stay comparable.
-    subprocess.run([*herd, "install_demo", DEMO], env=env, cwd=repo, check=True)
+    # The benchmarks run Gemma 3 270M, not `make run`'s demo model: figures stay comparable.
+    subprocess.run([*herd, "install_demo", demo], env=env, cwd=repo, check=True)
     log = home / "serve.log"
     process = subprocess.Popen(
         [*herd, "serve"], env=env, cwd=repo, stdout=log.open("ab"), stderr=subprocess.STDOUT
