@@ -40,7 +40,7 @@ from django.utils import timezone
 from accounts import metrics
 from accounts.bodies import NamedModels, named_models, refused_media
 from accounts.limits import LimitCheck, limits_now, queue_tokens
-from accounts.lookup import KeyInfo, afind_key
+from accounts.lookup import KeyInfo, afind_key, why_unusable
 from accounts.usage import Tokens, do_record_usage, noted_tokens, tokens_of_request
 from models_app.names import InvalidModelName, normalize_model_name
 from project.broker import async_client
@@ -63,6 +63,7 @@ MANAGEMENT_PATHS = (
     "/api/blobs",
 )
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
 
 GetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
@@ -83,10 +84,13 @@ def area_of(path: str) -> str | None:
 
 def presented_secret(request: HttpRequest) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
-    authorization = request.headers.get("Authorization", "")
+    return secret_of(request.headers.get("Authorization", ""), request.headers.get("X-Api-Key", ""))
+
+
+def secret_of(authorization: str, api_key: str) -> str | None:
     if authorization[:7].lower() == "bearer ":
         return authorization[7:].strip() or None
-    return request.headers.get("X-Api-Key", "").strip() or None
+    return api_key.strip() or None
 
 
 def refusal(
@@ -204,18 +208,11 @@ class ApiKeyMiddleware:
     ) -> tuple[KeyInfo | None, HttpResponseBase | None]:
         secret = presented_secret(request)
         if secret is None:
-            message = "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
-            return None, refusal(area, 401, message, "missing_api_key")
+            return None, refusal(area, 401, MISSING_KEY, "missing_api_key")
         key = await afind_key(secret)
-        if key is None:
-            return None, refusal(area, 401, "invalid API key", "invalid_api_key")
-        if key.revoked:
-            return None, refusal(area, 401, "this API key has been revoked", "invalid_api_key")
-        if not key.user_is_active:
-            message = "the owner of this API key is deactivated"
-            return None, refusal(area, 401, message, "invalid_api_key")
-        if key.expired(timezone.now()):
-            return None, refusal(area, 401, "this API key has expired", "invalid_api_key")
+        unusable = why_unusable(key, timezone.now())
+        if key is None or unusable is not None:
+            return None, refusal(area, 401, unusable or "", "invalid_api_key")
         for raw_model in named.all():
             if not _allows(key, raw_model):
                 message = f"this API key may not use the model '{raw_model}'"

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.hosts import AUTH_MODES, default_auth_mode
+from accounts.hosts import AUTH_MODES, default_allowed_hosts, default_auth_mode
 from project.durations import parse_duration
 from project.home import embedded_broker_url_file, herd_home, local_secret_key
 from project.sizes import parse_size
@@ -42,7 +42,9 @@ HERD_NAMESPACE = env.str("HERD_NAMESPACE", default="herd")
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or local_secret_key(HERD_HOME)
 DEBUG = env.bool("HERD_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("HERD_ALLOWED_HOSTS", default=["*"])
+# The Host names answered: on loopback, loopback names only (a page cannot reach the server by
+# pointing a name of its own at 127.0.0.1); elsewhere any, unless listed.
+ALLOWED_HOSTS = env.list("HERD_ALLOWED_HOSTS", default=default_allowed_hosts(HERD_HOST))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
