@@ -28,6 +28,20 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+# Names that always mean this machine (``*.localhost`` too, as browsers resolve it).
+LOOPBACK_NAMES = ("localhost", ".localhost", "127.0.0.1", "[::1]")
+
+
+def default_allowed_hosts(address: str) -> list[str]:
+    """The ``Host`` names answered when ``HERD_ALLOWED_HOSTS`` is unset: on a loopback
+    ``address``, the loopback names and the address's own host (as Ollama does); elsewhere
+    any (``*``): the server is reached by names this one cannot know."""
+    if not is_loopback(address):
+        return ["*"]
+    host = host_of(address)
+    return [*LOOPBACK_NAMES, f"[{host}]" if ":" in host else host]
+
+
 def default_auth_mode(address: str) -> str:
     """Off only on loopback, where nobody else can reach the server."""
     return "off" if is_loopback(address) else "required"

@@ -105,6 +105,19 @@ async def afind_key(secret: str) -> KeyInfo | None:
     return info
 
 
+def why_unusable(key: KeyInfo | None, now: dt.datetime) -> str | None:
+    """Why a presented key cannot be used at all (a 401), or None when it can."""
+    if key is None:
+        return "invalid API key"
+    if key.revoked:
+        return "this API key has been revoked"
+    if not key.user_is_active:
+        return "the owner of this API key is deactivated"
+    if key.expired(now):
+        return "this API key has expired"
+    return None
+
+
 def find_key_now(secret: str) -> KeyInfo | None:
     """Uncached lookup, for the sync DRF authentication of the staff endpoints."""
     return _load(hash_secret(secret))

@@ -2,7 +2,8 @@
 ``/metrics``, around views that know nothing of them.
 
 Per request, before the view: the key comes from the in-process cache (``accounts.lookup``),
-the model allow-list is checked against the JSON body's ``model``, and one Redis pipeline both
+every model the JSON body names is checked against the key's allow-list (a body under a
+non-JSON ``Content-Type`` is refused with 415: ``accounts.bodies``), and one Redis pipeline both
 checks the key's limits and counts the request as running. After the response has ended (for a
 stream: after its last chunk, which is when the token counts are known), a second pipeline
 counts the tokens against the key's windows and updates the metrics, and the ``UsageRecord`` is
@@ -13,10 +14,10 @@ request's event stream, when the worker finishes. While a stream runs, each chun
 timestamp check.
 
 Refusals: 401 for a missing, unknown, expired or revoked key, or one of a deactivated user;
-403 for a model the key may not use, or for model management (``POST /api/pull``,
-``DELETE /api/delete``...) by a key whose user is not staff; 429 past a limit, with
-``Retry-After``. Each in the error shape of the API it concerns. The ``/metrics`` scrape
-needs a key too, but counts in neither usage nor metrics.
+415 for a body a JSON endpoint may not read; 403 for a model the key may not use, or for
+model management (``POST /api/pull``, ``DELETE /api/delete``...) by a key whose user is not
+staff; 429 past a limit, with ``Retry-After``. Each in the error shape of the API it
+concerns. The ``/metrics`` scrape needs a key too, but counts in neither usage nor metrics.
 """
 
 from __future__ import annotations
@@ -37,12 +38,12 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from accounts import metrics
+from accounts.bodies import NamedModels, named_models, refused_media
 from accounts.limits import LimitCheck, limits_now, queue_tokens
-from accounts.lookup import KeyInfo, afind_key
+from accounts.lookup import KeyInfo, afind_key, why_unusable
 from accounts.usage import Tokens, do_record_usage, noted_tokens, tokens_of_request
 from models_app.names import InvalidModelName, normalize_model_name
 from project.broker import async_client
-from project.edge.endpoint import read_json_body
 from project.edge.errors import ApiError
 from project.edge.families import FAMILIES, error_response, family_of
 from workers.broker.fairness import current_sharer
@@ -62,6 +63,7 @@ MANAGEMENT_PATHS = (
     "/api/blobs",
 )
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
 
 GetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
 
@@ -82,25 +84,13 @@ def area_of(path: str) -> str | None:
 
 def presented_secret(request: HttpRequest) -> str | None:
     """The key from ``Authorization: Bearer <key>`` or ``x-api-key: <key>``."""
-    authorization = request.headers.get("Authorization", "")
+    return secret_of(request.headers.get("Authorization", ""), request.headers.get("X-Api-Key", ""))
+
+
+def secret_of(authorization: str, api_key: str) -> str | None:
     if authorization[:7].lower() == "bearer ":
         return authorization[7:].strip() or None
-    return request.headers.get("X-Api-Key", "").strip() or None
-
-
-def requested_model(request: HttpRequest) -> str | None:
-    """The ``model`` (Ollama also says ``name``) of a POST's JSON body, if it names one.
-    Django caches the body, so the view reads it again for free."""
-    if request.method != "POST" or (request.content_type or "").startswith("multipart/"):
-        return None  # uploads (/v1/files) name no model, and may be larger than a body may be
-    if request.path_info.startswith("/api/blobs/"):
-        return None  # a GGUF, not JSON
-    try:
-        data = read_json_body(request)
-    except ApiError:
-        return None  # the view answers it
-    name = data.get("model") or data.get("name")
-    return name if isinstance(name, str) else None
+    return api_key.strip() or None
 
 
 def refusal(
@@ -151,13 +141,16 @@ class ApiKeyMiddleware:
         if area is None:
             return await self.get_response(request)
         started = time.monotonic()
-        raw_model = requested_model(request) if area != METRICS else None
-        model = _model_label(raw_model)
+        unsupported = refused_media(request) if area != METRICS else None
+        named = named_models(request) if unsupported is None else NamedModels()
+        model = _model_label(named.model)
         key: KeyInfo | None = None
         if settings.HERD_AUTH_REQUIRED:
-            key, refused = await self._authenticate(request, area, raw_model)
+            key, refused = await self._authenticate(request, area, named)
             if refused is not None:
                 return refused
+        if unsupported is not None:
+            return refusal(area, 415, unsupported.message, unsupported.code or "")
         if area == METRICS:
             return await self.get_response(request)
 
@@ -211,25 +204,20 @@ class ApiKeyMiddleware:
         return response
 
     async def _authenticate(
-        self, request: HttpRequest, area: str, raw_model: str | None
+        self, request: HttpRequest, area: str, named: NamedModels
     ) -> tuple[KeyInfo | None, HttpResponseBase | None]:
         secret = presented_secret(request)
         if secret is None:
-            message = "missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
-            return None, refusal(area, 401, message, "missing_api_key")
+            return None, refusal(area, 401, MISSING_KEY, "missing_api_key")
         key = await afind_key(secret)
-        if key is None:
-            return None, refusal(area, 401, "invalid API key", "invalid_api_key")
-        if key.revoked:
-            return None, refusal(area, 401, "this API key has been revoked", "invalid_api_key")
-        if not key.user_is_active:
-            message = "the owner of this API key is deactivated"
-            return None, refusal(area, 401, message, "invalid_api_key")
-        if key.expired(timezone.now()):
-            return None, refusal(area, 401, "this API key has expired", "invalid_api_key")
-        if raw_model is not None and not _allows(key, raw_model):
-            message = f"this API key may not use the model '{raw_model}'"
-            return key, refusal(area, 403, message, "model_not_allowed", type_="permission_error")
+        unusable = why_unusable(key, timezone.now())
+        if key is None or unusable is not None:
+            return None, refusal(area, 401, unusable or "", "invalid_api_key")
+        for raw_model in named.all():
+            if not _allows(key, raw_model):
+                message = f"this API key may not use the model '{raw_model}'"
+                refused = refusal(area, 403, message, "model_not_allowed", type_="permission_error")
+                return key, refused
         managing = request.method not in READ_METHODS and request.path_info.startswith(
             MANAGEMENT_PATHS
         )

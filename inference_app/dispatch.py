@@ -47,10 +47,22 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
 
 def new_request_id(asked: str | None = None) -> str:
     """The client's own ``X-Request-Id`` when it is well formed (so it can ask where its
-    request stands before any answer arrives), else a fresh one."""
-    if asked and _CLIENT_REQUEST_ID.match(asked):
-        return asked
-    return uuid.uuid4().hex
+    request stands before any answer arrives), else a fresh one; in the namespace of the key
+    asking (``key_request_id``)."""
+    chosen = asked if asked and _CLIENT_REQUEST_ID.match(asked) else uuid.uuid4().hex
+    return key_request_id(current_sharer.get(), chosen)
+
+
+def key_request_id(key_id: str | None, request_id: str) -> str:
+    """``request_id`` in the namespace of key ``key_id`` (none with authentication off):
+    ``k<key id>-`` before it, unless it has that already. A request's event stream, its place
+    in the queue and its answer are found by this id alone, so two keys that send the same
+    ``X-Request-Id`` have two requests, and an id one key has seen (in a response id, say)
+    names nothing of another's."""
+    if key_id is None:
+        return request_id
+    prefix = f"k{key_id}-"
+    return request_id if request_id.startswith(prefix) else prefix + request_id
 
 
 def send_task(

@@ -14,7 +14,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from models_app.models import ModelRecord, PullJob
+from accounts.lookup import KeyInfo
+from models_app.models import ModelRecord, ModelStatus, PullJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.services import do_delete_model
 from project.edge.drf import FamilyErrors
@@ -60,6 +61,12 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
     def get_details(self, record: ModelRecord) -> dict[str, Any]:
         return record.ollama_details()
 
+    def to_representation(self, instance: ModelRecord) -> dict[str, Any]:
+        shown: dict[str, Any] = super().to_representation(instance)
+        if not _manages(self.context.get("request")):
+            shown.pop("path", None)  # where the server keeps its files is staff's business
+        return shown
+
     def validate_chat_template(self, value: str) -> str:
         try:
             ImmutableSandboxedEnvironment().parse(value)
@@ -71,6 +78,13 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
         if not isinstance(value, dict):
             raise serializers.ValidationError("must be an object of option names to values")
         return value
+
+
+def _manages(request: Request | None) -> bool:
+    """Whether the request sees every record as it is: keys off (the one local user), or a
+    key of a staff user."""
+    key: KeyInfo | None = getattr(getattr(request, "_request", None), "herd_key", None)
+    return key is None or key.user_is_staff
 
 
 class OllamaShapedErrors(FamilyErrors):
@@ -94,7 +108,13 @@ class ModelRecordViewSet(
 
     def get_queryset(self) -> Any:
         name = self.request.query_params.get("name")
-        return self.queryset.filter(name=name) if name else self.queryset
+        records = self.queryset.filter(name=name) if name else self.queryset
+        key: KeyInfo | None = getattr(self.request._request, "herd_key", None)
+        if _manages(self.request):
+            return records
+        # An ordinary key sees what /api/tags shows it: the ready models it may use.
+        ready = records.filter(status=ModelStatus.READY)
+        return ready.filter(name__in=key.allowed_models) if key and key.allowed_models else ready
 
     def perform_destroy(self, instance: ModelRecord) -> None:
         do_delete_model(instance.name)

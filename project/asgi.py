@@ -11,7 +11,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 sys.setswitchinterval(0.0005)
 django.setup(set_prefix=False)
 
-# Django's own handler, except that blob uploads stream to disk before it reads a body.
+# Django's own handler, except that blob uploads stream to disk before it reads a body; in
+# front of it, what is decided before any body is read (keys, size, host, origin).
 from models_app.blob_receiver import HerdASGIHandler  # noqa: E402
+from project.edge.gate import EdgeGate  # noqa: E402
 
-application = HerdASGIHandler()
+application = EdgeGate(HerdASGIHandler())

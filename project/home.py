@@ -6,6 +6,7 @@ before Django is configured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -23,10 +24,18 @@ def embedded_broker_url_file(home: Path) -> Path:
     return home / "run" / "valkey.url"
 
 
+def private_file(path: Path) -> Path:
+    """``path``, created empty and readable by its owner only (mode 600) if it is not there:
+    made so from the start, never open to others for a moment. SQLite fills an empty file as
+    a new database, and gives its journals the database's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return path
+
+
 def local_secret_key(home: Path) -> str:
-    """A secret key generated once and kept in ``HERD_HOME`` (local mode only)."""
+    """A secret key generated once and kept in ``HERD_HOME`` (local mode only), mode 600."""
     path = home / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        private_file(path).write_text(secrets.token_urlsafe(50))
     return path.read_text().strip()

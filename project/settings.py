@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from accounts.hosts import AUTH_MODES, default_auth_mode
+from accounts.hosts import AUTH_MODES, default_allowed_hosts, default_auth_mode
 from project.durations import parse_duration
-from project.home import embedded_broker_url_file, herd_home, local_secret_key
+from project.home import embedded_broker_url_file, herd_home, local_secret_key, private_file
 from project.sizes import parse_size
 from workers.broker import wire
 
@@ -42,7 +42,9 @@ HERD_NAMESPACE = env.str("HERD_NAMESPACE", default="herd")
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or local_secret_key(HERD_HOME)
 DEBUG = env.bool("HERD_DEBUG", default=False)
-ALLOWED_HOSTS = env.list("HERD_ALLOWED_HOSTS", default=["*"])
+# The Host names answered: on loopback, loopback names only (a page cannot reach the server by
+# pointing a name of its own at 127.0.0.1); elsewhere any, unless listed.
+ALLOWED_HOSTS = env.list("HERD_ALLOWED_HOSTS", default=default_allowed_hosts(HERD_HOST))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -93,9 +95,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{HERD_HOME / 'herd.sqlite3'}")
-}
+# The embedded database holds the keys' hashes and everyone's usage: its owner's alone.
+SQLITE_PATH = HERD_HOME / "herd.sqlite3"
+if not env.str("DATABASE_URL", default=""):
+    private_file(SQLITE_PATH)
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the workers and beat all write to one file: wait for a lock rather
     # than failing, and let readers run beside the writer.
@@ -185,6 +189,9 @@ HERD_DEFAULT_MAX_TOKENS = env.int("HERD_DEFAULT_MAX_TOKENS", default=2048)
 # How long a model stays loaded after its last request when the request does not say
 # (Ollama's keep_alive: seconds or "5m"; negative keeps models forever).
 HERD_KEEP_ALIVE = parsed("HERD_KEEP_ALIVE", parse_duration, "5m")
+# The longest keep_alive a key of a user who is not staff may ask for (a negative one, forever,
+# included): nobody else's key may pin a model for longer.
+HERD_MAX_KEEP_ALIVE = parsed("HERD_MAX_KEEP_ALIVE", parse_duration, "1h")
 
 # Batches and files.
 HERD_FILES_DIR = Path(env.str("HERD_FILES", default=str(HERD_HOME / "files")))

@@ -73,6 +73,8 @@ def have_taken_their_turns(server: KeyedServer, key_id: str, request_ids: list[s
     request between the two shows in neither and is looked for again; one that shows has
     taken its turn."""
     (worker,) = server.workers()
+    # The server keeps each X-Request-Id in its key's namespace.
+    request_ids = [f"k{key_id}-{request_id}" for request_id in request_ids]
     pipe = server.redis().pipeline(transaction=False)
     pipe.zrange(f"{server.namespace}:fair:{worker['name']}:{key_id}", 0, -1)
     for request_id in request_ids:

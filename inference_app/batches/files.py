@@ -28,6 +28,11 @@ class StoredFile(models.Model):
     filename = models.CharField(max_length=255)
     size = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whose it is: the user of the key that uploaded it, or of the batch that wrote it (None
+    # with authentication off). Only they, and staff, see it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -48,9 +53,11 @@ class StoredFile(models.Model):
         }
 
     @classmethod
-    def create(cls, purpose: str, filename: str, content: bytes) -> StoredFile:
+    def create(
+        cls, purpose: str, filename: str, content: bytes, user_id: int | None = None
+    ) -> StoredFile:
         """Write ``content`` to disk, then the row (a row never points at a missing file)."""
-        stored = cls(purpose=purpose, filename=filename, size=len(content))
+        stored = cls(purpose=purpose, filename=filename, size=len(content), user_id=user_id)
         stored.path.parent.mkdir(parents=True, exist_ok=True)
         stored.path.write_bytes(content)
         stored.save()

@@ -20,6 +20,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Count, Q
 
@@ -72,6 +73,11 @@ class BatchJob(models.Model):
     # Who created the batch (None with authentication off): its lines' usage is theirs.
     api_key = models.ForeignKey(
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Whose it is (the key's user; None with authentication off): only they, and staff, see,
+    # cancel or read the outputs of it. The outputs are theirs too.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     status = models.CharField(
         max_length=16, choices=BatchStatus.choices, default=BatchStatus.VALIDATING

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -75,10 +76,15 @@ def do_create_batch(
     completion_window: str,
     metadata: dict[str, Any] | None,
     api_key_id: int | None = None,
+    *,
+    user_id: int | None = None,
+    may_use: Callable[[str], bool] = lambda model: True,
 ) -> BatchJob:
-    """Create a batch and validate its file. A valid file's lines are sent to the models'
-    batch lanes once the transaction commits; an invalid one fails the batch, and nothing runs.
-    """
+    """Create a batch of ``user_id`` and validate its file (whose content must be there: a 400
+    otherwise, and no batch). A valid file's lines are sent to the models' batch lanes once
+    the transaction commits; an invalid one (a line naming a model ``may_use`` refuses
+    included) fails the batch, and nothing runs. The caller has checked that the file is one
+    the user may see."""
     if endpoint not in ENDPOINT_SERIALIZERS:
         raise BatchRequestError(
             f"endpoint must be one of {', '.join(ENDPOINT_SERIALIZERS)}", "endpoint"
@@ -89,6 +95,12 @@ def do_create_batch(
         raise BatchRequestError(f"No such file: {input_file_id}", "input_file_id", status=404)
     if input_file.purpose != FilePurpose.BATCH:
         raise BatchRequestError("the input file's purpose must be 'batch'", "input_file_id")
+    try:
+        content = input_file.path.read_bytes()
+    except FileNotFoundError:
+        raise BatchRequestError(
+            f"the content of file {input_file_id} is gone", "input_file_id"
+        ) from None
     now = timezone.now()
     batch = BatchJob.objects.create(
         endpoint=endpoint,
@@ -97,8 +109,9 @@ def do_create_batch(
         metadata=metadata,
         expires_at=now + window,
         api_key_id=api_key_id,
+        user_id=user_id,
     )
-    lines, errors = check_batch_input(input_file.path.read_bytes(), endpoint)
+    lines, errors = check_batch_input(content, endpoint, may_use)
     if errors:
         BatchJob.objects.filter(pk=batch.pk).update(
             status=BatchStatus.FAILED,
@@ -425,12 +438,14 @@ def _write_outputs(
                 FilePurpose.BATCH_OUTPUT,
                 f"{batch_id}_output.jsonl",
                 ("\n".join(output) + "\n").encode(),
+                user_id=batch.user_id,
             )
         if failures:
             batch.error_file = StoredFile.create(
                 FilePurpose.BATCH_OUTPUT,
                 f"{batch_id}_error.jsonl",
                 ("\n".join(failures) + "\n").encode(),
+                user_id=batch.user_id,
             )
         batch.status = final
         setattr(batch, stamp, timezone.now())

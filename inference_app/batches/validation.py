@@ -2,12 +2,14 @@
 
 Each line must be a JSON object with a unique ``custom_id``, ``method`` POST, ``url`` equal to
 the batch's endpoint, and a ``body`` the endpoint accepts (the same serializers as the live
-API) naming a ready model. Errors carry 1-based line numbers, as OpenAI reports them.
+API) naming a ready model that the batch's key may use. Errors carry 1-based line numbers, as
+OpenAI reports them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +47,11 @@ def _error(line: int, code: str, message: str, param: str | None = None) -> dict
 
 
 def check_batch_input(
-    content: bytes, endpoint: str
+    content: bytes, endpoint: str, may_use: Callable[[str], bool] = lambda model: True
 ) -> tuple[list[ParsedLine], list[dict[str, Any]]]:
-    """Parse ``content``; returns the lines and the errors (no lines run if any error)."""
+    """Parse ``content``; returns the lines and the errors (no lines run if any error).
+    ``may_use`` says whether the key that creates the batch may call a model (normalized
+    ``name:tag``): a line naming another is an error, as it would be a 403 on its own."""
     serializer_cls = ENDPOINT_SERIALIZERS[endpoint]
     ready = set(ModelRecord.objects.filter(status=ModelStatus.READY).values_list("name", flat=True))
     lines: list[ParsedLine] = []
@@ -142,6 +146,16 @@ def check_batch_input(
                     number,
                     "model_not_found",
                     f"The model '{body['model']}' does not exist",
+                    "body.model",
+                )
+            )
+            continue
+        if not may_use(model_name):
+            errors.append(
+                _error(
+                    number,
+                    "model_not_allowed",
+                    f"this API key may not use the model '{body['model']}'",
                     "body.model",
                 )
             )

@@ -1,5 +1,10 @@
 """``/v1/files`` and ``/v1/batches``, in OpenAI's shapes. Not on the token hot path, so these
-are plain DRF views; the logic lives in ``inference_app.batches.services``."""
+are plain DRF views; the logic lives in ``inference_app.batches.services``.
+
+Files and batches belong to the user of the key that made them (a batch's output files to the
+batch's): listed, read, cancelled and deleted by that user, whichever of their keys asks, or by
+staff. Anyone else gets the 404 of an id that does not exist, as stored responses answer.
+With authentication off there is no user, and rows made then are everyone's."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.lookup import KeyInfo
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import BatchJob
 from inference_app.batches.services import do_cancel_batch, do_create_batch
@@ -35,6 +41,18 @@ class OpenAIView(FamilyErrors, APIView):
         self, request: Request, force: bool = False
     ) -> tuple[BaseRenderer, str]:
         return JSONRenderer(), JSONRenderer.media_type
+
+
+def _key(request: Request) -> KeyInfo | None:
+    return getattr(request._request, "herd_key", None)
+
+
+def owned(request: Request) -> dict[str, Any]:
+    """The filter of the rows the request's key may see."""
+    key = _key(request)
+    if key is not None and key.user_is_staff:
+        return {}
+    return {"user_id": key.user_id if key is not None else None}
 
 
 def not_found(kind: str, key: str) -> NotFound:
@@ -59,7 +77,7 @@ class FileListView(OpenAIView):
     parser_classes = [MultiPartParser]
 
     def get(self, request: Request) -> Response:
-        files = StoredFile.objects.all()
+        files = StoredFile.objects.filter(**owned(request))
         if purpose := request.query_params.get("purpose"):
             files = files.filter(purpose=purpose)
         return Response(page([f.to_openai() for f in files], has_more=False, ids_required=True))
@@ -91,19 +109,21 @@ class FileListView(OpenAIView):
                 param="file",
                 code="file_too_large",
             )
-        stored = StoredFile.create(purpose, upload.name or "upload", upload.read())
+        key = _key(request)
+        user_id = key.user_id if key is not None else None
+        stored = StoredFile.create(purpose, upload.name or "upload", upload.read(), user_id)
         return Response(stored.to_openai())
 
 
 class FileDetailView(OpenAIView):
     def get(self, request: Request, file_id: str) -> Response:
-        stored = StoredFile.objects.filter(pk=file_id).first()
+        stored = StoredFile.objects.filter(pk=file_id, **owned(request)).first()
         if stored is None:
             raise not_found("file", file_id)
         return Response(stored.to_openai())
 
     def delete(self, request: Request, file_id: str) -> Response:
-        stored = StoredFile.objects.filter(pk=file_id).first()
+        stored = StoredFile.objects.filter(pk=file_id, **owned(request)).first()
         if stored is None:
             raise not_found("file", file_id)
         if (
@@ -124,7 +144,7 @@ class FileDetailView(OpenAIView):
 
 class FileContentView(OpenAIView):
     def get(self, request: Request, file_id: str) -> HttpResponse:
-        stored = StoredFile.objects.filter(pk=file_id).first()
+        stored = StoredFile.objects.filter(pk=file_id, **owned(request)).first()
         if stored is None or not stored.path.exists():
             raise not_found("file", file_id)
         return HttpResponse(stored.path.read_bytes(), content_type="application/octet-stream")
@@ -147,9 +167,9 @@ class BatchListView(OpenAIView):
             limit = max(1, min(100, int(request.query_params.get("limit", 20))))
         except ValueError:
             raise ApiError("limit must be an integer", param="limit") from None
-        batches = BatchJob.objects.all()
+        batches = BatchJob.objects.filter(**owned(request))
         if after := request.query_params.get("after"):
-            anchor = BatchJob.objects.filter(pk=after).first()
+            anchor = batches.filter(pk=after).first()
             if anchor is None:
                 raise not_found("batch", after)
             batches = batches.filter(created_at__lte=anchor.created_at).exclude(pk=anchor.pk)
@@ -162,20 +182,24 @@ class BatchListView(OpenAIView):
         if not serializer.is_valid():
             raise ValidationFailed(serializer.errors)
         data = serializer.validated_data
-        key = getattr(request._request, "herd_key", None)
+        key = _key(request)
+        if not StoredFile.objects.filter(pk=data["input_file_id"], **owned(request)).exists():
+            raise not_found("file", data["input_file_id"])
         batch = do_create_batch(
             data["input_file_id"],
             data["endpoint"],
             data["completion_window"],
             data.get("metadata"),
             api_key_id=key.id if key is not None else None,
+            user_id=key.user_id if key is not None else None,
+            may_use=key.allows if key is not None else lambda model: True,
         )
         return Response(batch.to_openai())
 
 
 class BatchDetailView(OpenAIView):
     def get(self, request: Request, batch_id: str) -> Response:
-        batch = BatchJob.objects.filter(pk=batch_id).first()
+        batch = BatchJob.objects.filter(pk=batch_id, **owned(request)).first()
         if batch is None:
             raise not_found("batch", batch_id)
         return Response(batch.to_openai())
@@ -183,6 +207,6 @@ class BatchDetailView(OpenAIView):
 
 class BatchCancelView(OpenAIView):
     def post(self, request: Request, batch_id: str) -> Response:
-        if not BatchJob.objects.filter(pk=batch_id).exists():
+        if not BatchJob.objects.filter(pk=batch_id, **owned(request)).exists():
             raise not_found("batch", batch_id)
         return Response(do_cancel_batch(batch_id).to_openai())

@@ -10,7 +10,11 @@ from django.http.response import HttpResponseBase
 
 from inference_app.dispatch import enqueue_embeddings
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
-from inference_app.ollama.serializers import EmbeddingsSerializer, EmbedSerializer
+from inference_app.ollama.serializers import (
+    EmbeddingsSerializer,
+    EmbedSerializer,
+    keep_alive_cap,
+)
 from inference_app.relay import RequestRelay
 from inference_app.responding import final_event
 from project.edge.errors import ValidationFailed
@@ -20,7 +24,7 @@ from workers.broker.wire import Embeddings
 @ollama_endpoint("POST")
 async def embed(request: HttpRequest) -> HttpResponseBase:
     started = time.perf_counter_ns()
-    serializer = EmbedSerializer(data=read_body(request))
+    serializer = EmbedSerializer(data=read_body(request), context=keep_alive_cap(request))
     event = await _embed(request, serializer)
     return JsonResponse(
         {
@@ -35,7 +39,9 @@ async def embed(request: HttpRequest) -> HttpResponseBase:
 
 @ollama_endpoint("POST")
 async def embeddings(request: HttpRequest) -> HttpResponseBase:
-    event = await _embed(request, EmbeddingsSerializer(data=read_body(request)))
+    event = await _embed(
+        request, EmbeddingsSerializer(data=read_body(request), context=keep_alive_cap(request))
+    )
     return JsonResponse({"embedding": event.data[0]})
 
 

@@ -15,7 +15,7 @@ from django.http.response import HttpResponseBase
 from inference_app.dispatch import enqueue_generation
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
 from inference_app.ollama.ndjson import OllamaFormat
-from inference_app.ollama.serializers import ChatSerializer, GenerateSerializer
+from inference_app.ollama.serializers import ChatSerializer, GenerateSerializer, keep_alive_cap
 from inference_app.relay import RequestRelay
 from inference_app.responding import respond
 from project.edge.errors import ValidationFailed
@@ -24,14 +24,14 @@ from project.edge.errors import ValidationFailed
 @ollama_endpoint("POST")
 async def chat(request: HttpRequest) -> HttpResponseBase:
     started = time.perf_counter_ns()
-    serializer = ChatSerializer(data=read_body(request))
+    serializer = ChatSerializer(data=read_body(request), context=keep_alive_cap(request))
     return await _generate(request, serializer, chat=True, started=started)
 
 
 @ollama_endpoint("POST")
 async def generate(request: HttpRequest) -> HttpResponseBase:
     started = time.perf_counter_ns()
-    serializer = GenerateSerializer(data=read_body(request))
+    serializer = GenerateSerializer(data=read_body(request), context=keep_alive_cap(request))
     return await _generate(request, serializer, chat=False, started=started)
 
 

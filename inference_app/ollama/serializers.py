@@ -12,8 +12,10 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework import serializers
 
+from accounts.lookup import KeyInfo
 from inference_app.input_checks import (
     MAX_C_INT,
     MAX_MODEL_NAME,
@@ -46,7 +48,8 @@ MAX_KEEP_ALIVE = (2**63 - 1) / 1e9
 
 
 class KeepAliveField(serializers.Field):
-    """Seconds, or a duration string like ``"5m"``; negative keeps the model forever."""
+    """Seconds, or a duration string like ``"5m"``; negative keeps the model forever. Capped
+    at the serializer's ``max_keep_alive`` context (``keep_alive_cap``), forever included."""
 
     def to_internal_value(self, data: Any) -> float:
         try:
@@ -57,10 +60,22 @@ class KeepAliveField(serializers.Field):
             raise serializers.ValidationError(
                 f"a duration is at most {MAX_KEEP_ALIVE:.0f} seconds either way"
             )
+        cap = self.context.get("max_keep_alive")
+        if cap is not None and (seconds < 0 or seconds > cap):
+            return float(cap)
         return seconds
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+def keep_alive_cap(request: HttpRequest) -> dict[str, Any]:
+    """The serializer context of a request: a key whose user is not staff keeps a model at
+    most ``HERD_MAX_KEEP_ALIVE``; staff, and everyone with keys off, as long as they ask."""
+    key: KeyInfo | None = getattr(request, "herd_key", None)
+    if key is None or key.user_is_staff:
+        return {}
+    return {"max_keep_alive": float(settings.HERD_MAX_KEEP_ALIVE)}
 
 
 class FormatField(serializers.Field):

@@ -53,6 +53,15 @@ async def create_response(request: HttpRequest) -> HttpResponseBase:
     previous_id = body.get("previous_response_id")
     if isinstance(previous_id, str) and previous_id:
         found = await afind_response(previous_id, key, param="previous_response_id")
+        if key is not None and not key.allows(found.model_name):
+            # Its messages are the answer of a model the key may not call.
+            raise ApiError(
+                f"this API key may not use the model '{found.model_name}'",
+                status=403,
+                code="model_not_allowed",
+                error_type="permission_error",
+                param="previous_response_id",
+            )
         previous = list(found.messages)
     serializer = ResponseSerializer(data=body, context={"previous_messages": previous})
     if not serializer.is_valid():

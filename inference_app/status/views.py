@@ -1,12 +1,17 @@
 """``GET /api/status`` and ``GET /v1/status``: the queue status as JSON (see
-``inference_app.status.queries``), or where one request stands (``?request_id=``)."""
+``inference_app.status.queries``), or where one request stands (``?request_id=``): a request
+of the key asking, or of anyone's for a staff key. Another key's request is not found."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
+from accounts.lookup import KeyInfo
+from inference_app.dispatch import key_request_id
 from inference_app.status.queries import queue_status, request_status
 from project.broker import sync_client
 from project.edge.errors import NotFound
@@ -26,10 +31,21 @@ def openai_status(request: HttpRequest) -> HttpResponseBase:
 def _status(request: HttpRequest, family: str) -> HttpResponseBase:
     request_id = request.GET.get("request_id")
     if request_id:
-        found = request_status(sync_client(), request_id)
+        found = _request_status(request, request_id)
         if found is None:
             missing = NotFound(f"request '{request_id}' not found", param="request_id")
             return error_response(family, missing)
         return JsonResponse(found)
     status = queue_status(sync_client())
     return JsonResponse({"object": "status", **status} if family == OPENAI else status)
+
+
+def _request_status(request: HttpRequest, request_id: str) -> dict[str, Any] | None:
+    """Where a request of the asking key stands (``request_id`` as the key sent it or as the
+    server answered it); staff may also ask of any request by the id the server gave it."""
+    key: KeyInfo | None = getattr(request, "herd_key", None)
+    asked = key_request_id(str(key.id) if key is not None else None, request_id)
+    found = request_status(sync_client(), asked)
+    if found is None and key is not None and key.user_is_staff and asked != request_id:
+        found = request_status(sync_client(), request_id)
+    return found

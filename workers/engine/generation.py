@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -164,6 +164,50 @@ def tokenize_prompt(llama: llama_cpp.Llama, prompt: str) -> list[int]:
     bos_text = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
     add_bos = llama._model.add_bos_token() and not (bos_text and prompt.startswith(bos_text))
     return llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+
+def tokenize_chat(llama: llama_cpp.Llama, prompt: str, contents: Sequence[str]) -> list[int]:
+    """The tokens of a chat ``prompt`` the template rendered, with the messages' ``contents``
+    (in the order the template wrote them) read as text: a control token's text written in
+    a message (``<end_of_turn>``, ``</s>``) stays text, so no message can close its turn and
+    open a forged one; only the template's own markup yields control tokens. A prompt whose
+    contents hold no such text tokenizes as ``tokenize_prompt`` does, token for token."""
+    spans: list[tuple[int, int]] = []
+    at = 0
+    for content in contents:
+        found = _locate(prompt, content, at)
+        if found is None:
+            continue  # a template that rewrites a content: nothing of it to find
+        start, at = found
+        piece = prompt[start:at].encode("utf-8")
+        if llama.tokenize(piece, add_bos=False, special=True) != llama.tokenize(
+            piece, add_bos=False, special=False
+        ):
+            spans.append(found)
+    if not spans:
+        return tokenize_prompt(llama, prompt)
+    tokens = tokenize_prompt(llama, prompt[: spans[0][0]])
+    edge = spans[0][0]
+    for start, end in spans:
+        if start > edge:
+            markup = prompt[edge:start].encode("utf-8")
+            tokens += llama.tokenize(markup, add_bos=False, special=True)
+        tokens += llama.tokenize(prompt[start:end].encode("utf-8"), add_bos=False, special=False)
+        edge = end
+    if edge < len(prompt):
+        tokens += llama.tokenize(prompt[edge:].encode("utf-8"), add_bos=False, special=True)
+    return tokens
+
+
+def _locate(prompt: str, content: str, start: int) -> tuple[int, int] | None:
+    """Where ``content`` (or, as a template that trims it writes it, its stripped text) is in
+    ``prompt`` from ``start`` on."""
+    for text in (content, content.strip()):
+        if text:
+            found = prompt.find(text, start)
+            if found >= 0:
+                return found, found + len(text)
+    return None
 
 
 def check_prompt_fits(llama: llama_cpp.Llama, tokens: list[int], param: str) -> None:

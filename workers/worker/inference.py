@@ -44,10 +44,11 @@ from workers.engine.generation import (
     check_tokens,
     infill_tokens,
     run_generation,
+    tokenize_chat,
     tokenize_prompt,
 )
 from workers.engine.jobs import BATCH, INTERACTIVE
-from workers.engine.prompts import TemplateError, render_chat_prompt
+from workers.engine.prompts import TemplateError, message_text, render_chat_prompt
 from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 from workers.engine.stepper import sequence_context
 from workers.engine.tool_stream import ForcedCallStream
@@ -402,7 +403,7 @@ def _prompt_tokens(
             tools=tools,
             variables=payload.template_variables,
         )
-        return tokenize_prompt(llama, prompt)
+        return tokenize_chat(llama, prompt, [message_text(m.get("content")) for m in messages])
 
     # The functions the model may call, and only those (a named tool_choice offers one).
     tools = [{"type": "function", "function": f} for f in plan.functions] or None
