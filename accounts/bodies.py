@@ -6,7 +6,10 @@ A body under another declared ``Content-Type`` is refused with 415 before any vi
 the model check sees exactly what the view will use whatever the client declares, and a
 browser's simple cross-site POST (``text/plain``, a form) reaches no view. An empty body, or
 one sent without a ``Content-Type`` (``curl --data-binary @-`` with no header, Django's test
-client), is read as JSON as before.
+client), is read as JSON as before. So is a form-encoded body from a client that is not a
+browser: ``curl -d '{...}'`` declares ``application/x-www-form-urlencoded``, Ollama's own
+examples are written so, and Ollama reads them as JSON. A browser sends ``Origin`` with every
+POST (``null`` where it hides the page), so a form posted from a page is still refused.
 """
 
 from __future__ import annotations
@@ -62,9 +65,17 @@ def is_json_media(content_type: str) -> bool:
     )
 
 
+def is_curl_default(request: HttpRequest) -> bool:
+    """``curl -d``'s form-encoded declaration on a body from outside a browser (no ``Origin``)."""
+    media = (request.content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/x-www-form-urlencoded" and "HTTP_ORIGIN" not in request.META
+
+
 def refused_media(request: HttpRequest) -> UnsupportedMediaType | None:
     """The 415 for a body a JSON endpoint may not read, else None."""
     if not takes_json(request) or is_json_media(request.content_type or ""):
+        return None
+    if is_curl_default(request):
         return None
     try:
         empty = not request.body

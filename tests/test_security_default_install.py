@@ -1,12 +1,15 @@
 """The default install (loopback, keys off, what ``make run`` gives) on a developer's laptop:
 no other site's page can change or run anything through the browser. A call that changes
 something from an ``Origin`` not in ``HERD_ORIGINS`` is refused (403), a JSON endpoint takes
-no ``text/plain`` or form body (415, so no simple cross-site POST gets through), and a
+no ``text/plain`` body nor a form posted from a page (415, so no simple cross-site POST gets
+through; ``curl -d``'s form declaration, from no page, is read as JSON), and a
 ``Host`` outside the loopback names is refused (a page that pointed its own name at
 127.0.0.1). The server's own pages (same origin) work as before."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
 
 import httpx
@@ -60,9 +63,14 @@ def test_another_sites_page_cannot_copy_create_pull_or_run_models(server: LiveSe
 def test_a_json_endpoint_takes_no_form_or_text_body(server: LiveServer) -> None:
     body = '{"source": "tiny", "destination": "never"}'
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
-        reply = post(server, "/api/copy", body, **{"Content-Type": content_type})
+        # From a page (a browser sends Origin with every POST), even the server's own.
+        reply = post(
+            server, "/api/copy", body, Origin=server.base_url, **{"Content-Type": content_type}
+        )
         assert reply.status_code == 415, reply.text
         assert set(reply.json()) == {"error"}
+    reply = post(server, "/api/copy", body, **{"Content-Type": "text/plain"})
+    assert reply.status_code == 415, reply.text
     reply = post(server, "/v1/completions", '{"model": "tiny"}', **{"Content-Type": "text/plain"})
     assert reply.status_code == 415
     assert reply.json()["error"]["code"] == "unsupported_media_type"
@@ -109,3 +117,21 @@ def test_hosts_answered_by_default() -> None:
     assert "[::1]" in default_allowed_hosts("[::1]:11434")
     assert default_allowed_hosts("0.0.0.0:11434") == ["*"]
     assert default_allowed_hosts("herd.example:80") == ["*"]
+
+
+def test_curl_d_without_a_content_type_is_read_as_json(server: LiveServer) -> None:
+    """``curl -d '{...}'`` declares a form; Ollama's own examples are written so."""
+    done = subprocess.run(
+        [
+            "curl",
+            "-s",
+            f"{server.base_url}/api/generate",
+            "-d",
+            '{"model": "tiny", "prompt": "hi", "stream": false, "options": {"num_predict": 2}}',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout)["done"] is True, done.stdout

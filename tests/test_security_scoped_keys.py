@@ -76,6 +76,15 @@ def test_a_scoped_key_cannot_use_another_model_by_declaring_another_content_type
             )
             message = assert_family_error(path, disguised, 415)
             assert "application/json" in message
+        # curl -d's form declaration is read as JSON: the model check sees the same body.
+        as_curl_sends_it = keyed_server.call(
+            "POST",
+            path,
+            tiny_only,
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert "slow" in assert_family_error(path, as_curl_sends_it, 403)
 
 
 def test_the_scoped_key_still_uses_its_own_model(keyed_server: KeyedServer, tiny_only: str) -> None:
