@@ -36,6 +36,7 @@ HERD_COMMANDS = (
     ("cp SOURCE DESTINATION", "copy_model"),
     ("rm NAME", "remove_model"),
     ("import NAME PATH", "import_model"),
+    ("launch codex|claude|opencode", "launch"),
     ("install_demo", "install_demo"),
     ("keys", "keys"),
     ("worker", "worker"),
