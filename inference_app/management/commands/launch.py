@@ -29,6 +29,14 @@ from models_app.client import HerdClient, server_url
 
 class Command(BaseCommand):
     help = "Point a coding agent (codex, claude, opencode) at this Herd, and start it."
+    agent_args: list[str] = []
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        # What follows "--" is the agent's, whatever it looks like.
+        if "--" in argv:
+            split = argv.index("--")
+            argv, self.agent_args = argv[:split], argv[split + 1 :]
+        super().run_from_argv(argv)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("agent", choices=launch.AGENTS)
@@ -42,7 +50,6 @@ class Command(BaseCommand):
         parser.add_argument(
             "--write", action="store_true", help="write the settings into the agent's config"
         )
-        parser.add_argument("agent_args", nargs="*", help="arguments for the agent (after --)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         agent: str = options["agent"]
@@ -58,7 +65,7 @@ class Command(BaseCommand):
                 )
             self.stdout.write(launch.shown_config(agent, target), ending="")
             return
-        self._start(agent, program, target, list(options["agent_args"]))
+        self._start(agent, program, target, self.agent_args)
 
     def _target(self, options: dict[str, Any]) -> launch.Target:
         base_url = server_url(str(settings.HERD_HOST))
