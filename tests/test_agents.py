@@ -1,7 +1,8 @@
 """The real coding agents against a live Herd, run as a user runs them, non-interactively:
 Codex CLI (``codex exec`` with its default tools, then ``exec resume --last``; and its Ollama
 path, ``--oss``, which gates on ``/api/version``) and Claude Code (``claude -p``), each
-started by ``herd launch``.
+started by ``herd launch``; and the OpenAI Agents SDK (``Runner.run_sync``, a tool round trip
+over each of its two model APIs).
 
 ``make test`` installs the agents with npm into ``.cache/agents`` (tests skip, saying so,
 where they are not installed). The model is the tiny test model with a stop string at the
@@ -14,11 +15,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -32,6 +35,7 @@ MODEL = "agent-stop"
 AGENT_CONTEXT = 65536
 REQUEST_LINE = re.compile(r" herd\.requests: (\S+) (\S+) (\d{3}) ")
 RUN_TIMEOUT = 400
+Lines = list[tuple[str, str, str]]
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -96,7 +100,7 @@ class AgentRun:
         )
         return environ
 
-    def run(self, argv: list[str], **env: str) -> tuple[subprocess.CompletedProcess[str], list]:
+    def run(self, argv: list[str], **env: str) -> tuple[subprocess.CompletedProcess[str], Lines]:
         """Run ``argv``; return it and the request-log lines written meanwhile."""
         before = len(self.server.log_path.read_bytes())
         done = subprocess.run(
@@ -109,19 +113,23 @@ class AgentRun:
             timeout=RUN_TIMEOUT,
         )
         written = self.server.log_path.read_bytes()[before:].decode(errors="replace")
-        lines = [m.groups() for m in REQUEST_LINE.finditer(written)]
-        return done, lines
+        return done, request_lines(written)
 
-    def launch(self, agent: str, *args: str) -> tuple[subprocess.CompletedProcess[str], list]:
+    def launch(self, agent: str, *args: str) -> tuple[subprocess.CompletedProcess[str], Lines]:
         herd = [sys.executable, "-m", "project.cli", "launch", agent, "--model", MODEL, "--"]
         return self.run([*herd, *args], PYTHONPATH=str(REPO))
+
+
+def request_lines(text: str) -> Lines:
+    """The request log's (method, path, status) in ``text``."""
+    return [(m[1], m[2], m[3]) for m in REQUEST_LINE.finditer(text)]
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
 
-def assert_all_ok(lines: list[tuple[str, str, str]], path: str) -> None:
+def assert_all_ok(lines: Lines, path: str) -> None:
     assert [line for line in lines if line[1] == path], f"no request to {path}: {lines}"
     assert all(status == "200" for _, _, status in lines), lines
 
@@ -180,3 +188,121 @@ def test_claude_code_print_mode(agent_server: LiveServer, tmp_path: Path) -> Non
     (result,) = [e for e in json_lines(done.stdout) if e.get("type") == "result"]
     assert (result["subtype"], result["is_error"]) == ("success", False), result
     assert_all_ok(lines, "/v1/messages")
+
+
+# The OpenAI Agents SDK, in this process: its Responses and its Chat Completions model, each
+# with one tool round trip (a forced call, the tool's output back to the model, its answer).
+# Stop letters that the call's text never holds (the tool's name, its JSON, a city of the
+# enum), so that the answer after the call stops early and the call is whole.
+SDK_MODEL = "agent-letters"
+SDK_STOPS = ["b", "d", "f", "j", "k", "p", "v", "x", "z"]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_the_openai_agents_sdk_makes_a_tool_round_trip(agent_server: LiveServer, api: str) -> None:
+    agents = pytest.importorskip("agents", reason="openai-agents is in the dev extras")
+    from openai import AsyncOpenAI
+
+    made = httpx.post(
+        f"{agent_server.base_url}/api/create",
+        json={
+            "model": SDK_MODEL,
+            "from": "tiny",
+            "stream": False,
+            "parameters": {"num_predict": 64, "stop": SDK_STOPS},
+        },
+        timeout=60,
+    )
+    assert made.status_code == 200, made.text
+    agents.set_tracing_disabled(True)  # traces would go to OpenAI's servers
+    asked: list[str] = []
+
+    @agents.function_tool
+    def get_weather(city: Literal["Paris", "Oslo"]) -> str:
+        """The weather in a city."""
+        asked.append(city)
+        return f"Sunny in {city}"
+
+    client = AsyncOpenAI(base_url=f"{agent_server.base_url}/v1", api_key="unused", max_retries=0)
+    model = (
+        agents.OpenAIResponsesModel(SDK_MODEL, client)
+        if api == "responses"
+        else agents.OpenAIChatCompletionsModel(SDK_MODEL, client)
+    )
+    agent = agents.Agent(
+        name="weather",
+        instructions="Answer with the weather tool.",
+        tools=[get_weather],
+        model=model,
+        model_settings=agents.ModelSettings(tool_choice="get_weather"),
+    )
+    before = len(agent_server.log_path.read_bytes())
+    result = agents.Runner.run_sync(agent, "Weather in Paris?", max_turns=3)
+    kinds = [type(item).__name__ for item in result.new_items]
+    assert kinds == ["ToolCallItem", "ToolCallOutputItem", "MessageOutputItem"], kinds
+    assert len(asked) == 1 and asked[0] in ("Paris", "Oslo")
+    assert result.new_items[1].output == f"Sunny in {asked[0]}"
+    assert isinstance(result.final_output, str)
+    written = agent_server.log_path.read_bytes()[before:].decode(errors="replace")
+    lines = request_lines(written)
+    path = "/v1/responses" if api == "responses" else "/v1/chat/completions"
+    assert [line[1] for line in lines].count(path) == 2, lines
+    assert_all_ok(lines, path)
+
+
+# The README's agent section, as written: its Codex configuration is what `herd launch`
+# writes, and its `herd launch codex ... -- exec` line runs (in a git checkout, where Codex
+# works), with the demo model's name on the test model.
+README_SECTION = "### Coding agents: Codex CLI, Claude Code, opencode"
+README_MODEL = "gemma3:270m"
+
+
+def readme_blocks(fence: str) -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text[text.index(README_SECTION) :]
+    section = section[: section.index("\n### ", len(README_SECTION))]
+    blocks = section.split("```")
+    return [block.removeprefix(fence) for block in blocks[1::2] if block.startswith(fence)]
+
+
+def test_the_readmes_agent_section_works_as_written(
+    agent_server: LiveServer, tmp_path: Path
+) -> None:
+    installed("codex")
+    (toml,) = readme_blocks("toml")
+    run = AgentRun(agent_server, tmp_path)
+    shown, _ = run.run(
+        [
+            sys.executable,
+            "-m",
+            "project.cli",
+            "launch",
+            "codex",
+            "--config",
+            "--model",
+            README_MODEL,
+        ],
+        PYTHONPATH=str(REPO),
+        HERD_HOST="127.0.0.1:11434",  # make run's address, as the README shows it
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert tomllib.loads(shown.stdout) == tomllib.loads(toml)
+
+    copied = httpx.post(
+        f"{agent_server.base_url}/api/copy",
+        json={"source": MODEL, "destination": README_MODEL},
+        timeout=30,
+    )
+    assert copied.status_code == 200, copied.text
+    subprocess.run(["git", "init", "-q", str(run.workdir)], check=True, timeout=30)
+    (sh,) = readme_blocks("sh")
+    commands = [line.split("#")[0].strip() for line in sh.splitlines()]
+    (codex_exec,) = [c for c in commands if c.startswith("herd launch codex") and " exec " in c]
+    argv = shlex.split(codex_exec)
+    done, lines = run.run(
+        [sys.executable, "-m", "project.cli", *argv[1:]],
+        PYTHONPATH=str(REPO),
+        HERD_API_KEY="any",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_all_ok(lines, "/v1/responses")
