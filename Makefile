@@ -8,7 +8,7 @@ TEST_HOME := $(CURDIR)/.cache/test-home
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install run test test-fast test-embedded test-services lint format bench install-cuda
+.PHONY: install agents run test test-fast test-embedded test-services lint format bench install-cuda
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,19 @@ run: install
 	$(BIN)/herd install_demo
 	$(BIN)/herd serve
 
-test: install lint test-embedded test-services
+test: install lint agents test-embedded test-services
+
+# The coding agents tests/test_agents.py drives, installed once with npm where npm exists
+# (without it, those tests skip and say why).
+AGENTS := .cache/agents
+agents:
+	@if [ -x $(AGENTS)/node_modules/.bin/codex ] && [ -x $(AGENTS)/node_modules/.bin/claude ]; then \
+		true; \
+	elif command -v npm >/dev/null; then \
+		npm install --silent --prefix $(AGENTS) @openai/codex @anthropic-ai/claude-code; \
+	else \
+		echo "agents: no npm here; the real-agent tests skip"; \
+	fi
 
 # The tests that start no server, worker or broker (everything not marked live): a quick loop.
 test-fast: install

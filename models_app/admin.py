@@ -94,6 +94,7 @@ class ModelRecordAdmin(admin.ModelAdmin):
                     "default_options",
                     "messages",
                     "license",
+                    "aliases",
                 )
             },
         ),

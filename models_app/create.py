@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from models_app.aliases import check_aliases
 from models_app.blobs import BlobRefused, blob_path, parse_digest
 from models_app.gguf_metadata import GGUFError, estimate_quantized_size, read_gguf_metadata
 from models_app.hub import check_free_disk
@@ -206,6 +207,12 @@ def check_create(body: dict[str, Any]) -> CreatePlan:
         chosen["messages"] = _check_messages(body["messages"])
     if body.get("license") is not None:
         chosen["license"] = _check_license(body["license"])
+    if body.get("aliases") is not None:
+        existing = ModelRecord.objects.filter(name=name).values_list("pk", flat=True).first()
+        try:
+            chosen["aliases"] = check_aliases(body["aliases"], name, exclude=existing)
+        except ValueError as exc:
+            raise CreateRefused(f"aliases: {exc}") from None
 
     base: ModelRecord | None = None
     blob: tuple[str, str] | None = None
@@ -232,6 +239,7 @@ def check_create(body: dict[str, Any]) -> CreatePlan:
         ("params", body.get("parameters")),
         ("messages", body.get("messages")),
         ("license", chosen.get("license")),
+        ("aliases", ", ".join(chosen.get("aliases") or [])),
     ):
         if value:
             layers.append(_layer(kind, str(value)))

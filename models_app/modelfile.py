@@ -2,11 +2,12 @@
 model record.
 
 The syntax is Ollama's: one instruction per line (``FROM``, ``TEMPLATE``, ``SYSTEM``,
-``PARAMETER name value``, ``MESSAGE role content``, ``LICENSE``, ``ADAPTER``), instructions in
+``PARAMETER name value``, ``MESSAGE role content``, ``LICENSE``, ``ADAPTER``; and Herd's
+``ALIAS name``, another name the model answers to), instructions in
 any case, ``#`` comment lines, and values that are the rest of the line, a ``"quoted"`` string,
 or a ``\"\"\"triple-quoted\"\"\"`` block over any number of lines. ``PARAMETER stop`` may repeat;
-``LICENSE`` and ``MESSAGE`` add one each. A mistake raises ModelfileError naming the line and
-the instruction: ``line 4 (PARAMETER): unknown parameter 'tempreature'``.
+``LICENSE``, ``MESSAGE`` and ``ALIAS`` add one each. A mistake raises ModelfileError naming the
+line and the instruction: ``line 4 (PARAMETER): unknown parameter 'tempreature'``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from typing import Any
 
 from models_app.parameters import ParameterError, coerce_parameter, parameter_lines
 
-INSTRUCTIONS = ("FROM", "ADAPTER", "TEMPLATE", "SYSTEM", "PARAMETER", "MESSAGE", "LICENSE")
+INSTRUCTIONS = (
+    "FROM",
+    "ADAPTER",
+    "TEMPLATE",
+    "SYSTEM",
+    "PARAMETER",
+    "MESSAGE",
+    "LICENSE",
+    # Herd's own: another name the model answers to (models_app.aliases), one per line.
+    "ALIAS",
+)
 MESSAGE_ROLES = ("system", "user", "assistant")
 _TRIPLE = '"""'
 
@@ -41,6 +52,7 @@ class Modelfile:
     parameters: dict[str, Any] = field(default_factory=dict)
     messages: list[dict[str, str]] = field(default_factory=list)
     licenses: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
 
     def create_fields(self) -> dict[str, Any]:
         """The ``/api/create`` fields other than ``model``, ``from`` and ``files``."""
@@ -55,6 +67,8 @@ class Modelfile:
             fields["messages"] = self.messages
         if self.licenses:
             fields["license"] = self.licenses
+        if self.aliases:
+            fields["aliases"] = self.aliases
         return fields
 
 
@@ -143,6 +157,8 @@ def _apply(result: Modelfile, instruction: str, argument: str, value: str, line:
         result.system = value
     elif instruction == "LICENSE":
         result.licenses.append(value)
+    elif instruction == "ALIAS":
+        result.aliases.append(value)
     elif instruction == "MESSAGE":
         role = argument.lower()
         if role not in MESSAGE_ROLES:

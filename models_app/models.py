@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -53,6 +54,14 @@ class ModelRecord(models.Model):
         default=list, blank=True, help_text="messages every chat starts with (Modelfile MESSAGE)"
     )
     license = models.TextField(blank=True)
+    aliases = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'other names the model answers to, e.g. ["claude-sonnet-4-5"] for a coding agent '
+            "that asks for Anthropic's models (name[:tag], each unused by other models)"
+        ),
+    )
     parent_model = models.CharField(
         max_length=200, blank=True, help_text="the model this one was created from, if any"
     )
@@ -68,6 +77,14 @@ class ModelRecord(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from models_app.aliases import check_aliases
+
+        try:
+            self.aliases = check_aliases(self.aliases, self.name, exclude=self.pk)
+        except ValueError as exc:
+            raise ValidationError({"aliases": str(exc)}) from None
 
     @property
     def digest(self) -> str:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 
+from models_app.aliases import afind_by_alias, find_by_alias
 from models_app.gguf_metadata import read_gguf_metadata
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
@@ -41,18 +42,21 @@ class ModelNotFound(NotFound, LookupError):
 
 
 def find_ready_model(name: str) -> ModelRecord:
-    """The READY record called ``name`` (``latest`` implied). Raises ModelNotFound."""
+    """The READY record called ``name`` (``latest`` implied), or the one with that alias.
+    Raises ModelNotFound."""
     try:
         normalized = normalize_model_name(name)
     except ValueError:
         raise ModelNotFound(name) from None
     # Whether any worker is pinned comes with the record (one query where none is: the
     # usual case, and the request path).
-    record = (
+    record: ModelRecord | None = (
         ModelRecord.objects.filter(name=normalized, status=ModelStatus.READY)
         .annotate(has_pins=Exists(Placement.objects.filter(model=OuterRef("pk"))))
         .first()
     )
+    if record is None:
+        record = find_by_alias(normalized)
     if record is None:
         raise ModelNotFound(name)
     return record
@@ -65,6 +69,8 @@ async def afind_ready_model(name: str) -> ModelRecord:
     except ValueError:
         raise ModelNotFound(name) from None
     record = await ModelRecord.objects.filter(name=normalized, status=ModelStatus.READY).afirst()
+    if record is None:
+        record = await afind_by_alias(normalized)
     if record is None:
         raise ModelNotFound(name)
     return record

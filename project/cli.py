@@ -36,6 +36,7 @@ HERD_COMMANDS = (
     ("cp SOURCE DESTINATION", "copy_model"),
     ("rm NAME", "remove_model"),
     ("import NAME PATH", "import_model"),
+    ("launch codex|claude|opencode", "launch"),
     ("install_demo", "install_demo"),
     ("keys", "keys"),
     ("worker", "worker"),
@@ -70,6 +71,13 @@ def herd_help() -> str:
     return "\n".join(lines) + "\nDjango's commands (herd passes them through):\n" + django_help
 
 
+def version_text() -> str:
+    """Herd's version, and the Ollama API version its ``/api`` answers as."""
+    from project.versions import OLLAMA_VERSION, herd_version
+
+    return f"herd version {herd_version()} (Ollama API {OLLAMA_VERSION})"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -77,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
     if args in HELP_ARGS:
         sys.stdout.write(herd_help() + "\n")
+        return
+    if args == ["--version"]:
+        sys.stdout.write(version_text() + "\n")
         return
     if args and args[0] in ALIASES:
         args[0] = ALIASES[args[0]]

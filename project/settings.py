@@ -34,6 +34,13 @@ def parsed(name: str, parse: Callable[[str], _Parsed], default: str) -> _Parsed:
         raise ImproperlyConfigured(f"{name}: {exc}") from exc
 
 
+def on_or_off(value: str) -> bool:
+    words = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False}
+    if value.strip().lower() not in words:
+        raise ValueError(f"expected on or off, got {value!r}")
+    return words[value.strip().lower()]
+
+
 HERD_HOME = herd_home()
 HERD_HOST = env.str("HERD_HOST", default="127.0.0.1:11434")
 # A prefix for every Redis key and queue name, so that several installations (or test runs)
@@ -65,6 +72,8 @@ INSTALLED_APPS = [
 # Django's own middleware, as subclasses that pass requests to the APIs straight on (see
 # project.middleware): on the pages and the admin they are Django's.
 MIDDLEWARE = [
+    # Outermost: a line for every API request, refusals included (HERD_LOG_REQUESTS).
+    "project.edge.request_log.RequestLogMiddleware",
     "project.middleware.ApiSecurityMiddleware",
     # Before the key check: see HERD_ORIGINS.
     "corsheaders.middleware.CorsMiddleware",
@@ -300,11 +309,22 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "resume-orphaned-pulls": {"task": wire.RESUME_ORPHANED_PULLS, "schedule": HERD_BEAT_INTERVAL},
 }
 
+HERD_LOG_LEVEL = env.str("HERD_LOG_LEVEL", default="INFO").upper()
+# One line per API request in the log (project.edge.request_log): "on" or "off".
+HERD_LOG_REQUESTS = parsed("HERD_LOG_REQUESTS", on_or_off, "on")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("HERD_LOG_LEVEL", default="INFO")},
+    "filters": {"quiet": {"()": "project.logs.QuietLog"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["quiet"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": HERD_LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

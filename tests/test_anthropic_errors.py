@@ -115,7 +115,7 @@ def test_bad_content_blocks_are_400s(claude: anthropic.Anthropic, content: Any, 
         ({"system": [{"type": "image"}]}, "system.0.type:"),
         ({"system": 3}, "system:"),
         ({"messages": []}, "messages:"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages.0.role:"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "messages.0.role:"),
         ({"tools": [{"name": "bad name!", "input_schema": {}}]}, "tools.0.name:"),
         ({"tools": [{"name": "f"}]}, "tools.0.input_schema:"),
         (

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from pathlib import Path
 
 import httpx
 import ollama
 
-from tests.live import LiveServer
+from tests.live import REPO, LiveServer
 
 
 def test_ps_lists_what_the_worker_holds_with_its_details(
@@ -51,11 +52,18 @@ def test_ps_shows_a_model_only_once_a_worker_has_loaded_it(
         time.sleep(0.1)
 
 
-def test_version_answers(server: LiveServer) -> None:
+def test_version_answers_the_ollama_api_version_and_herds_own_in_a_header(
+    server: LiveServer,
+) -> None:
     reply = httpx.get(f"{server.base_url}/api/version", timeout=10)
     assert reply.status_code == 200
-    major, minor, patch = reply.json()["version"].split(".")
-    assert major.isdigit() and minor.isdigit() and patch.isdigit()
+    followed = (REPO / "tests" / "specs" / "ollama-version.txt").read_text().strip()
+    assert reply.json() == {"version": followed}
+    # Codex's --oss path refuses an Ollama older than 0.13.4.
+    assert tuple(int(part) for part in followed.split(".")) >= (0, 13, 4)
+    assert reply.headers["X-Herd-Version"] == importlib.metadata.version("herd")
+    shown = server.herd("--version").stdout
+    assert shown == f"herd version {importlib.metadata.version('herd')} (Ollama API {followed})\n"
 
 
 def test_the_root_answers_get_and_head_as_ollama_does(server: LiveServer) -> None:

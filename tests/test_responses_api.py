@@ -339,7 +339,12 @@ def test_a_json_schema_format_gives_json_that_validates(client: OpenAI) -> None:
         ({"input": [{"role": "user", "content": [{"type": "input_image"}]}]}, 400, "input"),
         ({"input": []}, 400, "input"),
         ({"input": "hi", "max_output_tokens": 8}, 400, "max_output_tokens"),
-        ({"input": "hi", "tools": [{"type": "web_search"}]}, 400, "tools"),
+        ({"input": "hi", "tools": ["get_weather"]}, 400, "tools.0"),
+        (
+            {"input": "hi", "tools": [{"type": "web_search"}], "tool_choice": "required"},
+            400,
+            "tool_choice",
+        ),
         (
             {"input": "hi", "tools": TOOLS, "tool_choice": {"type": "function", "name": "nope"}},
             400,

@@ -22,7 +22,10 @@ from inference_app.input_checks import (
     check_json_schema,
 )
 
-ROLES = ("user", "assistant")
+# "system": Claude Code sends system text mid-conversation too (a beta Anthropic accepts);
+# it stays at its place in the chat, where the model's template takes it (the worker folds it
+# into a user turn where not).
+ROLES = ("user", "assistant", "system")
 # Earlier turns' reasoning: Anthropic leaves it out of the prompt, and so does Herd.
 DROPPED_BLOCKS = ("thinking", "redacted_thinking")
 # Anthropic's, but nothing a text model here can read or run.
@@ -176,8 +179,14 @@ class MessageSerializer(serializers.Serializer):
     content = ContentField()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # Calls are the model's, their results the user's.
+        # Calls are the model's, their results the user's; a system message is text.
         role = attrs["role"]
+        if role == "system":
+            for index, block in enumerate(attrs["content"]):
+                if block["type"] != "text":
+                    message = f"a system message holds text blocks only, not {block['type']}"
+                    raise serializers.ValidationError({"content": {str(index): [message]}})
+            return attrs
         misplaced = "tool_use" if role == "user" else "tool_result"
         for index, block in enumerate(attrs["content"]):
             if block["type"] == misplaced:

@@ -3,7 +3,8 @@ OpenAI chat serializer builds its ``GenerationPayload`` (sampling options, the m
 defaults, tools and forced calls) as it builds every chat's.
 
 Messages: consecutive messages of one role are one turn, as Anthropic merges them; ``system``
-is the first message; an assistant's ``tool_use`` blocks are its ``tool_calls``; a user's
+is the first message, and a system message among ``messages`` one at its place; an
+assistant's ``tool_use`` blocks are its ``tool_calls``; a user's
 ``tool_result`` blocks are ``tool`` messages, in their place among its text. ``tool_choice``
 ``any`` and ``tool`` are the forced (grammar-constrained) choices, ``required`` and a named
 function.
@@ -91,6 +92,8 @@ def chat_messages(system: str | None, messages: list[dict[str, Any]]) -> list[di
     for role, blocks in merged_turns(messages):
         if role == "assistant":
             out.append(_assistant_message(blocks, tool_names))
+        elif role == "system":
+            out.append({"role": "system", "content": _joined([b["text"] for b in blocks])})
         else:
             out.extend(_user_messages(blocks, tool_names))
     return out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -13,6 +12,7 @@ from django.http.response import HttpResponseBase
 from inference_app.ollama.endpoint import ollama_endpoint
 from models_app.models import ModelRecord
 from project.broker import sync_client
+from project.versions import OLLAMA_VERSION, herd_version
 from workers.broker.registry import live_workers
 
 # What /api/ps shows for a model kept forever (negative keep_alive): Ollama shows a date
@@ -62,13 +62,8 @@ async def ps(request: HttpRequest) -> HttpResponseBase:
     return JsonResponse({"models": models})
 
 
-def herd_version() -> str:
-    try:
-        return version("herd")
-    except PackageNotFoundError:
-        return "0.0.0"
-
-
 @ollama_endpoint("GET")
 async def api_version(request: HttpRequest) -> HttpResponseBase:
-    return JsonResponse({"version": herd_version()})
+    """The Ollama version whose API ``/api`` answers as: clients gate features on it (Codex's
+    ``--oss`` refuses an Ollama older than 0.13.4). Herd's own version is in a header."""
+    return JsonResponse({"version": OLLAMA_VERSION}, headers={"X-Herd-Version": herd_version()})

@@ -143,11 +143,19 @@ class FunctionCallBlock(OutputBlock):
     """One call of a function tool: a ``function_call`` item whose arguments are written in
     pieces."""
 
-    def __init__(self, output_index: int, call_id: str, name: str, arguments: str = "") -> None:
+    def __init__(
+        self,
+        output_index: int,
+        call_id: str,
+        name: str,
+        arguments: str = "",
+        namespace: str | None = None,
+    ) -> None:
         super().__init__(output_index, "function_call")
         self.call_id = call_id
         self.name = name
         self.arguments = arguments
+        self.namespace = namespace
 
     def added(self, piece: str) -> list[Event]:
         self.arguments += piece
@@ -164,7 +172,7 @@ class FunctionCallBlock(OutputBlock):
 
     def item(self, status: str) -> dict[str, Any]:
         arguments = "" if status == "in_progress" else self.arguments
-        return {
+        item = {
             "id": self.id,
             "type": "function_call",
             "status": status,
@@ -172,6 +180,9 @@ class FunctionCallBlock(OutputBlock):
             "name": self.name,
             "arguments": arguments,
         }
+        if self.namespace is not None:
+            item["namespace"] = self.namespace
+        return item
 
 
 def call_arguments(call: ToolCall) -> str:
@@ -192,14 +203,23 @@ def usage(counts: Usage, reasoning_tokens: int = 0) -> dict[str, Any]:
 
 class ResponseObjectFormat:
     """A ``ResponseFormat`` (``inference_app.responding``) writing one ``response``.
-    ``echo`` holds the request fields the object repeats (``ResponseSerializer.echo``)."""
+    ``echo`` holds the request fields the object repeats (``ResponseSerializer.echo``);
+    ``namespaces`` the namespace of each function a namespace tool brought, by its name, for
+    the calls of it."""
 
     content_type = "text/event-stream"
 
-    def __init__(self, response_id: str, model: str, echo: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        response_id: str,
+        model: str,
+        echo: dict[str, Any],
+        namespaces: dict[str, str] | None = None,
+    ) -> None:
         self.id = response_id
         self.model = model
         self.echo = echo
+        self.namespaces = dict(namespaces or {})
         self.created_at = int(time.time())
         self.result: dict[str, Any] | None = None
         self._blocks: list[OutputBlock] = []
@@ -263,7 +283,7 @@ class ResponseObjectFormat:
         if answer.text or not done.tool_calls:
             self._blocks.append(MessageBlock(len(self._blocks), answer.text))
         for call in done.tool_calls or []:
-            block = FunctionCallBlock(len(self._blocks), call.id, call.name, call_arguments(call))
+            block = self._call_block(call.id, call.name, call_arguments(call))
             self._blocks.append(block)
         return self._finish(done)
 
@@ -272,6 +292,10 @@ class ResponseObjectFormat:
         item_status = "incomplete" if status == "incomplete" else "completed"
         self.result = self.response(status, counts=done.usage, item_status=item_status)
         return self.result
+
+    def _call_block(self, call_id: str, name: str, arguments: str = "") -> FunctionCallBlock:
+        namespace = self.namespaces.get(name)
+        return FunctionCallBlock(len(self._blocks), call_id, name, arguments, namespace)
 
     # The stream.
 
@@ -294,7 +318,7 @@ class ResponseObjectFormat:
     def stream_tool_delta(self, delta: ToolDelta, first: bool) -> bytes:
         events = self._opening(first)
         if delta.id is not None:
-            block = FunctionCallBlock(len(self._blocks), delta.id, delta.name or "")
+            block = self._call_block(delta.id, delta.name or "")
             self._calls[delta.index] = block
             events += self._switch_to(block)
         call = self._calls.get(delta.index)
@@ -312,7 +336,7 @@ class ResponseObjectFormat:
             # An answer with no text at all (or cut while reasoning): an empty message.
             events += self._switch_to(MessageBlock(len(self._blocks)))
         for call in unstreamed:
-            block = FunctionCallBlock(len(self._blocks), call.id, call.name)
+            block = self._call_block(call.id, call.name)
             events += self._switch_to(block) + block.added(call_arguments(call))
         if self._open is not None:
             events += self._open.closed(item_status)

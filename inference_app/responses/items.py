@@ -64,7 +64,7 @@ def _normalize_item(item: Any, path: str) -> dict[str, Any]:
     if kind == "message":
         return _normalize_message(item, path)
     if kind == "function_call":
-        return {
+        call = {
             "type": "function_call",
             "id": _optional_string(item, "id", path) or new_item_id("function_call"),
             "call_id": _string(item, "call_id", path),
@@ -72,6 +72,10 @@ def _normalize_item(item: Any, path: str) -> dict[str, Any]:
             "arguments": _string(item, "arguments", path, blank=True),
             "status": "completed",
         }
+        namespace = _optional_string(item, "namespace", path)
+        if namespace:  # a call of a namespace's function, as the response named it
+            call["namespace"] = namespace
+        return call
     if kind == "function_call_output":
         return {
             "type": "function_call_output",
@@ -179,12 +183,16 @@ def known_call_ids(messages: list[dict[str, Any]]) -> set[str]:
 
 
 def to_messages(
-    items: list[dict[str, Any]], earlier: list[dict[str, Any]] | None = None
+    items: list[dict[str, Any]],
+    earlier: list[dict[str, Any]] | None = None,
+    origins: list[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Chat messages for ``items`` (in the API's form), continuing ``earlier`` messages: calls
     in a row join one assistant message (with the text just before them), outputs become
     ``tool`` messages. An output whose ``call_id`` names no call made in ``earlier`` or
-    ``items`` raises ValidationError, as OpenAI answers."""
+    ``items`` raises ValidationError, as OpenAI answers. ``origins``, when given, gets the
+    index of the item each message starts from, so that an error about a message can name
+    the item."""
     calls = known_call_ids(earlier or [])
     messages: list[dict[str, Any]] = []
     for index, item in enumerate(items):
@@ -212,4 +220,6 @@ def to_messages(
             messages.append(
                 {"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]}
             )
+        if origins is not None:
+            origins.extend([index] * (len(messages) - len(origins)))
     return messages

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from inference_app.input_checks import MAX_C_INT, MAX_MODEL_NAME, StrictCharField, UnicodeBody
 from inference_app.openai.serializers import REASONING_EFFORTS, ChatCompletionSerializer
 from inference_app.responses.items import normalize_input, to_messages
+from inference_app.responses.tools import ToolSet, left_out_name, log_left_out, split_tools
 from models_app.models import ModelRecord
 from project.edge.errors import ApiError
 from project.validation import first_error
@@ -64,16 +65,21 @@ class MetadataField(serializers.Field):
         return value
 
 
-class FunctionToolSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=("function",))
-    name = StrictCharField()
-    description = StrictCharField(required=False, allow_null=True, allow_blank=True)
-    parameters = serializers.DictField(required=False, allow_null=True)
-    strict = serializers.BooleanField(required=False, allow_null=True)
+class ToolsField(serializers.Field):
+    """``tools``: the function tools the model sees, namespaces unpacked, the tools Herd
+    cannot run left out (``tools.split_tools``)."""
+
+    def to_internal_value(self, data: Any) -> ToolSet:
+        return split_tools(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
 
 
 class ToolChoiceField(serializers.Field):
-    """``"auto"``, ``"none"``, ``"required"``, or ``{"type": "function", "name": ...}``."""
+    """``"auto"``, ``"none"``, ``"required"``, ``{"type": "function", "name": ...}``, or a
+    choice of another kind of tool (``{"type": "web_search"}``, ``{"type": "custom", "name":
+    ...}``), which ``ResponseSerializer.validate`` refuses by name."""
 
     def to_internal_value(self, data: Any) -> Any:
         if data in ("auto", "none", "required"):
@@ -84,6 +90,12 @@ class ToolChoiceField(serializers.Field):
             and isinstance(data.get("name"), str)
         ):
             return {"type": "function", "name": data["name"]}
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("type"), str)
+            and data["type"] not in ("function", "allowed_tools")
+        ):
+            return dict(data)
         raise serializers.ValidationError(
             'must be "auto", "none", "required" or {"type": "function", "name"}'
         )
@@ -141,7 +153,7 @@ class ResponseSerializer(UnicodeBody):
     )
     temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
     top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    tools = FunctionToolSerializer(many=True, required=False, allow_null=True)
+    tools = ToolsField(required=False, allow_null=True)
     tool_choice = ToolChoiceField(required=False, allow_null=True)
     parallel_tool_calls = serializers.BooleanField(required=False, allow_null=True)
     reasoning = ReasoningSerializer(required=False, allow_null=True)
@@ -155,6 +167,18 @@ class ResponseSerializer(UnicodeBody):
     chat: ChatCompletionSerializer
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        tools: ToolSet = attrs.get("tools") or ToolSet()
+        choice = attrs.get("tool_choice")
+        if isinstance(choice, dict) and choice["type"] != "function":
+            raise serializers.ValidationError(
+                {
+                    "tool_choice": [
+                        f"forces the tool {left_out_name(choice)}, which this server cannot "
+                        "run: only function tools reach the model"
+                    ]
+                }
+            )
+        log_left_out(tools)
         earlier: list[dict[str, Any]] = []
         if attrs.get("previous_response_id"):
             if "previous_messages" not in self.context:
@@ -162,8 +186,9 @@ class ResponseSerializer(UnicodeBody):
                     {"previous_response_id": "is not available here: nothing is stored"}
                 )
             earlier = list(self.context["previous_messages"])
+        origins: list[int] = []
         try:
-            turns = to_messages(attrs["input"], earlier)
+            turns = to_messages(attrs["input"], earlier, origins)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"input": exc.detail}) from exc
         attrs["conversation"] = [*earlier, *turns]
@@ -174,7 +199,17 @@ class ResponseSerializer(UnicodeBody):
         )
         if not self.chat.is_valid():
             param, message = first_error(self.chat.errors)
-            raise serializers.ValidationError({_responses_param(param): [message]})
+            # Which request field each chat message and tool came from, to name it.
+            sources = [
+                *(["instructions"] * len(system)),
+                *(["previous_response_id"] * len(earlier)),
+                *(f"input.{i}" for i in origins),
+            ]
+            tool_paths = [f"tools.{path}" for path in tools.paths]
+            named = responses_param(_source_of(param, "messages", sources))
+            raise serializers.ValidationError(
+                {_source_of(named, "tools", tool_paths, inner=".function") or named: [message]}
+            )
         return attrs
 
     @staticmethod
@@ -188,13 +223,14 @@ class ResponseSerializer(UnicodeBody):
         effort = (attrs.get("reasoning") or {}).get("effort")
         if effort is not None:
             body["reasoning_effort"] = effort
-        if attrs.get("tools"):
+        tools: ToolSet | None = attrs.get("tools")
+        if tools is not None and tools.functions:
             body["tools"] = [
                 {
                     "type": "function",
                     "function": {k: v for k, v in tool.items() if k != "type" and v is not None},
                 }
-                for tool in attrs["tools"]
+                for tool in tools.functions
             ]
         choice = attrs.get("tool_choice")
         if isinstance(choice, dict):
@@ -220,7 +256,7 @@ class ResponseSerializer(UnicodeBody):
         try:
             self.chat.check_model(record)
         except ApiError as exc:
-            exc.param = _responses_param(exc.param) if exc.param else exc.param
+            exc.param = responses_param(exc.param) if exc.param else exc.param
             raise
         return self.to_payload(record.default_options)
 
@@ -249,16 +285,7 @@ class ResponseSerializer(UnicodeBody):
                 "verbosity": (data.get("text") or {}).get("verbosity") or "medium",
             },
             "tool_choice": data.get("tool_choice") or "auto",
-            "tools": [
-                {
-                    "type": "function",
-                    "name": tool["name"],
-                    "description": tool.get("description"),
-                    "parameters": tool.get("parameters"),
-                    "strict": tool.get("strict"),
-                }
-                for tool in data.get("tools") or []
-            ],
+            "tools": self.tool_set.echoed,
             "top_p": payload.options.get("top_p"),
             "user": data.get("user"),
         }
@@ -270,6 +297,10 @@ class ResponseSerializer(UnicodeBody):
         return {"effort": asked.get("effort"), "summary": asked.get("summary")}
 
     @property
+    def tool_set(self) -> ToolSet:
+        return self.validated_data.get("tools") or ToolSet()
+
+    @property
     def stored(self) -> bool:
         return self.validated_data.get("store") is not False
 
@@ -278,7 +309,21 @@ class ResponseSerializer(UnicodeBody):
         return bool(self.validated_data.get("stream"))
 
 
-def _responses_param(param: str | None) -> str:
+def _source_of(param: str | None, field: str, sources: list[str], inner: str = "") -> str | None:
+    """A chat error's ``param`` under ``field`` (``messages.3.content``) with the chat item
+    replaced by the request field it came from (``input.1.content``). ``inner`` is a level
+    of chat's that the request does not have (a tool's ``function``)."""
+    if param is None or not param.startswith(f"{field}."):
+        return param
+    index, _, rest = param[len(field) + 1 :].partition(".")
+    if not index.isdigit() or int(index) >= len(sources):
+        return param
+    rest = "." + rest if rest else ""
+    return sources[int(index)] + rest.removeprefix(inner)
+
+
+def responses_param(param: str | None) -> str:
+    """A chat request's field as the Responses request names it."""
     if param is None:
         return "non_field_errors"
     for chat, responses in CHAT_PARAMS:

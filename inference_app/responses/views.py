@@ -24,7 +24,7 @@ from inference_app.relay import RequestRelay
 from inference_app.responding import respond
 from inference_app.responses.format import ResponseObjectFormat
 from inference_app.responses.models import new_response_id
-from inference_app.responses.serializer import ResponseSerializer
+from inference_app.responses.serializer import ResponseSerializer, responses_param
 from inference_app.responses.storage import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -76,8 +76,18 @@ async def create_response(request: HttpRequest) -> HttpResponseBase:
     _, request_id = await enqueue_generation(
         data["model"], build_payload, request.headers.get("X-Request-Id")
     )
-    fmt = ResponseObjectFormat(new_response_id(), data["model"], serializer.echo(built[0]))
-    response = await respond(request, RequestRelay(request_id), fmt, stream=serializer.streamed)
+    fmt = ResponseObjectFormat(
+        new_response_id(),
+        data["model"],
+        serializer.echo(built[0]),
+        serializer.tool_set.namespaces,
+    )
+    try:
+        response = await respond(request, RequestRelay(request_id), fmt, stream=serializer.streamed)
+    except ApiError as exc:
+        # The worker names chat's fields (a prompt over the context: ``messages``).
+        exc.param = responses_param(exc.param) if exc.param else exc.param
+        raise
     if not serializer.stored:
         return response
 

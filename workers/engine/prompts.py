@@ -159,9 +159,30 @@ def render_chat_prompt(
     context: dict[str, Any] = dict(variables or {})
     if tools and native:
         context["tools"] = tools
+    later = [m for m in normalized[1:] if m["role"] == "system"]
+    if later:
+        # A system message after the first (Claude Code sends one mid-conversation): kept
+        # at its place where the template renders it there, else folded into a user turn.
+        try:
+            prompt = _render(template, normalized, bos_token, eos_token, context)
+        except TemplateError:
+            prompt = None
+        if prompt is not None and all(m["content"].strip() in prompt for m in later):
+            return prompt
+        normalized = fold_later_system_messages(normalized)
+    return _render(template, normalized, bos_token, eos_token, context)
+
+
+def _render(
+    template: str,
+    messages: list[dict[str, Any]],
+    bos_token: str,
+    eos_token: str,
+    context: dict[str, Any],
+) -> str:
     try:
         return _compile(template).render(
-            messages=normalized,
+            messages=messages,
             bos_token=bos_token,
             eos_token=eos_token,
             add_generation_prompt=True,
@@ -169,3 +190,27 @@ def render_chat_prompt(
         )
     except jinja2.TemplateError as exc:
         raise TemplateError(f"chat template failed: {exc}") from exc
+
+
+def fold_later_system_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``messages`` with each system message after the first merged into the nearest user
+    turn: the next one (its text first), else the last one before it (its text after); with
+    no user turn at all, it becomes one. A leading system message stays where it is."""
+    out: list[dict[str, Any]] = []
+    waiting: list[str] = []  # system texts for the next user turn
+    for index, message in enumerate(messages):
+        if message["role"] == "system" and index > 0:
+            waiting.append(message["content"])
+        elif message["role"] == "user" and waiting:
+            out.append({**message, "content": "\n\n".join([*waiting, message["content"]])})
+            waiting = []
+        else:
+            out.append(message)
+    if waiting:
+        last_user = next((i for i in range(len(out) - 1, -1, -1) if out[i]["role"] == "user"), None)
+        if last_user is None:
+            out.append({"role": "user", "content": "\n\n".join(waiting)})
+        else:
+            user = out[last_user]
+            out[last_user] = {**user, "content": "\n\n".join([user["content"], *waiting])}
+    return out
