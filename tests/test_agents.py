@@ -254,7 +254,7 @@ def test_the_openai_agents_sdk_makes_a_tool_round_trip(agent_server: LiveServer,
 # writes, and its `herd launch codex ... -- exec` line runs (in a git checkout, where Codex
 # works), with the demo model's name on the test model.
 README_SECTION = "### Coding agents: Codex CLI, Claude Code, opencode"
-README_MODEL = "gemma3:270m"
+README_MODEL = "smollm2:135m"
 
 
 def readme_blocks(fence: str) -> list[str]:

@@ -138,13 +138,11 @@ def test_the_readmes_modelfile_parses() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("```\n# Modelfile\n", 1)[1].split("```", 1)[0]
     modelfile = parse_modelfile(block)
-    assert modelfile.from_ == "gemma3:270m"
-    assert modelfile.parameters["stop"] == ["<end_of_turn>"]
+    assert modelfile.from_ == "smollm2:135m"
+    assert modelfile.parameters["stop"] == ["<|im_end|>"]
     assert [m["role"] for m in modelfile.messages] == ["user", "assistant"]
     assert modelfile.template is not None
     rendered = Template(modelfile.template).render(
-        bos_token="<bos>",
-        messages=[{"role": "assistant", "content": "hi"}],
-        add_generation_prompt=True,
+        messages=[{"role": "assistant", "content": "hi"}], add_generation_prompt=True
     )
-    assert rendered == "<bos><start_of_turn>model\nhi<end_of_turn>\n<start_of_turn>model\n"
+    assert rendered == "<|im_start|>assistant\nhi<|im_end|>\n<|im_start|>assistant\n"

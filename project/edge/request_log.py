@@ -27,7 +27,7 @@ from django.conf import settings
 from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from accounts.middleware import requested_model
+from accounts.bodies import named_models
 from accounts.usage import noted_tokens
 from project.edge.families import family_of
 
@@ -109,7 +109,7 @@ def request_line(
 
 def _model_of(request: HttpRequest) -> str | None:
     # As the key check reads it (the body is parsed once).
-    name = requested_model(request)
+    name = named_models(request).model
     return name[:200] if name else None
 
 
