@@ -30,11 +30,14 @@ test: install lint agents test-embedded test-services
 # The coding agents tests/test_agents.py drives, installed once with npm where npm exists
 # (without it, those tests skip and say why).
 AGENTS := .cache/agents
+# The releases the tests were written against (a newer agent may send new shapes: try it first).
+AGENT_PACKAGES := @openai/codex@0.171.0 @anthropic-ai/claude-code@2.1.197
 agents:
 	@if [ -x $(AGENTS)/node_modules/.bin/codex ] && [ -x $(AGENTS)/node_modules/.bin/claude ]; then \
 		true; \
 	elif command -v npm >/dev/null; then \
-		npm install --silent --prefix $(AGENTS) @openai/codex @anthropic-ai/claude-code; \
+		npm install --silent --prefix $(AGENTS) $(AGENT_PACKAGES) \
+			|| echo "agents: npm install failed; the real-agent tests skip"; \
 	else \
 		echo "agents: no npm here; the real-agent tests skip"; \
 	fi

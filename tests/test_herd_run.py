@@ -149,7 +149,9 @@ def test_ctrl_c_stops_the_answer_and_its_generation_on_the_worker(server: LiveSe
 
     streams = f"{server.namespace}:req:*"
     before = set(server.redis().scan_iter(streams))
-    options = ["--set", "temperature=0", "--set", "num_predict=3000"]
+    # Plain greedy, as the relay tests' long answer (Ollama's default repeat_penalty off): the
+    # slow model writes to num_predict. With the penalty it could end within a few tokens.
+    options = ["--set", "temperature=0", "--set", "repeat_penalty=1", "--set", "num_predict=3000"]
     process = subprocess.Popen(
         [sys.executable, "-m", "project.cli", "run", "slow", "go", *options],
         env=server.env,
@@ -165,6 +167,7 @@ def test_ctrl_c_stops_the_answer_and_its_generation_on_the_worker(server: LiveSe
         assert time.monotonic() < deadline, printed
         printed += os.read(process.stdout.fileno(), 4096)
     (stream,) = set(server.redis().scan_iter(streams)) - before
+    assert process.poll() is None, f"the answer ended by itself: {printed!r}"
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 130
     assert_cancelled_at_once(server, stream.decode().rpartition(":req:")[2])
