@@ -51,7 +51,7 @@ test-services: install
 # time on 2 cores; what it builds is kept in .cache/compose/ and the daemon's storage.
 compose-test: install
 	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
-	env -u REDIS_URL -u DATABASE_URL HERD_HOME=$(TEST_HOME) $(BIN)/pytest tests/compose --compose
+	env -u REDIS_URL -u DATABASE_URL HERD_HOME=$(TEST_HOME) $(BIN)/pytest -s tests/compose --compose
 
 lint: install
 	$(BIN)/ruff check .

@@ -19,8 +19,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     database=${POSTGRES_DB:-$user}
     password_file=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" > "$password_file"
+    # UTF-8, as the official image's cluster (its locale is en_US.utf8).
     initdb --username="$user" --pwfile="$password_file" --auth-local=trust \
-        --auth-host=scram-sha-256 -D "$PGDATA"
+        --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 -D "$PGDATA"
     rm -f "$password_file"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
     echo "listen_addresses = '*'" >> "$PGDATA/postgresql.conf"
