@@ -8,7 +8,7 @@ TEST_HOME := $(CURDIR)/.cache/test-home
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/0
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: install agents run test test-fast test-embedded test-services lint format bench install-cuda
+.PHONY: install agents run test test-fast test-embedded test-services compose-test lint format bench install-cuda
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,15 @@ test-services: install
 	else \
 		echo "test-services: no Redis on :6379 or PostgreSQL on :5432 here; skipped"; \
 	fi
+
+# docker-compose.yml run for real (tests/compose/): the images built (where no registry answers,
+# Debian's base made with debootstrap and the Valkey and PostgreSQL images as stand-ins), the
+# stack brought up, a worker killed, the whole stack restarted. It starts its own dockerd when
+# none runs (root) and skips, saying why, where Docker cannot run. About 20 minutes the first
+# time on 2 cores; what it builds is kept in .cache/compose/ and the daemon's storage.
+compose-test: install
+	rm -rf $(TEST_HOME) && mkdir -p $(TEST_HOME)
+	env -u REDIS_URL -u DATABASE_URL HERD_HOME=$(TEST_HOME) $(BIN)/pytest -s tests/compose --compose
 
 lint: install
 	$(BIN)/ruff check .

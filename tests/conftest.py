@@ -18,12 +18,24 @@ from tests.tiny_gguf import write_tiny_gguf
 LIVE_MAX_BODY = 1_000_000
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--compose",
+        action="store_true",
+        help="run the docker compose test (tests/compose/), which the other passes skip",
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m "not live"`` deselects by the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses a live server's fixture, even through another fixture, is live."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test that uses a live server's fixture, even through another fixture, is live. The
+    compose test (minutes of image builds) runs only when asked for: make compose-test."""
+    skip_compose = pytest.mark.skip(reason="the docker compose test runs in make compose-test")
     for item in items:
         if LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.live)
+        if item.get_closest_marker("compose") and not config.getoption("--compose"):
+            item.add_marker(skip_compose)
 
 
 @pytest.hookimpl(tryfirst=True)  # before its fixtures are set up

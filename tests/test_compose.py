@@ -1,8 +1,8 @@
-"""docker-compose.yml, the Dockerfiles and .env.example, checked without Docker (which cannot
-run here): the file parses; every service runs a command that exists, with options its parser
-accepts; every variable it gives Herd is one the code reads; the GPU worker gets a GPU and the
-CUDA build; the processes share the models. ``herd web``, the web service's command, is run
-for real against a broker it did not start."""
+"""docker-compose.yml, the Dockerfiles and .env.example, checked without Docker, in seconds
+(tests/compose/ runs the stack for real, in make compose-test): the file parses; every service
+runs a command that exists, with options its parser accepts; every variable it gives Herd is one
+the code reads; the GPU worker gets a GPU and the CUDA build; the processes share the models.
+``herd web``, the web service's command, is run for real against a broker it did not start."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def test_the_variables_herd_needs_in_a_team_deployment_are_set() -> None:
         assert "SECRET_KEY" in environment, name
     web = compose()["services"]["web"]
     assert web["environment"]["HERD_HOST"] == "0.0.0.0:11434"
-    assert web["ports"] == ["${HERD_PORT:-11434}:11434"]
+    assert web["ports"] == ["${HERD_BIND:-0.0.0.0}:${HERD_PORT:-11434}:11434"]
 
 
 def test_every_herd_process_shares_the_models_volume_at_herd_home() -> None:
@@ -143,8 +143,17 @@ def test_the_images_build_the_llama_cpp_python_that_pyproject_pins() -> None:
     assert pin is not None
     for dockerfile in ("Dockerfile", "Dockerfile.cuda"):
         text = (REPO / dockerfile).read_text()
-        assert f"ARG LLAMA_CPP_PYTHON_VERSION={pin.group(1)}\n" in text, dockerfile
+        assert re.search(
+            rf"^ARG LLAMA_CPP_PYTHON_VERSION={re.escape(pin.group(1))}\b", text, re.M
+        ), dockerfile
         assert "pip install -e /app" in text, dockerfile
+
+
+def test_the_cpu_image_builds_on_debians_python_from_a_base_debootstrap_can_make() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert "ARG BASE_IMAGE=debian:bookworm-slim\n" in text
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert "python3-venv" in text and "python3 -m venv /venv" in text
 
 
 def test_env_example_documents_what_compose_asks_for_and_nothing_else() -> None:
