@@ -32,6 +32,8 @@ test: install lint agents test-embedded test-services
 AGENTS := .cache/agents
 # The releases the tests were written against (a newer agent may send new shapes: try it first).
 AGENT_PACKAGES := @openai/codex@0.171.0 @anthropic-ai/claude-code@2.1.197
+# aider pins its own versions of the libraries Herd uses: it gets a virtualenv of its own.
+AIDER_PACKAGE := aider-chat==0.86.2
 agents:
 	@if [ -x $(AGENTS)/node_modules/.bin/codex ] && [ -x $(AGENTS)/node_modules/.bin/claude ]; then \
 		true; \
@@ -41,6 +43,9 @@ agents:
 	else \
 		echo "agents: no npm here; the real-agent tests skip"; \
 	fi
+	@[ -x $(AGENTS)/aider/bin/aider ] || ( \
+		$(PYTHON) -m venv $(AGENTS)/aider && $(AGENTS)/aider/bin/pip install --quiet $(AIDER_PACKAGE) \
+	) || echo "agents: aider could not be installed; its tests skip"
 
 # The tests that start no server, worker or broker (everything not marked live): a quick loop.
 test-fast: install

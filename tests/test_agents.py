@@ -1,11 +1,13 @@
 """The real coding agents against a live Herd, run as a user runs them, non-interactively:
 Codex CLI (``codex exec`` with its default tools, then ``exec resume --last``; and its Ollama
 path, ``--oss``, which gates on ``/api/version``) and Claude Code (``claude -p``), each
-started by ``herd launch``; and the OpenAI Agents SDK (``Runner.run_sync``, a tool round trip
-over each of its two model APIs).
+started by ``herd launch``; the OpenAI Agents SDK (``Runner.run_sync``, a tool round trip over
+each of its two model APIs); and aider (``aider --message``) over its OpenAI and ``ollama_chat``
+providers.
 
-``make test`` installs the agents with npm into ``.cache/agents`` (tests skip, saying so,
-where they are not installed). The model is the tiny test model with a stop string at the
+``make test`` installs the agents with npm into ``.cache/agents``, and aider into a virtualenv
+of its own there (it pins its own versions of the libraries Herd uses); tests skip, saying so,
+where they are not installed. The model is the tiny test model with a stop string at the
 first space or newline: an answer is a word or less, so a run tests the protocol, not the
 model. Each run must exit 0, report success in the agent's own output, and leave request-log
 lines on the server, each with status 200."""
@@ -30,6 +32,7 @@ from tests.live import REPO, LiveServer, live_fixture, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
 AGENTS_BIN = REPO / ".cache" / "agents" / "node_modules" / ".bin"
+AIDER = REPO / ".cache" / "agents" / "aider" / "bin" / "aider"
 MODEL = "agent-stop"
 # The agents' system prompts and tools are tens of thousands of tokens.
 AGENT_CONTEXT = 65536
@@ -306,3 +309,38 @@ def test_the_readmes_agent_section_works_as_written(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert_all_ok(lines, "/v1/responses")
+
+
+@pytest.mark.parametrize(
+    ("provider", "path"), [("openai", "/v1/chat/completions"), ("ollama_chat", "/api/chat")]
+)
+def test_aider_answers_a_message_over_each_provider(
+    agent_server: LiveServer, tmp_path: Path, provider: str, path: str
+) -> None:
+    if not AIDER.exists():
+        pytest.skip(f"aider is not installed at {AIDER} (make test installs it)")
+    run = AgentRun(agent_server, tmp_path)
+    done, lines = run.run(
+        [
+            str(AIDER),
+            "--model",
+            f"{provider}/{MODEL}",
+            "--message",
+            "say hello",
+            "--no-git",
+            "--yes-always",
+            "--no-check-update",
+            "--no-analytics",
+            "--no-show-model-warnings",
+            "--no-pretty",
+        ],
+        OPENAI_API_BASE=f"{agent_server.base_url}/v1",
+        OPENAI_API_KEY="unused",
+        OLLAMA_API_BASE=agent_server.base_url,
+        # litellm's model list from its own package: nothing here reaches the internet.
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # aider's own account of the exchange, printed once the model has answered.
+    assert re.search(r"Tokens: [\d.k]+ sent, [\d.k]+ received", done.stdout), done.stdout
+    assert_all_ok(lines, path)
