@@ -24,6 +24,7 @@ them, the size limit is theirs (``HERD_MAX_BLOB``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ from django.utils import timezone
 from accounts.lookup import afind_key, why_unusable
 from accounts.middleware import MISSING_KEY, READ_METHODS, area_of, refusal, secret_of
 from project.edge.errors import BodyTooLarge
+from project.edge.request_log import error_message, format_line
+from project.edge.request_log import log as request_log
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -81,12 +84,14 @@ class EdgeGate:
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in scope.get("headers", [])
         }
+        arrived = time.monotonic()
         refused = await self._refusal(area, str(scope.get("method", "")), headers)
         limit = body_limit(str(scope["path"]))
         declared = headers.get("content-length", "")
         if refused is None and limit is not None and declared.isdigit() and int(declared) > limit:
             refused = self._too_large(area)
         if refused is not None:
+            _log_refusal(scope, refused, arrived)
             await _send(send, self._with_cors(refused, headers))
             return
         if limit is None:
@@ -104,7 +109,9 @@ class EdgeGate:
         if counted.over and not started:
             # Django stopped reading at the disconnect the counter made up, and answered
             # nothing: the answer is ours.
-            await _send(send, self._with_cors(self._too_large(area), headers))
+            too_large = self._too_large(area)
+            _log_refusal(scope, too_large, arrived)
+            await _send(send, self._with_cors(too_large, headers))
 
     async def _refusal(
         self, area: str, method: str, headers: dict[str, str]
@@ -174,6 +181,22 @@ class _CountedBody:
                 self.over = True
                 return {"type": "http.disconnect"}
         return message
+
+
+def _log_refusal(scope: Any, response: HttpResponseBase, arrived: float) -> None:
+    """The request log's line for a request the gate answered: Django never saw it."""
+    if not settings.HERD_LOG_REQUESTS:
+        return
+    client = scope.get("client") or ("-",)
+    line = format_line(
+        str(scope.get("method", "-")),
+        str(scope.get("path", "")),
+        response.status_code,
+        arrived,
+        client=str(client[0]),
+        error=error_message(response),
+    )
+    request_log.info(line)
 
 
 async def _send(send: Send, response: HttpResponseBase) -> None:

@@ -61,7 +61,7 @@ class RequestLogMiddleware:
                 content, request, response.status_code, model, started
             )
         else:
-            error = _error_message(response) if 400 <= response.status_code < 500 else None
+            error = error_message(response) if 400 <= response.status_code < 500 else None
             log.info(request_line(request, response.status_code, model, started, error))
         return response
 
@@ -89,16 +89,44 @@ def request_line(
 ) -> str:
     key = getattr(request, "herd_key", None)
     tokens = noted_tokens(request)
-    parts = [
+    return format_line(
         request.method or "-",
         request.path,
+        status,
+        started,
+        client=request.META.get("REMOTE_ADDR") or "-",
+        model=model,
+        key=key.name if key is not None else None,
+        tokens=(tokens.prompt, tokens.completion) if tokens is not None else None,
+        error=error,
+        ended=ended,
+    )
+
+
+def format_line(
+    method: str,
+    path: str,
+    status: int,
+    started: float,
+    *,
+    client: str,
+    model: str | None = None,
+    key: str | None = None,
+    tokens: tuple[int, int] | None = None,
+    error: str | None = None,
+    ended: str = "",
+) -> str:
+    """One request's line; the edge gate writes its refusals with it too."""
+    parts = [
+        method,
+        path,
         str(status),
         f"{time.monotonic() - started:.3f}s",
         f"model={model or '-'}",
-        f"key={key.name if key is not None else '-'}",
-        f"prompt={tokens.prompt if tokens is not None else '-'}",
-        f"completion={tokens.completion if tokens is not None else '-'}",
-        f"client={request.META.get('REMOTE_ADDR') or '-'}",
+        f"key={key or '-'}",
+        f"prompt={tokens[0] if tokens is not None else '-'}",
+        f"completion={tokens[1] if tokens is not None else '-'}",
+        f"client={client}",
     ]
     if ended:
         parts.append(f"({ended})")
@@ -113,7 +141,7 @@ def _model_of(request: HttpRequest) -> str | None:
     return name[:200] if name else None
 
 
-def _error_message(response: HttpResponseBase) -> str | None:
+def error_message(response: HttpResponseBase) -> str | None:
     """The message of an error body in any family's shape."""
     if "json" not in response.get("Content-Type", ""):
         return None
