@@ -1,8 +1,11 @@
 """Files, batches and batch outputs belong to the user of the key that made them: another
 user's key finds none of them (404, as for an id that does not exist, and absent from its
-lists), and can neither cancel nor delete them; the owner's other keys and staff can."""
+lists), and can neither cancel nor delete them; the owner's other keys and staff can. A key
+with a team shares what it makes with the team's keys."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
@@ -83,3 +86,33 @@ def test_another_user_cannot_cancel_a_running_batch(keyed_server: KeyedServer) -
     assert (
         keyed_server.call("POST", f"/v1/batches/{batch_id}/cancel", bob.secret).status_code == 200
     )
+
+
+def test_a_teams_keys_share_their_files_and_batches_and_no_one_else_sees_them(
+    keyed_server: KeyedServer,
+) -> None:
+    """A key with a team shares what it makes with the team's other keys (other users);
+    a user outside the team, and the same users' keys without the team, still find nothing."""
+    team = f"team-{uuid.uuid4().hex[:6]}"
+    alice, carol = (
+        new_member(keyed_server, "--team", team),
+        new_member(keyed_server, "--team", team),
+    )
+    outsider = new_member(keyed_server)
+    file_id = upload_batch_input(keyed_server, alice.secret, [chat_line("one", "tiny")])
+    batch_id = create_batch(keyed_server, alice.secret, file_id).json()["id"]
+    done = wait_for_batch(keyed_server, carol.secret, batch_id, ("completed",), 60)
+    output_id = done["output_file_id"]
+    reads = [f"/v1/files/{file_id}/content", f"/v1/files/{output_id}/content"]
+    for path in reads:
+        assert keyed_server.call("GET", path, carol.secret).status_code == 200, path
+        assert keyed_server.call("GET", path, outsider.secret).status_code == 404, path
+    listed = keyed_server.call("GET", "/v1/batches", carol.secret).json()["data"]
+    assert batch_id in {b["id"] for b in listed}
+    listed = keyed_server.call("GET", "/v1/batches", outsider.secret).json()["data"]
+    assert batch_id not in {b["id"] for b in listed}
+    # What Carol makes with a key of hers that has no team stays hers.
+    carols_own = another_key(keyed_server, carol)
+    private = upload_batch_input(keyed_server, carols_own.secret, [chat_line("two", "tiny")])
+    assert keyed_server.call("GET", f"/v1/files/{private}", alice.secret).status_code == 404
+    assert keyed_server.call("GET", f"/v1/files/{private}", carol.secret).status_code == 200

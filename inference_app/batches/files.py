@@ -29,9 +29,13 @@ class StoredFile(models.Model):
     size = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     # Whose it is: the user of the key that uploaded it, or of the batch that wrote it (None
-    # with authentication off). Only they, and staff, see it.
+    # with authentication off). Only they, and staff, see it; and the team, where that key
+    # belongs to one (a key's team shares what it makes with the team's other keys).
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
@@ -54,10 +58,17 @@ class StoredFile(models.Model):
 
     @classmethod
     def create(
-        cls, purpose: str, filename: str, content: bytes, user_id: int | None = None
+        cls,
+        purpose: str,
+        filename: str,
+        content: bytes,
+        user_id: int | None = None,
+        team_id: int | None = None,
     ) -> StoredFile:
         """Write ``content`` to disk, then the row (a row never points at a missing file)."""
-        stored = cls(purpose=purpose, filename=filename, size=len(content), user_id=user_id)
+        stored = cls(
+            purpose=purpose, filename=filename, size=len(content), user_id=user_id, team_id=team_id
+        )
         stored.path.parent.mkdir(parents=True, exist_ok=True)
         stored.path.write_bytes(content)
         stored.save()

@@ -75,9 +75,13 @@ class BatchJob(models.Model):
         "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     # Whose it is (the key's user; None with authentication off): only they, and staff, see,
-    # cancel or read the outputs of it. The outputs are theirs too.
+    # cancel or read the outputs of it, and the key's team where it has one. The outputs are
+    # theirs too.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     status = models.CharField(
         max_length=16, choices=BatchStatus.choices, default=BatchStatus.VALIDATING

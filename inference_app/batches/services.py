@@ -78,13 +78,14 @@ def do_create_batch(
     api_key_id: int | None = None,
     *,
     user_id: int | None = None,
+    team_id: int | None = None,
     may_use: Callable[[str], bool] = lambda model: True,
 ) -> BatchJob:
-    """Create a batch of ``user_id`` and validate its file (whose content must be there: a 400
-    otherwise, and no batch). A valid file's lines are sent to the models' batch lanes once
-    the transaction commits; an invalid one (a line naming a model ``may_use`` refuses
-    included) fails the batch, and nothing runs. The caller has checked that the file is one
-    the user may see."""
+    """Create a batch of ``user_id`` (shared with ``team_id``'s keys) and validate its file
+    (whose content must be there: a 400 otherwise, and no batch). A valid file's lines are sent
+    to the models' batch lanes once the transaction commits; an invalid one (a line naming a
+    model ``may_use`` refuses included) fails the batch, and nothing runs. The caller has
+    checked that the file is one the key may see."""
     if endpoint not in ENDPOINT_SERIALIZERS:
         raise BatchRequestError(
             f"endpoint must be one of {', '.join(ENDPOINT_SERIALIZERS)}", "endpoint"
@@ -110,6 +111,7 @@ def do_create_batch(
         expires_at=now + window,
         api_key_id=api_key_id,
         user_id=user_id,
+        team_id=team_id,
     )
     lines, errors = check_batch_input(content, endpoint, may_use)
     if errors:
@@ -439,6 +441,7 @@ def _write_outputs(
                 f"{batch_id}_output.jsonl",
                 ("\n".join(output) + "\n").encode(),
                 user_id=batch.user_id,
+                team_id=batch.team_id,
             )
         if failures:
             batch.error_file = StoredFile.create(
@@ -446,6 +449,7 @@ def _write_outputs(
                 f"{batch_id}_error.jsonl",
                 ("\n".join(failures) + "\n").encode(),
                 user_id=batch.user_id,
+                team_id=batch.team_id,
             )
         batch.status = final
         setattr(batch, stamp, timezone.now())

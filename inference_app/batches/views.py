@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import HttpResponse
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -47,12 +48,16 @@ def _key(request: Request) -> KeyInfo | None:
     return getattr(request._request, "herd_key", None)
 
 
-def owned(request: Request) -> dict[str, Any]:
-    """The filter of the rows the request's key may see."""
+def owned(request: Request) -> Q:
+    """The filter of the rows the request's key may see: its user's, and its team's where
+    the key belongs to one; every row for staff."""
     key = _key(request)
-    if key is not None and key.user_is_staff:
-        return {}
-    return {"user_id": key.user_id if key is not None else None}
+    if key is None:
+        return Q(user_id=None)
+    if key.user_is_staff:
+        return Q()
+    mine = Q(user_id=key.user_id)
+    return mine | Q(team_id=key.team_id) if key.team_id is not None else mine
 
 
 def not_found(kind: str, key: str) -> NotFound:
@@ -77,7 +82,7 @@ class FileListView(OpenAIView):
     parser_classes = [MultiPartParser]
 
     def get(self, request: Request) -> Response:
-        files = StoredFile.objects.filter(**owned(request))
+        files = StoredFile.objects.filter(owned(request))
         if purpose := request.query_params.get("purpose"):
             files = files.filter(purpose=purpose)
         return Response(page([f.to_openai() for f in files], has_more=False, ids_required=True))
@@ -111,19 +116,22 @@ class FileListView(OpenAIView):
             )
         key = _key(request)
         user_id = key.user_id if key is not None else None
-        stored = StoredFile.create(purpose, upload.name or "upload", upload.read(), user_id)
+        team_id = key.team_id if key is not None else None
+        stored = StoredFile.create(
+            purpose, upload.name or "upload", upload.read(), user_id, team_id
+        )
         return Response(stored.to_openai())
 
 
 class FileDetailView(OpenAIView):
     def get(self, request: Request, file_id: str) -> Response:
-        stored = StoredFile.objects.filter(pk=file_id, **owned(request)).first()
+        stored = StoredFile.objects.filter(owned(request), pk=file_id).first()
         if stored is None:
             raise not_found("file", file_id)
         return Response(stored.to_openai())
 
     def delete(self, request: Request, file_id: str) -> Response:
-        stored = StoredFile.objects.filter(pk=file_id, **owned(request)).first()
+        stored = StoredFile.objects.filter(owned(request), pk=file_id).first()
         if stored is None:
             raise not_found("file", file_id)
         if (
@@ -144,7 +152,7 @@ class FileDetailView(OpenAIView):
 
 class FileContentView(OpenAIView):
     def get(self, request: Request, file_id: str) -> HttpResponse:
-        stored = StoredFile.objects.filter(pk=file_id, **owned(request)).first()
+        stored = StoredFile.objects.filter(owned(request), pk=file_id).first()
         if stored is None or not stored.path.exists():
             raise not_found("file", file_id)
         return HttpResponse(stored.path.read_bytes(), content_type="application/octet-stream")
@@ -167,7 +175,7 @@ class BatchListView(OpenAIView):
             limit = max(1, min(100, int(request.query_params.get("limit", 20))))
         except ValueError:
             raise ApiError("limit must be an integer", param="limit") from None
-        batches = BatchJob.objects.filter(**owned(request))
+        batches = BatchJob.objects.filter(owned(request))
         if after := request.query_params.get("after"):
             anchor = batches.filter(pk=after).first()
             if anchor is None:
@@ -183,7 +191,7 @@ class BatchListView(OpenAIView):
             raise ValidationFailed(serializer.errors)
         data = serializer.validated_data
         key = _key(request)
-        if not StoredFile.objects.filter(pk=data["input_file_id"], **owned(request)).exists():
+        if not StoredFile.objects.filter(owned(request), pk=data["input_file_id"]).exists():
             raise not_found("file", data["input_file_id"])
         batch = do_create_batch(
             data["input_file_id"],
@@ -192,6 +200,7 @@ class BatchListView(OpenAIView):
             data.get("metadata"),
             api_key_id=key.id if key is not None else None,
             user_id=key.user_id if key is not None else None,
+            team_id=key.team_id if key is not None else None,
             may_use=key.allows if key is not None else lambda model: True,
         )
         return Response(batch.to_openai())
@@ -199,7 +208,7 @@ class BatchListView(OpenAIView):
 
 class BatchDetailView(OpenAIView):
     def get(self, request: Request, batch_id: str) -> Response:
-        batch = BatchJob.objects.filter(pk=batch_id, **owned(request)).first()
+        batch = BatchJob.objects.filter(owned(request), pk=batch_id).first()
         if batch is None:
             raise not_found("batch", batch_id)
         return Response(batch.to_openai())
@@ -207,6 +216,6 @@ class BatchDetailView(OpenAIView):
 
 class BatchCancelView(OpenAIView):
     def post(self, request: Request, batch_id: str) -> Response:
-        if not BatchJob.objects.filter(pk=batch_id, **owned(request)).exists():
+        if not BatchJob.objects.filter(owned(request), pk=batch_id).exists():
             raise not_found("batch", batch_id)
         return Response(do_cancel_batch(batch_id).to_openai())
