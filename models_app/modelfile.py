@@ -193,6 +193,7 @@ def render_modelfile(
     parameters: dict[str, Any],
     messages: list[dict[str, Any]],
     license_: str,
+    aliases: list[str] | None = None,
 ) -> str:
     """A Modelfile that recreates the model ``name`` from ``source`` (its file)."""
     lines = [
@@ -212,4 +213,6 @@ def render_modelfile(
         lines.append(f"MESSAGE {message['role']} {_quoted(str(message.get('content', '')))}")
     if license_:
         lines.append(f"LICENSE {_quoted(license_)}")
+    for alias in aliases or ():
+        lines.append(f"ALIAS {alias}")
     return "\n".join(lines) + "\n"

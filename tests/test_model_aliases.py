@@ -73,6 +73,9 @@ def test_a_modelfiles_alias_lines_name_the_model(server: LiveServer, tmp_path: P
     try:
         for name in (SONNET, "claude-3-7-sonnet-latest"):
             assert messages(server, name).status_code == 200, name
+        # The Modelfile `herd show` writes makes the same model again, aliases included.
+        shown = server.herd("show", "coder-m", "--modelfile").stdout
+        assert f"\nALIAS {SONNET}" in shown and "\nALIAS claude-3-7-sonnet-latest" in shown
     finally:
         server.herd("rm", "coder-m")
 

@@ -110,6 +110,7 @@ def _modelfile(record: ModelRecord) -> str:
         parameters=record.default_options,
         messages=record.messages,
         license_=record.license,
+        aliases=list(record.aliases or []),
     )
 
 
