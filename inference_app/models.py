@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import BatchJob, BatchLine, BatchStatus, LineStatus
-from inference_app.responses.models import StoredResponse
+from inference_app.responses_api.models import StoredResponse
 
 __all__ = [
     "BatchJob",

@@ -10,7 +10,7 @@ from inference_app.ollama import generation as ollama_generation
 from inference_app.ollama import model_endpoints as ollama_models
 from inference_app.ollama import status as ollama_status
 from inference_app.openai import views as openai
-from inference_app.responses import views as responses
+from inference_app.responses_api import views as responses
 
 urlpatterns = [
     path("v1/models", openai.list_models),

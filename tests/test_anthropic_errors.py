@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from inference_app.anthropic.format import MessageFormat
-from inference_app.responding import WorkerError
+from inference_app.replies import WorkerError
 from project.edge.errors import ApiError
 from project.edge.families import ANTHROPIC, error_body
 from tests.conftest import LIVE_MAX_BODY

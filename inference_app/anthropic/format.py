@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from inference_app.responding import Answer
+from inference_app.replies import Answer
 from project.edge.errors import ApiError
 from project.edge.families import ANTHROPIC, error_body
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
@@ -98,7 +98,7 @@ class _StreamedBlocks:
 
 
 class MessageFormat:
-    """A ``ResponseFormat`` (``inference_app.responding``): one request's message."""
+    """A ``ResponseFormat`` (``inference_app.replies``): one request's message."""
 
     content_type = "text/event-stream"
 

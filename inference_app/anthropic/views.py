@@ -2,7 +2,7 @@
 
 Each view validates the body as Anthropic does, translates it into a chat request
 (``translation``), enqueues one task on the model's lane and relays the worker's events
-(``inference_app.responding``) in Anthropic's shapes (``format``).
+(``inference_app.replies``) in Anthropic's shapes (``format``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from inference_app.anthropic.serializers import CountTokensSerializer, MessagesS
 from inference_app.anthropic.translation import chat_request, generation_payload
 from inference_app.dispatch import enqueue_generation
 from inference_app.relay import RequestRelay
-from inference_app.responding import only_event, respond
+from inference_app.replies import only_event, respond
 from models_app.models import ModelRecord
 from project.edge.endpoint import read_json_body
 from project.edge.errors import ValidationFailed

@@ -20,7 +20,7 @@ from inference_app.openai.serializers import (
     CompletionSerializer,
     EmbeddingSerializer,
 )
-from inference_app.responses.serializer import ResponseSerializer
+from inference_app.responses_api.serializer import ResponseSerializer
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
 from project.edge.errors import ValidationFailed

@@ -20,7 +20,7 @@ from django.http.response import HttpResponseBase
 from accounts import audit
 from accounts.models import AuditAction
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
-from inference_app.ollama.ndjson import ndjson_stream
+from inference_app.ollama.format import ndjson_stream
 from models_app.blob_receiver import BLOB_RECEIPT, BlobReceipt
 from models_app.blobs import BlobRefused, BlobWriter, blob_exists, parse_digest
 from models_app.create import CreatePlan, check_create, do_create

@@ -16,7 +16,7 @@ from inference_app.ollama.serializers import (
     keep_alive_cap,
 )
 from inference_app.relay import RequestRelay
-from inference_app.responding import final_event
+from inference_app.replies import final_event
 from project.edge.errors import ValidationFailed
 from workers.broker.wire import Embeddings
 

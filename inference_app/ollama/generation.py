@@ -14,10 +14,10 @@ from django.http.response import HttpResponseBase
 
 from inference_app.dispatch import enqueue_generation
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
-from inference_app.ollama.ndjson import OllamaFormat
+from inference_app.ollama.format import OllamaFormat
 from inference_app.ollama.serializers import ChatSerializer, GenerateSerializer, keep_alive_cap
 from inference_app.relay import RequestRelay
-from inference_app.responding import respond
+from inference_app.replies import respond
 from project.edge.errors import ValidationFailed
 
 

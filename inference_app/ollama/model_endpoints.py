@@ -20,7 +20,7 @@ from accounts import audit
 from accounts.lookup import may_use
 from accounts.models import AuditAction
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
-from inference_app.ollama.ndjson import ndjson_stream
+from inference_app.ollama.format import ndjson_stream
 from models_app.modelfile import render_modelfile
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name

@@ -7,7 +7,7 @@ batched engine they decode side by side); the answer gathers them as one respons
 so a request a worker refuses (a prompt over the context) is refused as a whole; a streamed
 answer interleaves the choices' chunks as they come and ends once all have ended. The usage is
 the sum of the choices'. A request with one choice takes the ordinary path
-(``inference_app.responding``).
+(``inference_app.replies``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from django.http.response import HttpResponseBase
 
 from accounts.usage import note_usage
 from inference_app.dispatch import enqueue_generation
-from inference_app.openai.responses import SSE_DONE, ChatFormat, CompletionFormat
+from inference_app.openai.format import SSE_DONE, ChatFormat, CompletionFormat
 from inference_app.openai.serializers import ChatCompletionSerializer, CompletionSerializer
 from inference_app.relay import RelayedEvent, RequestRelay
-from inference_app.responding import WorkerError, collect_answer
+from inference_app.replies import WorkerError, collect_answer
 from models_app.models import ModelRecord
 from workers.broker.wire import Delta, Done, Error, GenerationPayload, Usage
 

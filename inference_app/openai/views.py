@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoints under ``/v1``.
 
 Each view validates the body, resolves the model, enqueues one task on the model's lane and
-relays the worker's events (``inference_app.responding``).
+relays the worker's events (``inference_app.replies``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from accounts.lookup import may_use
 from inference_app.dispatch import enqueue_embeddings, enqueue_generation
 from inference_app.openai.choices import respond_with_choices
 from inference_app.openai.endpoint import openai_endpoint
-from inference_app.openai.responses import ChatFormat, CompletionFormat
+from inference_app.openai.format import ChatFormat, CompletionFormat
 from inference_app.openai.serializers import (
     ChatCompletionSerializer,
     CompletionSerializer,
@@ -21,7 +21,7 @@ from inference_app.openai.serializers import (
     SamplingSerializer,
 )
 from inference_app.relay import RequestRelay
-from inference_app.responding import final_event, respond
+from inference_app.replies import final_event, respond
 from models_app.models import ModelRecord, ModelStatus
 from models_app.services import ModelNotFound, afind_ready_model
 from project.edge.endpoint import read_json_body

@@ -6,8 +6,9 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from inference_app import pages as inference_pages
-from inference_app.status.pages import workers_page
+from inference_app.pages import batches as batch_pages
+from inference_app.pages import playground as playground_pages
+from inference_app.pages.workers import workers_page
 from models_app import pages as model_pages
 from project.pages.static import serve_static
 from project.pages.usage import usage_page
@@ -22,11 +23,11 @@ urlpatterns = [
     path("ui/pulls/<int:pk>/", model_pages.pull_progress),
     path("ui/pulls/<int:pk>/cancel", model_pages.cancel_pull),
     path("ui/workers/", workers_page),
-    path("ui/batches/", inference_pages.batches_page),
-    path("ui/batches/<str:batch_id>/", inference_pages.batch_detail),
-    path("ui/batches/<str:batch_id>/cancel", inference_pages.cancel_batch),
-    path("ui/files/<str:file_id>/download", inference_pages.download_file),
-    path("ui/playground/", inference_pages.playground),
+    path("ui/batches/", batch_pages.batches_page),
+    path("ui/batches/<str:batch_id>/", batch_pages.batch_detail),
+    path("ui/batches/<str:batch_id>/cancel", batch_pages.cancel_batch),
+    path("ui/files/<str:file_id>/download", batch_pages.download_file),
+    path("ui/playground/", playground_pages.playground),
     path("ui/usage/", usage_page),
     path(
         "ui/login/",

@@ -24,10 +24,10 @@ from inference_app.batches.services import (
     line_request_id,
 )
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS
-from inference_app.openai.responses import ChatFormat, CompletionFormat
-from inference_app.responding import Answer
-from inference_app.responses.format import ResponseObjectFormat
-from inference_app.responses.models import new_response_id
+from inference_app.openai.format import ChatFormat, CompletionFormat
+from inference_app.replies import Answer
+from inference_app.responses_api.format import ResponseObjectFormat
+from inference_app.responses_api.models import new_response_id
 from models_app.models import ModelRecord
 from models_app.services import ModelNotFound, find_ready_model
 from workers.broker import keys

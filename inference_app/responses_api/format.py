@@ -21,8 +21,8 @@ import json
 import time
 from typing import Any
 
-from inference_app.responding import Answer
-from inference_app.responses.items import new_item_id, output_text_part
+from inference_app.replies import Answer
+from inference_app.responses_api.items import new_item_id, output_text_part
 from project.edge.errors import ApiError
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 
@@ -202,7 +202,7 @@ def usage(counts: Usage, reasoning_tokens: int = 0) -> dict[str, Any]:
 
 
 class ResponseObjectFormat:
-    """A ``ResponseFormat`` (``inference_app.responding``) writing one ``response``.
+    """A ``ResponseFormat`` (``inference_app.replies``) writing one ``response``.
     ``echo`` holds the request fields the object repeats (``ResponseSerializer.echo``);
     ``namespaces`` the namespace of each function a namespace tool brought, by its name, for
     the calls of it."""

@@ -13,7 +13,7 @@ import json
 import time
 from typing import Any
 
-from inference_app.responding import Answer
+from inference_app.replies import Answer
 from project.edge.errors import ApiError
 from project.edge.families import OPENAI, error_body
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
@@ -61,7 +61,7 @@ SSE_DONE = b"data: [DONE]\n\n"
 
 
 class _ServerSentEvents:
-    """A ``ResponseFormat`` (``inference_app.responding``) over the chunks a subclass
+    """A ``ResponseFormat`` (``inference_app.replies``) over the chunks a subclass
     writes: its opening chunk goes out with the first event."""
 
     content_type = "text/event-stream"

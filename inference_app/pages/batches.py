@@ -1,8 +1,7 @@
-"""The batches page and the playground.
+"""The batches pages: upload a file of requests, follow a batch, download its results.
 
 Batches go through ``inference_app.batches.services`` and ``StoredFile``, exactly as
-``/v1/files`` and ``/v1/batches`` do. The playground is a page and a script: the script calls
-the server's own ``/v1/chat/completions`` with ``stream: true``, as any OpenAI client would.
+``/v1/files`` and ``/v1/batches`` do.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import TERMINAL, BatchJob
 from inference_app.batches.services import BatchRequestError, do_cancel_batch, do_create_batch
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS
-from models_app.models import ModelRecord, ModelStatus
 from project.pages.access import is_htmx, staff_required
 
 RECENT_BATCHES = 50
@@ -113,16 +111,3 @@ def download_file(request: HttpRequest, file_id: str) -> HttpResponse:
     response = HttpResponse(stored.path.read_bytes(), content_type="application/jsonl")
     response["Content-Disposition"] = content_disposition_header(True, stored.filename)
     return response
-
-
-@login_required
-@require_GET
-def playground(request: HttpRequest) -> HttpResponse:
-    models = ModelRecord.objects.filter(status=ModelStatus.READY)
-    context = {
-        "nav": "playground",
-        "models": models,
-        "chosen": request.GET.get("model", ""),
-        "auth_required": settings.HERD_AUTH_REQUIRED,
-    }
-    return render(request, "playground/playground.html", context)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from inference_app.responding import Answer
+from inference_app.replies import Answer
 from project.edge.errors import ApiError
 from project.edge.families import OLLAMA, error_body
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta
@@ -60,7 +60,7 @@ def ollama_logprobs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class OllamaFormat:
     """The objects of one ``/api/chat`` (``chat=True``) or ``/api/generate`` request; a
-    ``ResponseFormat`` (``inference_app.responding``)."""
+    ``ResponseFormat`` (``inference_app.replies``)."""
 
     content_type = "application/x-ndjson"
 

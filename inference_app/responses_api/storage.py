@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from accounts.lookup import KeyInfo
-from inference_app.responses.items import to_messages
-from inference_app.responses.models import StoredResponse
+from inference_app.responses_api.items import to_messages
+from inference_app.responses_api.models import StoredResponse
 from project.edge.errors import ApiError, NotFound
 
 # As OpenAI pages input items.

@@ -3,7 +3,7 @@ stored one.
 
 Creating validates the body (``serializer``) with the messages of ``previous_response_id``,
 enqueues one generation as chat does and relays its events through
-``inference_app.responding`` in the Responses format, so a client that leaves a stream
+``inference_app.replies`` in the Responses format, so a client that leaves a stream
 cancels the generation. A response to keep (``store``, the default) is stored before its last
 event or its body leaves, so a client may continue from it at once, through any web process.
 """
@@ -21,11 +21,11 @@ from accounts.lookup import KeyInfo
 from inference_app.dispatch import enqueue_generation
 from inference_app.openai.endpoint import openai_endpoint
 from inference_app.relay import RequestRelay
-from inference_app.responding import respond
-from inference_app.responses.format import ResponseObjectFormat
-from inference_app.responses.models import new_response_id
-from inference_app.responses.serializer import ResponseSerializer, responses_param
-from inference_app.responses.storage import (
+from inference_app.replies import respond
+from inference_app.responses_api.format import ResponseObjectFormat
+from inference_app.responses_api.models import new_response_id
+from inference_app.responses_api.serializer import ResponseSerializer, responses_param
+from inference_app.responses_api.storage import (
     DEFAULT_PAGE,
     MAX_PAGE,
     ado_delete_response,

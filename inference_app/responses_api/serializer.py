@@ -15,8 +15,8 @@ from rest_framework import serializers
 
 from inference_app.input_checks import MAX_C_INT, MAX_MODEL_NAME, StrictCharField, UnicodeBody
 from inference_app.openai.serializers import REASONING_EFFORTS, ChatCompletionSerializer
-from inference_app.responses.items import normalize_input, to_messages
-from inference_app.responses.tools import ToolSet, left_out_name, log_left_out, split_tools
+from inference_app.responses_api.items import normalize_input, to_messages
+from inference_app.responses_api.tools import ToolSet, left_out_name, log_left_out, split_tools
 from models_app.models import ModelRecord
 from project.edge.errors import ApiError
 from project.validation import first_error

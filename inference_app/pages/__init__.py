@@ -1,0 +1,1 @@
+"""The inference app's HTML pages: batches, the playground, the workers."""
