@@ -11,10 +11,11 @@ import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.tiny_gguf import CHAT_TEMPLATE
+from workers.engine.batched import BatchedEngine
 from workers.engine.events import (
     COUNTED,
     Embedded,
@@ -71,13 +72,7 @@ def build(path: Path, parallel: int, n_ctx: int = 512) -> Engine:
         parallel=parallel,
         cache_sequences=parallel,
     )
-    return load_engine(config, ModelProfile(chat_template=_template(path)))
-
-
-def _template(path: Path) -> str:
-    from tests.tiny_gguf import CHAT_TEMPLATE
-
-    return CHAT_TEMPLATE
+    return load_engine(config, ModelProfile(chat_template=CHAT_TEMPLATE))
 
 
 @pytest.fixture(scope="module", params=[1, 4], ids=["serial", "batched"])
@@ -381,29 +376,30 @@ def test_an_embedding_input_over_the_context_is_refused_when_not_truncated(
 
 
 @pytest.fixture(scope="module")
-def batched(tiny_gguf: Path) -> Iterator[Engine]:
+def batched(tiny_gguf: Path) -> Iterator[BatchedEngine]:
     built = build(tiny_gguf, 4, n_ctx=2048)
+    assert isinstance(built, BatchedEngine)
     yield built
     built.close()
 
 
 def test_requests_submitted_together_decode_in_shared_steps_as_each_alone(
-    batched: Engine,
+    batched: BatchedEngine,
 ) -> None:
     long = replace(GREEDY, max_tokens=120)
     alone = [text_of(run(batched, EngineRequest(prompt=p, sampling=long))) for p in PROMPTS]
-    before = batched.stats.shared_steps  # type: ignore[attr-defined]
+    before = batched.stats.shared_steps
     handles = [batched.submit(EngineRequest(prompt=p, sampling=long)) for p in PROMPTS]
     together = [text_of(list(h)) for h in handles]
     assert together == alone
-    assert batched.stats.shared_steps > before  # type: ignore[attr-defined]
+    assert batched.stats.shared_steps > before
 
 
-def test_a_cancelled_sequence_leaves_between_its_prompts_pieces(batched: Engine) -> None:
+def test_a_cancelled_sequence_leaves_between_its_prompts_pieces(batched: BatchedEngine) -> None:
     """A prompt several batches long is cut off after its first piece: the rest is never
     decoded."""
-    stats = batched.stats  # type: ignore[attr-defined]
-    n_batch = batched.stepper._n_batch  # type: ignore[attr-defined]
+    stats = batched.stats
+    n_batch = batched.stepper._n_batch
     # A fresh prompt (nothing of it cached), about two and a half batches long.
     counted = EngineRequest(prompt="herd of llama " * 10, count_tokens_only=True)
     per_phrase = finished(run(batched, counted)).usage.prompt_tokens / 10

@@ -145,9 +145,10 @@ class Engine:
             finally:
                 handle.finish(error)
 
-        job = self.run_on_slot(work, lane=request.priority, sharer=request.sharer)
         # A job failed without running (the engine closed under it) ends its handle too.
-        job.on_failure = handle.finish
+        self.run_on_slot(
+            work, lane=request.priority, sharer=request.sharer, on_failure=handle.finish
+        )
         return handle
 
     def use_profile(self, profile: ModelProfile) -> None:
@@ -179,6 +180,7 @@ class Engine:
         *,
         lane: int = INTERACTIVE,
         sharer: str | None = None,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> EngineJob:
         """Queue ``run`` for the next free slot, in lane and turn order: the engine's own
         door for the work of a request (``submit``); tests use it to hold a slot."""
@@ -189,7 +191,7 @@ class Engine:
             with self._waiting_lock:
                 turn = self._waiting[sharer]
                 self._waiting[sharer] += 1
-        job = EngineJob(lane, turn, next(self._counter), run, sharer=sharer)
+        job = EngineJob(lane, turn, next(self._counter), run, sharer=sharer, on_failure=on_failure)
         self._jobs.put(job)
         return job
 
