@@ -221,6 +221,27 @@ def test_an_empty_prompt_and_a_token_out_of_the_vocabulary_are_rejected(engine: 
     assert isinstance(bad, Rejected) and (bad.code, bad.param) == ("invalid_value", "prompt")
 
 
+def test_a_suffix_needs_a_model_with_fill_in_the_middle_tokens(engine: Engine) -> None:
+    (event,) = run(engine, EngineRequest(prompt=PROMPT, suffix=" end", sampling=GREEDY))
+    assert isinstance(event, Rejected)
+    assert (event.code, event.param) == ("unsupported_parameter", "suffix")
+
+
+def test_template_variables_reach_the_template(engine: Engine) -> None:
+    profile = engine.profile
+    template = "{{ greeting }} " + CHAT_TEMPLATE
+    engine.use_profile(replace(profile, chat_template=template))
+    try:
+        messages = ({"role": "user", "content": "hi"},)
+        plain = EngineRequest(messages=messages, count_tokens_only=True)
+        greeted = replace(plain, template_variables={"greeting": "hello world herd"})
+        without = finished(run(engine, plain)).usage.prompt_tokens
+        with_greeting = finished(run(engine, greeted)).usage.prompt_tokens
+    finally:
+        engine.use_profile(profile)
+    assert with_greeting > without
+
+
 def test_a_prompt_over_the_context_is_rejected_or_cut_to_fit(engine: Engine) -> None:
     long = " ".join(PROMPTS) * 60  # well over the 512 tokens of context
     n_ctx = sequence_context(engine.llama)
