@@ -12,6 +12,9 @@ from typing import Any
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from models_app.gguf_header import GGUFHeader, HeaderError, read_header
+from workers.broker.kv_cache import KVLayout, kv_layout_of
+
+__all__ = ["GGUFError", "GGUFMetadata", "KVLayout", "read_gguf_metadata"]
 
 # Keys too large to copy onto a record or into /api/show (vocabularies, merges).
 _BULKY_KEYS = (
@@ -62,99 +65,8 @@ class GGUFMetadata:
 
     @property
     def kv_layout(self) -> KVLayout:
-        """What llama.cpp keeps in the KV cache for each token (keys and values in f16), in
-        the layers that attend to every earlier token and in those that attend to a window
-        of the last ones. All zero for a model without attention heads."""
-        arch = self.architecture
-        layers = int(self.info.get(f"{arch}.block_count", 0) or 0)
-        heads = _per_layer(self.info.get(f"{arch}.attention.head_count", 0), layers)
-        heads_kv = _per_layer(self.info.get(f"{arch}.attention.head_count_kv"), layers) or heads
-        most_heads = max(heads, default=0)
-        head_dim = self.embedding_length // most_heads if most_heads else 0
-        key_length = int(self.info.get(f"{arch}.attention.key_length", head_dim) or 0)
-        value_length = int(self.info.get(f"{arch}.attention.value_length", head_dim) or 0)
-        per_layer = [n * (key_length + value_length) * 2 for n in heads_kv]
-        window = int(self.info.get(f"{arch}.attention.sliding_window", 0) or 0)
-        windowed = _windowed_layers(self.info, arch, len(per_layer)) if window else []
-        if not any(windowed):
-            return KVLayout(sum(per_layer), 0, 0)
-        return KVLayout(
-            sum(b for b, w in zip(per_layer, windowed, strict=True) if not w),
-            sum(b for b, w in zip(per_layer, windowed, strict=True) if w),
-            window,
-        )
-
-
-# Which layers of an architecture attend to a sliding window, as llama.cpp decides when the
-# header does not say (``load_swa_pattern`` in its models): in every group of ``n`` layers one
-# attends to every token, the last of the group or, "dense first", the first. An architecture
-# not named here has every layer counted whole: the budget may then overcount, never under.
-_WINDOW_PATTERNS: dict[str, tuple[int, bool]] = {
-    "gemma2": (2, False),
-    "gemma3": (6, False),
-    "gemma3n": (5, False),
-    "gemma-embedding": (6, False),
-    "cohere2": (4, False),
-    "cohere2moe": (4, True),
-    "exaone4": (4, False),
-    "gpt-oss": (2, False),
-    "olmo2": (4, False),
-}
-
-
-def _windowed_layers(info: dict[str, Any], arch: str, layers: int) -> list[bool]:
-    """Per layer, whether it attends to a sliding window (``info`` has a window size)."""
-    given = info.get(f"{arch}.attention.sliding_window_pattern")
-    if isinstance(given, list | tuple) and len(given) == layers:
-        return [bool(flag) for flag in given]
-    known = _WINDOW_PATTERNS.get(arch)
-    if known is None:
-        return [False] * layers
-    n, dense_first = known
-    if isinstance(given, int):
-        n = given
-    if n == 0:
-        return [True] * layers
-    return [(i % n != 0) if dense_first else (i % n < n - 1) for i in range(layers)]
-
-
-@dataclass(frozen=True)
-class KVLayout:
-    """A model's KV cache per token: ``whole_bytes`` in the layers that keep every token of a
-    sequence, ``window_bytes`` in those that keep only a sequence's last ``window`` tokens."""
-
-    whole_bytes: int
-    window_bytes: int
-    window: int
-
-    @property
-    def bytes_per_token(self) -> int:
-        """Every layer's bytes for one token: the cache of a context smaller than the window."""
-        return self.whole_bytes + self.window_bytes
-
-    def window_cells(self, sequences: int, *, full_window: bool = False) -> int | None:
-        """The most cells the window layers take for ``sequences`` sequences in a unified
-        cache: each sequence's window and a step's tokens (``UBATCH``), in whole 256s. None
-        where they grow with the cache: no window, or ``full_window`` (llama.cpp's
-        ``swa_full``) giving them every cell."""
-        if not self.window or full_window:
-            return None
-        return _padded(self.window * sequences + UBATCH, 256)
-
-    def cache_bytes(self, cells: int, sequences: int, *, full_window: bool = False) -> int:
-        """The cache llama.cpp allocates for ``cells`` tokens shared by ``sequences``
-        sequences (see ``window_cells``)."""
-        most = self.window_cells(sequences, full_window=full_window)
-        window_cells = cells if most is None else min(_padded(cells, 256), most)
-        return self.whole_bytes * cells + self.window_bytes * window_cells
-
-
-# llama.cpp's default tokens a step (``n_ubatch``): what Herd's contexts are made with.
-UBATCH = 512
-
-
-def _padded(n: int, to: int) -> int:
-    return (n + to - 1) // to * to
+        """What llama.cpp keeps in the KV cache for each token (``workers.broker.kv_cache``)."""
+        return kv_layout_of(self.architecture, self.info, self.embedding_length)
 
 
 def _open(path: Path) -> GGUFHeader:
@@ -185,15 +97,6 @@ def read_gguf_metadata(path: Path, parts: Sequence[Path] = ()) -> GGUFMetadata:
         info={k: v for k, v in info.items() if k not in _BULKY_KEYS},
         present_keys=frozenset(info),
     )
-
-
-def _per_layer(value: Any, layers: int) -> list[int]:
-    """A header value given once for every layer or as one value per layer, per layer."""
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return [int(v) for v in value]
-    return [int(value)] * layers
 
 
 def _jsonable(value: Any) -> Any:

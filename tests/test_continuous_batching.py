@@ -16,7 +16,7 @@ import pytest
 from tests.waiting import wait_until
 from workers.broker.wire import ModelSpec
 from workers.engine import jobs
-from workers.engine.batched import BatchedEngine, batch_slot
+from workers.engine.batched import BatchedEngine
 from workers.engine.generation import (
     GenerationResult,
     SamplingOptions,
@@ -24,6 +24,7 @@ from workers.engine.generation import (
     tokenize_prompt,
 )
 from workers.engine.jobs import BATCH, INTERACTIVE, Engine, EngineJob, JobQueue, SerialEngine
+from workers.engine.slots import Slot
 from workers.worker.residency import (
     DEFAULT_CACHE_SEQUENCES,
     DEFAULT_PARALLEL,
@@ -81,9 +82,9 @@ def generation(
     before: Callable[[], object] | None = None,
     on_piece: Callable[[int], bool] | None = None,
     **options: Any,
-) -> tuple[Callable[[llama_cpp.Llama], Outcome], Outcome]:
-    """A job as workers.worker.inference builds one: tokenize, then run_generation. ``on_piece``
-    gets the number of pieces so far and returns False to cancel."""
+) -> tuple[Callable[[Slot], Outcome], Outcome]:
+    """A job as the engine's ``serve_generation`` runs one: tokenize, then run_generation.
+    ``on_piece`` gets the number of pieces so far and returns False to cancel."""
     outcome = Outcome(GenerationResult("", 0, 0))
 
     def emit(text: str, _tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
@@ -91,13 +92,12 @@ def generation(
         outcome.logprobs.extend(logprobs or [])
         return on_piece(len(outcome.pieces)) if on_piece is not None else True
 
-    def run(llama: llama_cpp.Llama) -> Outcome:
-        slot = batch_slot()
-        outcome.slot = slot.index if slot is not None else None
+    def run(slot: Slot) -> Outcome:
+        outcome.slot = slot.index
         if before is not None:
             before()
-        tokens = tokenize_prompt(llama, prompt)
-        outcome.result = run_generation(llama, tokens, SamplingOptions(**options), emit)
+        tokens = tokenize_prompt(slot.llama, prompt)
+        outcome.result = run_generation(slot, tokens, SamplingOptions(**options), emit)
         return outcome
 
     return run, outcome
@@ -105,7 +105,7 @@ def generation(
 
 def alone(engine: Engine, prompt: str, **options: Any) -> Outcome:
     run, _ = generation(prompt, **options)
-    outcome: Outcome = engine.submit(run).wait()
+    outcome: Outcome = engine.run_on_slot(run).wait()
     return outcome
 
 
@@ -115,7 +115,7 @@ def together(engine: BatchedEngine, requests: list[tuple[str, dict[str, Any]]]) 
     jobs = []
     for prompt, options in requests:
         run, _ = generation(prompt, before=lambda: barrier.wait(10), **options)
-        jobs.append(engine.submit(run))
+        jobs.append(engine.run_on_slot(run))
     return [job.wait() for job in jobs]
 
 
@@ -161,10 +161,10 @@ def test_a_sequence_joining_mid_generation_equals_itself_alone(
 
     first, _ = generation(PROMPTS[0], on_piece=note_tenth, **long)
     second, _ = generation(PROMPTS[1], **long)
-    jobs = [batched.submit(first), batched.submit(second)]
+    jobs = [batched.run_on_slot(first), batched.run_on_slot(second)]
     assert started.wait(10)
     late, _ = generation(PROMPTS[2], **long)
-    jobs.append(batched.submit(late))
+    jobs.append(batched.run_on_slot(late))
     outcomes = [job.wait() for job in jobs]
 
     for reference, outcome in zip(references, outcomes, strict=True):
@@ -249,12 +249,12 @@ def test_a_cancelled_sequence_frees_its_slot_at_once(tiny_gguf: Path) -> None:
         references = [alone(engine, p, **long) for p in PROMPTS[:2]]
         # Two sequences whose readers stall until released: they cannot finish meanwhile.
         held = [generation(p, on_piece=lambda _n: release.wait(30), **long) for p in PROMPTS[:2]]
-        held_jobs = [engine.submit(run) for run, _ in held]
+        held_jobs = [engine.run_on_slot(run) for run, _ in held]
         cancelled_run, cancelled = generation(PROMPTS[2], on_piece=lambda n: n < 3, **long)
-        cancelled_job = engine.submit(cancelled_run)
+        cancelled_job = engine.run_on_slot(cancelled_run)
         # Every slot is taken: this one waits for the cancelled sequence's slot.
         waiting_run, waiting = generation(PROMPTS[3], **{**GREEDY, "max_tokens": 8})
-        waiting_job = engine.submit(waiting_run, lane=INTERACTIVE)
+        waiting_job = engine.run_on_slot(waiting_run, lane=INTERACTIVE)
 
         cancelled_job.wait()
         assert cancelled.result.finish_reason == "cancelled"
@@ -303,7 +303,7 @@ def test_a_ninth_short_request_starts_before_eight_long_ones_end(tiny_gguf: Path
             return on_piece
 
         held = [generation(long_prompt, on_piece=held_until_released(i), **long) for i in range(8)]
-        held_jobs = [engine.submit(run) for run, _ in held]
+        held_jobs = [engine.run_on_slot(run) for run, _ in held]
         for event in started:
             assert event.wait(30), "a long answer never started"
 
@@ -312,7 +312,7 @@ def test_a_ninth_short_request_starts_before_eight_long_ones_end(tiny_gguf: Path
         assert not any(job.done.is_set() for job in held_jobs)
 
         ninth_run, ninth = generation(long_prompt, **long)
-        ninth_job = engine.submit(ninth_run)
+        ninth_job = engine.run_on_slot(ninth_run)
         wait_until(lambda: engine.stepper.waiting() == 1, 10, "the ninth long one waiting")
         assert engine.stepper.active() == 8 and not ninth_job.done.is_set()
     finally:
@@ -339,24 +339,24 @@ def test_a_free_slot_goes_to_interactive_jobs_before_batch_lines(tiny_gguf: Path
     hold, gate = threading.Event(), threading.Event()
     order: list[str] = []
 
-    def note(name: str) -> Callable[[llama_cpp.Llama], None]:
-        return lambda _llama: order.append(name)
+    def note(name: str) -> Callable[[Slot], None]:
+        return lambda _slot: order.append(name)
 
     try:
         # Every slot busy: two batch lines (one stays busy throughout, one frees once
         # everything is queued) and, in the slot kept for them, an interactive job.
         started = [threading.Event() for _ in range(3)]
-        held = engine.submit(_holding(started[0], hold), lane=BATCH)
+        held = engine.run_on_slot(_holding(started[0], hold), lane=BATCH)
         assert started[0].wait(5)
-        blocker = engine.submit(_holding(started[1], gate), lane=BATCH)
+        blocker = engine.run_on_slot(_holding(started[1], gate), lane=BATCH)
         assert started[1].wait(5)
-        chat = engine.submit(_holding(started[2], hold), lane=INTERACTIVE)
+        chat = engine.run_on_slot(_holding(started[2], hold), lane=INTERACTIVE)
         assert started[2].wait(5)
         jobs = [
-            engine.submit(note("batch 1"), lane=BATCH),
-            engine.submit(note("interactive 1"), lane=INTERACTIVE),
-            engine.submit(note("batch 2"), lane=BATCH),
-            engine.submit(note("interactive 2"), lane=INTERACTIVE),
+            engine.run_on_slot(note("batch 1"), lane=BATCH),
+            engine.run_on_slot(note("interactive 1"), lane=INTERACTIVE),
+            engine.run_on_slot(note("batch 2"), lane=BATCH),
+            engine.run_on_slot(note("interactive 2"), lane=INTERACTIVE),
         ]
         gate.set()
         for job in [blocker, *jobs]:
@@ -403,12 +403,12 @@ def test_one_slot_is_kept_for_interactive_jobs_under_a_batch_backlog(
     hold = threading.Event()
     try:
         started = threading.Event()
-        line = engine.submit(_holding(started, hold), lane=BATCH)
+        line = engine.run_on_slot(_holding(started, hold), lane=BATCH)
         assert started.wait(5)
         # The second line waits, though a slot is free: that slot is for interactive jobs.
         # Its taker (slot 0's thread) looks at the line and goes back to waiting.
         next_line_started = threading.Event()
-        next_line = engine.submit(lambda _llama: next_line_started.set(), lane=BATCH)
+        next_line = engine.run_on_slot(lambda _slot: next_line_started.set(), lane=BATCH)
         wait_until(
             lambda: any(
                 thread == "engine:tiny:0" and any(job is next_line for job in left)
@@ -524,11 +524,11 @@ def test_a_long_prompt_goes_in_n_batch_pieces_beside_the_generating_sequences(
     sampled: dict[str, Any] = {"temperature": -1.0, "seed": 7, "max_tokens": 1500}
     try:
         generating = [
-            engine.submit(generation(p, on_piece=on_piece, **sampled)[0]) for p in PROMPTS[:2]
+            engine.run_on_slot(generation(p, on_piece=on_piece, **sampled)[0]) for p in PROMPTS[:2]
         ]
         started.wait(10)  # both are generating
         steps_before = engine.stats.steps
-        late = engine.submit(generation(long_prompt, temperature=0.0, max_tokens=1)[0]).wait()
+        late = engine.run_on_slot(generation(long_prompt, temperature=0.0, max_tokens=1)[0]).wait()
         done.set()
         for job in generating:
             job.wait()

@@ -15,6 +15,7 @@ import llama_cpp
 from tests.keyed import KEYED_PARALLEL, KeyedServer
 from tests.waiting import wait_until
 from workers.engine.jobs import INTERACTIVE, SerialEngine
+from workers.engine.slots import Slot
 
 HEAVY_REQUESTS = 20
 
@@ -24,19 +25,19 @@ def test_the_engine_serves_each_sharers_first_waiting_job_first(tiny_gguf: Path)
     ran: list[str] = []
     started, gate = threading.Event(), threading.Event()
 
-    def block(_llama: llama_cpp.Llama) -> None:
+    def block(_slot: Slot) -> None:
         started.set()
         gate.wait(10)
 
     try:
-        blocker = engine.submit(block, sharer="a")
+        blocker = engine.run_on_slot(block, sharer="a")
         assert started.wait(10)  # running, so no longer waiting: a1 is a's first waiting job
 
-        def note(name: str) -> Callable[[llama_cpp.Llama], None]:
-            return lambda _llama: ran.append(name)
+        def note(name: str) -> Callable[[Slot], None]:
+            return lambda _slot: ran.append(name)
 
         jobs = [
-            engine.submit(note(name), lane=INTERACTIVE, sharer=sharer)
+            engine.run_on_slot(note(name), lane=INTERACTIVE, sharer=sharer)
             for name, sharer in (
                 ("a1", "a"),
                 ("a2", "a"),

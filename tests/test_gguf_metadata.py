@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import llama_cpp
 import pytest
 from gguf import GGUFReader
 
 from models_app.gguf_header import read_header
-from models_app.gguf_metadata import GGUFError, GGUFMetadata, KVLayout, read_gguf_metadata
+from models_app.gguf_metadata import GGUFError, read_gguf_metadata
 from tests.tiny_gguf import CHAT_TEMPLATE
 
 
@@ -51,52 +50,6 @@ def test_the_kv_cache_per_token_is_what_llama_cpp_keeps(
     finally:
         llama.close()
     assert len(tokens) * per_token <= saved <= len(tokens) * (per_token + 32) + 4096
-
-
-# Each layer of ``layout_of``'s headers: 4 KV heads of 64-wide keys and values, in f16.
-LAYER = 4 * (64 + 64) * 2
-
-
-def layout_of(arch: str, layers: int, **attention: Any) -> KVLayout:
-    """The KV layout of a header with ``layers`` such layers and ``attention`` keys."""
-    info = {
-        f"{arch}.block_count": layers,
-        f"{arch}.attention.head_count": 8,
-        f"{arch}.attention.head_count_kv": 4,
-        f"{arch}.attention.key_length": 64,
-        f"{arch}.attention.value_length": 64,
-        **{f"{arch}.attention.{key}": value for key, value in attention.items()},
-    }
-    return GGUFMetadata(arch, "", 0, "", 0, 512, "", False, info=info).kv_layout
-
-
-def test_sliding_window_layers_are_told_apart_as_llama_cpp_tells_them() -> None:
-    # Gemma 3: five window layers to one that keeps every token.
-    assert layout_of("gemma3", 18, sliding_window=512) == KVLayout(3 * LAYER, 15 * LAYER, 512)
-    # No window in the header: every layer keeps every token.
-    assert layout_of("gemma3", 18) == KVLayout(18 * LAYER, 0, 0)
-    # The header's own pattern, a count or a flag per layer, comes first.
-    assert layout_of("gemma3", 18, sliding_window=512, sliding_window_pattern=3) == KVLayout(
-        6 * LAYER, 12 * LAYER, 512
-    )
-    flags = [True, False, True, True]
-    assert layout_of("llama", 4, sliding_window=128, sliding_window_pattern=flags) == KVLayout(
-        LAYER, 3 * LAYER, 128
-    )
-    # "Dense first": the layer that keeps every token opens each group.
-    assert layout_of("cohere2moe", 8, sliding_window=4096) == KVLayout(2 * LAYER, 6 * LAYER, 4096)
-    # An architecture whose pattern is not known is counted whole: an overcount, never under.
-    assert layout_of("mystery", 4, sliding_window=128) == KVLayout(4 * LAYER, 0, 0)
-
-
-def test_the_window_layers_hold_each_sequences_window_and_a_step() -> None:
-    layout = KVLayout(3 * LAYER, 15 * LAYER, 512)
-    window_cells = 512 * 32 + 512  # as llama.cpp sizes them, a multiple of 256 already
-    assert layout.cache_bytes(131072, 32) == 3 * LAYER * 131072 + 15 * LAYER * window_cells
-    assert layout.cache_bytes(131072, 32, full_window=True) == 18 * LAYER * 131072
-    # A cache smaller than the windows: every cell, in a whole 256.
-    assert layout.cache_bytes(1000, 32) == 3 * LAYER * 1000 + 15 * LAYER * 1024
-    assert KVLayout(LAYER, 0, 0).cache_bytes(1000, 32) == LAYER * 1000
 
 
 def test_it_rejects_a_file_that_is_not_gguf(tmp_path: Path) -> None:

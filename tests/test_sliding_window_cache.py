@@ -14,6 +14,7 @@ from models_app.gguf_metadata import read_gguf_metadata
 from workers.engine.batched import BatchedEngine
 from workers.engine.generation import SamplingOptions, run_generation, tokenize_prompt
 from workers.engine.loading import Llama, repack_weights
+from workers.engine.slots import Slot
 from workers.engine.stepper import shared_context
 from workers.worker.residency import kv_cache_bytes
 
@@ -35,12 +36,12 @@ def demo_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cached_tokens(engine: BatchedEngine, text: str) -> int:
     """Prompt tokens of ``text`` found in the cache, for a one-token greedy answer."""
 
-    def run(llama: llama_cpp.Llama) -> int:
-        tokens = tokenize_prompt(llama, text)
+    def run(slot: Slot) -> int:
+        tokens = tokenize_prompt(slot.llama, text)
         options = SamplingOptions(temperature=0.0, max_tokens=1)
-        return run_generation(llama, tokens, options, lambda *_: True).cached_tokens
+        return run_generation(slot, tokens, options, lambda *_: True).cached_tokens
 
-    cached: int = engine.submit(run).wait()
+    cached: int = engine.run_on_slot(run).wait()
     return cached
 
 

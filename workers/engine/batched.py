@@ -13,65 +13,25 @@ run at once where a few long ones would fill the cache. Batch lines leave one wh
 cells to interactive requests, as they leave them the first slot, and while an interactive
 request decodes they take at most half of each step (``CacheBudget.batch_width``).
 
-A job's closure runs on its slot's thread as it would on a serial engine (templates,
-tokenization and tool plans are untouched); when it calls ``run_generation``, the generation
-goes through ``batch_slot()`` to the model's ``Stepper`` instead of ``llama.generate``, and
-joins every other slot's generation in the same decode steps. A generation that ends, stops or
-is cancelled leaves at the next step boundary and its thread takes the next job at once.
+A request runs on its slot's thread as it would on a serial engine (templates, tokenization
+and tool plans are the same code); its slot is a ``workers.engine.slots.BatchSlot``, whose
+generations go to the model's ``Stepper`` instead of ``llama.generate`` and join every other
+slot's generation in the same decode steps. A generation that ends, stops or is cancelled
+leaves at the next step boundary and its thread takes the next job at once.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 
 import llama_cpp
-from llama_cpp import _internals
 
 from workers.engine.jobs import INTERACTIVE, Engine, _wake_up
-from workers.engine.logprobs import LogprobReader
 from workers.engine.planner import CacheBudget
-from workers.engine.stepper import Stepper, StepStats, TokenStream, cache_cells, shared_context
-
-
-class Slot:
-    """One of a batched engine's sequences: what ``run_generation`` needs to decode in it."""
-
-    def __init__(self, stepper: Stepper, index: int) -> None:
-        self._stepper = stepper
-        self.index = index
-        self.interactive = True  # the lane of the job on this slot: set as each job starts
-
-    @contextmanager
-    def generate(
-        self,
-        prompt: list[int],
-        sampler: _internals.LlamaSampler,
-        max_tokens: int,
-        reader: LogprobReader | None = None,
-        *,
-        plain_greedy: bool = False,
-    ) -> Iterator[TokenStream]:
-        """Decode ``prompt`` in this slot and sample up to ``max_tokens`` tokens with
-        ``sampler`` (the stepper owns it from here); leaving the block frees the slot.
-        ``plain_greedy``: the chain is greedy with nothing before it that changes a logit."""
-        stream = self._stepper.start(
-            prompt, sampler, max_tokens, reader, plain_greedy, interactive=self.interactive
-        )
-        try:
-            yield stream
-        finally:
-            stream.close()
-
-
-# The slot of the job running on this thread; None outside a batched engine's slot threads.
-_current_slot: ContextVar[Slot | None] = ContextVar("batch_slot", default=None)
-
-
-def batch_slot() -> Slot | None:
-    return _current_slot.get()
+from workers.engine.requests import ModelProfile
+from workers.engine.slots import BatchSlot
+from workers.engine.stepper import Stepper, StepStats, cache_cells, shared_context
 
 
 class BatchedEngine(Engine):
@@ -84,8 +44,10 @@ class BatchedEngine(Engine):
         llama: llama_cpp.Llama,
         parallel: int,
         cache_sequences: int | None = None,
+        profile: ModelProfile | None = None,
+        embedder: Callable[[], llama_cpp.Llama] | None = None,
     ) -> None:
-        super().__init__(name, llama)
+        super().__init__(name, llama, profile, embedder)
         self.parallel = parallel
         per_sequence = llama.n_ctx()
         shared_context(llama, parallel, per_sequence * (cache_sequences or parallel))
@@ -118,15 +80,14 @@ class BatchedEngine(Engine):
             self._jobs.put(_wake_up())
 
     def _slot_loop(self, index: int) -> None:
-        slot = Slot(self.stepper, index)
-        _current_slot.set(slot)
+        slot = BatchSlot(self.stepper, index)
         # Slot 0 is kept for interactive jobs: with batch lines in every other slot, a chat
         # request still starts at the next step instead of after a line.
         interactive_only = index == 0
         try:
             while (job := self._take(interactive_only)) is not None:
                 slot.interactive = job.priority == INTERACTIVE
-                self._run(job)
+                self._run(job, slot)
         finally:
             self._slot_done()
 
@@ -137,4 +98,4 @@ class BatchedEngine(Engine):
             last = self._running == 0
         if last:
             self.stepper.stop()
-            self.llama.close()
+            self._close_model()

@@ -1,17 +1,114 @@
-"""The engine a resident model gets: serial for one sequence at a time, batched for more."""
+"""Building a resident model's engine: the llama.cpp context, then a serial engine for one
+sequence at a time or a batched one for more (``EngineConfig`` says which and how big)."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import llama_cpp
 
+from workers.broker.kv_cache import keeps_full_window
 from workers.engine.batched import BatchedEngine
 from workers.engine.jobs import Engine, SerialEngine
+from workers.engine.loading import Llama
+from workers.engine.requests import ModelProfile
+from workers.engine.stepper import sequence_context
+
+# Tokens an embedding input may hold (see ``_embedder``); longer inputs are truncated, or
+# refused when the request says ``truncate: false``.
+EMBEDDING_CONTEXT = 4096
 
 
-def make_engine(name: str, llama: llama_cpp.Llama, parallel: int, cache_sequences: int) -> Engine:
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to load a model: its file, the context each sequence holds (``n_ctx``), the
+    threads and GPU layers, llama.cpp's weight repacking (``workers.engine.loading``), and
+    how many sequences decode at once (``parallel``) in a KV cache of how many whole contexts
+    (``cache_sequences``)."""
+
+    name: str
+    path: str
+    n_ctx: int
+    threads: int
+    gpu_layers: int = 0
+    repack: bool = True
+    parallel: int = 1
+    cache_sequences: int = 1
+
+
+def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> Engine:
+    """Load the model of ``config`` and start its engine."""
+    llama = Llama(
+        model_path=config.path,
+        repack=config.repack,
+        n_ctx=config.n_ctx,
+        n_threads=config.threads,
+        n_threads_batch=config.threads,
+        n_gpu_layers=config.gpu_layers,
+        # A batched engine replaces this context at once (``shared_context``): no need to
+        # fill a full-size sliding-window cache first.
+        swa_full=keeps_full_window(config.parallel),
+        verbose=False,
+    )
+    n_ctx = sequence_context(llama)
+    return make_engine(
+        config.name,
+        llama,
+        config.parallel,
+        config.cache_sequences,
+        profile,
+        embedder=lambda: _embedder(config, n_ctx),
+    )
+
+
+def make_engine(
+    name: str,
+    llama: llama_cpp.Llama,
+    parallel: int,
+    cache_sequences: int,
+    profile: ModelProfile | None = None,
+    embedder: Callable[[], llama_cpp.Llama] | None = None,
+) -> Engine:
     """A serial engine for one sequence at a time, else a batched one running up to
     ``parallel`` at once in a KV cache of ``cache_sequences`` whole contexts (it rebuilds
     ``llama``'s context to hold them)."""
     if parallel <= 1:
-        return SerialEngine(name, llama)
-    return BatchedEngine(name, llama, parallel, cache_sequences)
+        return SerialEngine(name, llama, profile, embedder)
+    return BatchedEngine(name, llama, parallel, cache_sequences, profile, embedder)
+
+
+class _SharedEmbedder(Llama):
+    """The embedding context, used by whichever engine slot runs an embeddings request: one
+    call at a time, since a batched engine runs several requests at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = threading.Lock()
+
+    def embed(self, *args: Any, **kwargs: Any) -> Any:
+        with self._turn:
+            return super().embed(*args, **kwargs)
+
+
+def _embedder(config: EngineConfig, n_ctx: int) -> llama_cpp.Llama:
+    """A second context on the same (memory-mapped, so shared) weights, set up for pooled
+    embeddings."""
+    # A pooled embedding decodes its whole input in one micro-batch, whose compute buffer
+    # grows with the square of its length: a model's own context (32k for the demo model)
+    # fails to allocate, so the embedder holds at most this much.
+    size = min(n_ctx, EMBEDDING_CONTEXT)
+    return _SharedEmbedder(
+        model_path=config.path,
+        repack=config.repack,
+        embedding=True,
+        n_ctx=size,
+        n_batch=size,
+        n_ubatch=size,
+        n_threads=config.threads,
+        n_threads_batch=config.threads,
+        pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        verbose=False,
+    )

@@ -1,8 +1,8 @@
-"""One generation on a loaded ``llama_cpp.Llama``: sampling set-up, the token loop, stop
-strings, limits and cancellation. Owned by an engine: on a serial engine it runs
-``llama.generate`` (never concurrently on one Llama); on a slot of a batched engine its tokens
-come from the model's shared decode steps (``workers.engine.batched``), each sequence sampling
-with a chain of its own.
+"""One generation on a slot of an engine: sampling set-up, the token loop, stop strings,
+limits and cancellation. The slot (``workers.engine.slots``) says where the tokens come from:
+``llama.generate`` on a serial engine's one slot (never concurrently on one Llama), the model's
+shared decode steps on a batched engine's (``workers.engine.stepper``), each sequence sampling
+with a chain of its own. Either way the same loop here turns them into text.
 """
 
 from __future__ import annotations
@@ -10,19 +10,24 @@ from __future__ import annotations
 import codecs
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 from llama_cpp import _internals
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
-from workers.engine.batched import batch_slot
 from workers.engine.logprobs import LogprobReader
+from workers.engine.requests import SamplingOptions
 from workers.engine.stepper import sequence_context
 from workers.engine.vocabulary import Vocabulary, vocabulary
+
+if TYPE_CHECKING:
+    from workers.engine.slots import Slot
+
+__all__ = ["Emit", "GenerationResult", "RequestRejected", "SamplingOptions", "run_generation"]
 
 
 class RequestRejected(ValueError):
@@ -32,33 +37,6 @@ class RequestRejected(ValueError):
         super().__init__(message)
         self.code = code
         self.param = param
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """The knobs a request may turn. Defaults follow the OpenAI API (no penalties); the Ollama
-    API passes Ollama's own defaults explicitly."""
-
-    max_tokens: int = 2048
-    temperature: float = 0.8
-    top_k: int = 40
-    top_p: float = 0.9
-    min_p: float = 0.0
-    repeat_penalty: float = 1.0
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    response_format: dict[str, Any] | None = None
-    logprobs: bool = False
-    top_logprobs: int = 0
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SamplingOptions:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and v is not None}
-        if "stop" in known:
-            known["stop"] = tuple(known["stop"])
-        return cls(**known)
 
 
 @dataclass
@@ -303,11 +281,16 @@ def is_plain_greedy(options: SamplingOptions) -> bool:
 
 
 def run_generation(
-    llama: llama_cpp.Llama, prompt_tokens: list[int], options: SamplingOptions, emit: Emit
+    slot: Slot,
+    prompt_tokens: list[int],
+    options: SamplingOptions,
+    emit: Emit,
+    cancelled: Callable[[], bool] | None = None,
 ) -> GenerationResult:
-    """Generate from ``prompt_tokens`` until EOG, a stop string, ``max_tokens``, the context
-    end, or until ``emit`` returns False. Text goes out through ``emit`` as whole UTF-8
-    characters."""
+    """Generate from ``prompt_tokens`` on ``slot`` until EOG, a stop string, ``max_tokens``,
+    the context end, until ``emit`` returns False or ``cancelled()`` is true. Text goes out
+    through ``emit`` as whole UTF-8 characters."""
+    llama = slot.llama
     max_tokens = min(options.max_tokens, sequence_context(llama) - len(prompt_tokens))
     tokens_of = vocabulary(llama)
     # Logprobs cost a softmax over the vocabulary per token: only when asked.
@@ -315,54 +298,13 @@ def run_generation(
         LogprobReader(llama, options.top_logprobs, tokens_of.piece) if options.logprobs else None
     )
     started = time.perf_counter_ns()
-    slot = batch_slot()
-    if slot is None:
-        # What llama.generate keeps of its context: the start it shares with the prompt,
-        # less the prompt's last token, whose logits it decodes again.
-        held = llama._input_ids[: llama.n_tokens].tolist()
-        cached = min(llama.longest_token_prefix(held, prompt_tokens), len(prompt_tokens) - 1)
-        result = _consume(
-            _serial_tokens(llama, prompt_tokens, options, reader),
-            len(prompt_tokens),
-            max_tokens,
-            options,
-            tokens_of,
-            emit,
-            started,
-        )
-        result.cached_tokens = max(0, cached)
-        return result
-    sampler = sampler_for(llama, options)
     # At least one token, as llama.generate gives before the loop can count.
-    with slot.generate(
-        prompt_tokens, sampler, max(1, max_tokens), reader, plain_greedy=is_plain_greedy(options)
-    ) as tokens:
-        result = _consume(tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started)
+    with slot.generate(prompt_tokens, options, max(1, max_tokens), reader, cancelled) as tokens:
+        result = _consume(
+            tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started, cancelled
+        )
         result.cached_tokens = tokens.cached_tokens
         return result
-
-
-def _serial_tokens(
-    llama: llama_cpp.Llama,
-    prompt_tokens: list[int],
-    options: SamplingOptions,
-    reader: LogprobReader | None,
-) -> Iterator[tuple[int, dict[str, Any] | None]]:
-    llama.set_seed(options.seed if options.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
-    tokens = llama.generate(
-        prompt_tokens,
-        top_k=options.top_k,
-        top_p=options.top_p,
-        min_p=options.min_p,
-        temp=options.temperature,
-        repeat_penalty=options.repeat_penalty,
-        presence_penalty=options.presence_penalty,
-        frequency_penalty=options.frequency_penalty,
-        grammar=grammar_for(options.response_format),
-    )
-    for token in tokens:
-        # Read while the context still holds the logits that sampled this token.
-        yield token, reader.entry(token) if reader is not None else None
 
 
 def _consume(
@@ -373,8 +315,9 @@ def _consume(
     tokens_of: Vocabulary,
     emit: Emit,
     started: int,
+    cancelled: Callable[[], bool] | None = None,
 ) -> GenerationResult:
-    """The token loop both engines share: EOG, stop strings, limits, cancellation."""
+    """The token loop every slot shares: EOG, stop strings, limits, cancellation."""
     result = GenerationResult("length", prompt_length, 0)
     scanner = _StopScanner(options.stop)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -382,6 +325,9 @@ def _consume(
     pending_logprobs: list[dict[str, Any]] | None = [] if options.logprobs else None
     first_token_at = started
     for token, logprob in tokens:
+        if cancelled is not None and cancelled():
+            result.finish_reason = "cancelled"
+            break
         if result.completion_tokens == 0:
             first_token_at = time.perf_counter_ns()
         if tokens_of.is_eog(token):
@@ -414,7 +360,8 @@ def _consume(
         if result.completion_tokens >= max_tokens:
             break
     else:
-        result.finish_reason = "stop"
+        # A stream the engine ended because the request was cancelled ends here too.
+        result.finish_reason = "cancelled" if cancelled is not None and cancelled() else "stop"
     if result.finish_reason != "cancelled":
         # Held-back text that never completed a stop string belongs to the answer.
         rest = scanner.flush() + utf8.decode(b"", final=True)

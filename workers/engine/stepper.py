@@ -35,7 +35,7 @@ import logging
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals
 
+from workers.broker.kv_cache import keeps_full_window
 from workers.engine.logprobs import LogprobReader
 from workers.engine.planner import (
     LOOKAHEAD,
@@ -99,10 +100,11 @@ def shared_context(llama: llama_cpp.Llama, sequences: int, cells: int) -> None:
     # (a step of eight on the demo model: 45 ms instead of 52 on the CPU).
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
     # As llama-server has it: a model's sliding-window layers keep each sequence's last window
-    # of tokens only, not every cell (llama-cpp-python's default). For the demo model the cache
-    # is then a sixth of the size, and making it took most of a cold load. ``Stepper._admit``
-    # keeps a cached start only where the window before it is still there.
-    params.swa_full = False
+    # of tokens only, not every cell (llama-cpp-python's default), as the memory budget counts
+    # them (``workers.broker.kv_cache``). For the demo model the cache is then a sixth of the
+    # size, and making it took most of a cold load. ``Stepper._admit`` keeps a cached start
+    # only where the window before it is still there.
+    params.swa_full = keeps_full_window(sequences)
     # What one sequence may hold: sequence_context reads it here.
     llama.context_params.n_ctx = per_sequence
     old = llama._ctx
@@ -135,8 +137,10 @@ class _Sequence(Sequence):
         reader: LogprobReader | None,
         plain_greedy: bool = False,
         interactive: bool = True,
+        cancelled: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(prompt, max_tokens, interactive)
+        self.cancelled = cancelled  # read before each step: its request was cancelled
         self.next_token: int | None = None  # sampled, not yet decoded: set while GENERATING
         self.sampler = sampler
         self.reader = reader
@@ -215,13 +219,17 @@ class Stepper:
         reader: LogprobReader | None = None,
         plain_greedy: bool = False,
         interactive: bool = True,
+        cancelled: Callable[[], bool] | None = None,
     ) -> TokenStream:
         """Queue a sequence; it takes a free stream before a step once the cells it needs are
         free (a batch line's ``interactive`` is False). At most ``slots`` sequences may be
-        open at once; ``prompt`` holds at least one token."""
+        open at once; ``prompt`` holds at least one token. Once ``cancelled()`` is true the
+        sequence leaves before the next step and its stream ends, mid-prompt or not."""
         if not prompt:
             raise ValueError("a sequence needs a prompt of at least one token")
-        sequence = _Sequence(list(prompt), sampler, max_tokens, reader, plain_greedy, interactive)
+        sequence = _Sequence(
+            list(prompt), sampler, max_tokens, reader, plain_greedy, interactive, cancelled
+        )
         if max_tokens <= 0:
             # Nothing to decode: it never takes a stream.
             sequence.state = SequenceState.FINISHED
@@ -284,6 +292,7 @@ class Stepper:
     def _plan(self) -> StepPlan[_Sequence]:
         """Under the lock: plan the next step, and carry out what it decided about streams
         (closed sequences leave, waiting ones are admitted)."""
+        self._close_cancelled()
         plan = plan_step(
             self._active,
             self._joining,
@@ -305,6 +314,19 @@ class Stepper:
             gone = set(plan.leave) | {sequence for sequence, _ in plan.admit}
             self._joining = [sequence for sequence in self._joining if sequence not in gone]
         return plan
+
+    def _close_cancelled(self) -> None:
+        """Under the lock: a sequence whose request was cancelled leaves as if its reader had
+        closed it, and its reader sees its stream end."""
+        for sequence in [*self._active.values(), *self._joining]:
+            if (
+                sequence.cancelled is not None
+                and sequence.state is not SequenceState.FINISHED
+                and sequence.cancelled()
+            ):
+                sequence.cancelled = None  # its stream ends once
+                sequence.delivered.put(_END)
+                self._closed.add(sequence)
 
     def _admit(self, sequence: _Sequence, admission: Admission) -> None:
         """Give ``sequence`` the stream the plan chose, cut back to the start it shares."""

@@ -11,7 +11,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
@@ -75,7 +75,9 @@ class BackgroundPublisher:
 
     The engine thread calls ``emit`` (a queue put, and a flag read: it returns False once the
     client has cancelled); the process's ``Outbox`` thread does the round trips, and the
-    request's task thread waits in ``pump`` until the last event is out.
+    request's task thread waits in ``pump`` until the last event is out. ``on_cancel`` names
+    what to call when the outbox finds the client's cancel flag (the engine request's
+    ``Cancellation``).
     """
 
     def __init__(self, publisher: EventPublisher) -> None:
@@ -85,6 +87,10 @@ class BackgroundPublisher:
         self._closed = False
         self._sent = threading.Event()  # the last event is out (or could not go)
         self._failure: BaseException | None = None
+        self._on_cancel: Callable[[], None] | None = None
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        self._on_cancel = callback
 
     def emit(self, event: Event) -> bool:
         self._outbox.put(self, event)
@@ -108,6 +114,8 @@ class BackgroundPublisher:
         """The outbox got the events through; ``cancelled``: the client has asked to stop."""
         if cancelled:
             self._cancelled.set()
+            if self._on_cancel is not None:
+                self._on_cancel()
 
     def ended(self, failure: BaseException | None = None) -> None:
         self._failure = failure

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
 from django.conf import settings
 
-from models_app.gguf_metadata import GGUFError, KVLayout, read_gguf_metadata
+from models_app.gguf_metadata import GGUFError, read_gguf_metadata
+from workers.broker import kv_cache
+from workers.broker.kv_cache import MIN_DEFAULT_CONTEXT, NO_LAYOUT, KVLayout
 from workers.broker.wire import ModelSpec
-from workers.engine.factory import make_engine
+from workers.engine.factory import EngineConfig, load_engine
 from workers.engine.jobs import Engine
-from workers.engine.loading import Llama, repack_weights
-from workers.engine.stepper import cache_cells, sequence_context
+from workers.engine.loading import repack_weights
+from workers.engine.requests import ModelProfile
 from workers.worker.cpus import default_threads
 from workers.worker.devices import parse_device
 
@@ -50,9 +51,7 @@ DEFAULT_PARALLEL = {"cpu": 32, "cuda": 32}
 # Whole contexts a model's KV cache holds when HERD_PARALLEL does not say: the memory the
 # budget counts for it. Short answers fit many to a context.
 DEFAULT_CACHE_SEQUENCES = {"cpu": 4, "cuda": 8}
-# Tokens an embedding input may hold (see ResidentModel.embedder); longer inputs are truncated,
-# or refused when the request says ``truncate: false``.
-EMBEDDING_CONTEXT = 4096
+__all__ = ["MIN_DEFAULT_CONTEXT", "Residency", "ResidentModel", "default_context", "kv_layout"]
 
 
 def parallel_slots(device: str) -> int:
@@ -72,19 +71,6 @@ def _by_kind(defaults: dict[str, int], device: str) -> int:
     return defaults.get(device.split(":", 1)[0], defaults["cpu"])
 
 
-class _SharedEmbedder(Llama):
-    """The embedding context, used by whichever engine slot runs an embeddings job: one call
-    at a time, since a batched engine runs several jobs at once."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._turn = threading.Lock()
-
-    def embed(self, *args: Any, **kwargs: Any) -> Any:
-        with self._turn:
-            return super().embed(*args, **kwargs)
-
-
 @dataclass
 class ResidentModel:
     spec: ModelSpec
@@ -101,8 +87,6 @@ class ResidentModel:
     requested_ctx: int = 0
     context_length: int = 0  # what llama.cpp allocated
     kv_bytes: int = 0  # the KV cache of all its sequences (see kv_cache_bytes)
-    _embedder: llama_cpp.Llama | None = None
-    _embedder_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def describe(self, device: str) -> dict[str, Any]:
         """What the worker registry (and so ``/api/ps``) shows about this model."""
@@ -123,29 +107,6 @@ class ResidentModel:
     @property
     def identity(self) -> tuple[str, str]:
         return (self.spec.path, self.spec.sha256)
-
-    def embedder(self) -> llama_cpp.Llama:
-        """A second context on the same (memory-mapped, so shared) weights, set up for
-        pooled embeddings. Made on first use, by one of the engine's threads."""
-        with self._embedder_lock:
-            if self._embedder is None:
-                # A pooled embedding decodes its whole input in one micro-batch, whose compute
-                # buffer grows with the square of its length: a model's own context (32k for
-                # the demo model) fails to allocate, so the embedder holds at most this much.
-                n_ctx = min(sequence_context(self.engine.llama), EMBEDDING_CONTEXT)
-                self._embedder = _SharedEmbedder(
-                    model_path=self.spec.path,
-                    repack=repack_weights(str(settings.HERD_CPU_REPACK)),
-                    embedding=True,
-                    n_ctx=n_ctx,
-                    n_batch=n_ctx,
-                    n_ubatch=n_ctx,
-                    n_threads=llama_threads(),
-                    n_threads_batch=llama_threads(),
-                    pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-                    verbose=False,
-                )
-            return self._embedder
 
 
 class ModelTooLarge(RuntimeError):
@@ -189,6 +150,7 @@ class Residency:
                 self._models[model_id] = resident
                 self.load_counts[spec.name] = self.load_counts.get(spec.name, 0) + 1
             resident.spec = spec  # the newest template and defaults
+            resident.engine.use_profile(model_profile(spec))
             resident.pinned = self.worker_name in spec.pinned_to
             resident.last_used = time.monotonic()
             resident.users += 1
@@ -305,21 +267,19 @@ class Residency:
         n_ctx = self.context_size(spec)
         parallel = parallel_slots(self.device)
         contexts = cache_sequences(self.device)
-        llama = Llama(
-            model_path=spec.path,
-            repack=repack_weights(str(settings.HERD_CPU_REPACK)),
+        config = EngineConfig(
+            name=spec.name,
+            path=spec.path,
             n_ctx=n_ctx,
-            n_threads=llama_threads(),
-            n_threads_batch=llama_threads(),
-            n_gpu_layers=parse_device(self.device).gpu_layers,
-            # A batched engine replaces this context at once (``shared_context``): no need to
-            # fill a full-size sliding-window cache first.
-            swa_full=keeps_full_window(parallel),
-            verbose=False,
+            threads=llama_threads(),
+            gpu_layers=parse_device(self.device).gpu_layers,
+            repack=repack_weights(str(settings.HERD_CPU_REPACK)),
+            parallel=parallel,
+            cache_sequences=contexts,
         )
-        engine = make_engine(spec.name, llama, parallel, contexts)
+        engine = load_engine(config, model_profile(spec))
         took = time.monotonic() - started
-        cells = cache_cells(llama)
+        cells = engine.cache_cells
         log.info(
             "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a cache of %d tokens)",
             spec.name,
@@ -328,7 +288,7 @@ class Residency:
             parallel,
             cells,
         )
-        context_length = sequence_context(llama)
+        context_length = engine.context_length
         return ResidentModel(
             spec,
             engine,
@@ -346,27 +306,27 @@ def _expiry(keep_alive: float | None) -> float | None:
     return None if seconds < 0 else time.time() + seconds
 
 
-# The smallest default context: what HERD_NUM_CTX was before it followed the model.
-MIN_DEFAULT_CONTEXT = 4096
+def model_profile(spec: ModelSpec) -> ModelProfile:
+    """What the engine keeps of a model's record for every request."""
+    return ModelProfile(
+        chat_template=spec.chat_template,
+        system_prompt=spec.system_prompt,
+        messages=tuple(spec.messages),
+        reasoning_tags=tuple(spec.reasoning_tags),
+    )
 
 
 def default_context(spec: ModelSpec, budget: int, contexts: int, sequences: int) -> int:
-    """The model's own context, cut down to what ``budget`` (bytes; 0 for none) leaves after
-    its weights for a KV cache of ``contexts`` whole contexts shared by up to ``sequences``
-    sequences, in steps of 256 tokens and never below 4096, as Ollama sizes a context from the
-    model and the machine."""
-    train_ctx = int(spec.context_length or 0) or MIN_DEFAULT_CONTEXT
-    layout = kv_layout(spec.path)
-    per_token, windows = layout.bytes_per_token, 0
-    most = layout.window_cells(sequences, full_window=keeps_full_window(sequences))
-    if most is not None:
-        # The window layers' cells stop growing at their most: that comes off the top.
-        per_token, windows = layout.whole_bytes, layout.window_bytes * most
-    if not budget or not per_token:
-        return train_ctx
-    room = budget - _file_size(spec.path) - windows
-    fits = room // (per_token * max(1, contexts)) // 256 * 256
-    return min(train_ctx, max(fits, MIN_DEFAULT_CONTEXT))
+    """The model's own context, cut down to what ``budget`` leaves for its KV cache
+    (``workers.broker.kv_cache.default_context``)."""
+    return kv_cache.default_context(
+        kv_layout(spec.path),
+        int(spec.context_length or 0),
+        _file_size(spec.path),
+        budget,
+        contexts,
+        sequences,
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -380,22 +340,13 @@ def kv_layout(path: str) -> KVLayout:
     try:
         return _kv_layout(path, os.stat(path).st_mtime_ns)
     except (OSError, GGUFError):
-        return KVLayout(0, 0, 0)
+        return NO_LAYOUT
 
 
 def kv_cache_bytes(path: str, cells: int, sequences: int) -> int:
     """The KV cache llama.cpp allocates for ``cells`` tokens of context shared by up to
-    ``sequences`` sequences, of the model at ``path``. A batched engine's context keeps only
-    each sequence's window in sliding-window layers (``stepper.shared_context``)."""
-    full_window = keeps_full_window(sequences)
-    return kv_layout(path).cache_bytes(cells, sequences, full_window=full_window)
-
-
-def keeps_full_window(sequences: int) -> bool:
-    """Whether a model decoding up to ``sequences`` at once keeps every cell in its
-    sliding-window layers too: a serial engine (one sequence) does, since llama-cpp-python's
-    own prefix reuse expects it; a batched engine's shared context keeps each window only."""
-    return sequences <= 1
+    ``sequences`` sequences, of the model at ``path`` (``workers.broker.kv_cache``)."""
+    return kv_cache.kv_cache_bytes(kv_layout(path), cells, sequences)
 
 
 def _file_size(path: str) -> int:
