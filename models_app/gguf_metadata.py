@@ -12,7 +12,7 @@ from typing import Any
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from models_app.gguf_header import GGUFHeader, HeaderError, read_header
-from workers.broker.kv_cache import KVLayout, kv_layout_of
+from workers.kv_cache import KVLayout, kv_layout_of
 
 __all__ = ["GGUFError", "GGUFMetadata", "KVLayout", "read_gguf_metadata"]
 
@@ -65,7 +65,7 @@ class GGUFMetadata:
 
     @property
     def kv_layout(self) -> KVLayout:
-        """What llama.cpp keeps in the KV cache for each token (``workers.broker.kv_cache``)."""
+        """What llama.cpp keeps in the KV cache for each token (``workers.kv_cache``)."""
         return kv_layout_of(self.architecture, self.info, self.embedding_length)
 
 

@@ -1,11 +1,11 @@
-"""The KV-cache memory rule (``workers.broker.kv_cache``): what a model keeps per token, the
+"""The KV-cache memory rule (``workers.kv_cache``): what a model keeps per token, the
 cells its sliding-window layers take, and the context a memory budget leaves room for."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from workers.broker.kv_cache import (
+from workers.kv_cache import (
     MIN_DEFAULT_CONTEXT,
     KVLayout,
     default_context,

@@ -10,12 +10,12 @@ from typing import Any
 
 import llama_cpp
 
-from workers.broker.kv_cache import keeps_full_window
 from workers.engine.batched import BatchedEngine
 from workers.engine.jobs import Engine, SerialEngine
 from workers.engine.loading import Llama
 from workers.engine.requests import ModelProfile
 from workers.engine.stepper import sequence_context
+from workers.kv_cache import keeps_full_window
 
 # Tokens an embedding input may hold (see ``_embedder``); longer inputs are truncated, or
 # refused when the request says ``truncate: false``.

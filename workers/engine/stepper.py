@@ -43,7 +43,6 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals
 
-from workers.broker.kv_cache import keeps_full_window
 from workers.engine.logprobs import LogprobReader
 from workers.engine.planner import (
     LOOKAHEAD,
@@ -56,6 +55,7 @@ from workers.engine.planner import (
     plan_step,
 )
 from workers.engine.vocabulary import vocabulary
+from workers.kv_cache import keeps_full_window
 
 __all__ = ["LOOKAHEAD", "DecodeFailed", "StepStats", "Stepper", "TokenStream"]
 
@@ -101,7 +101,7 @@ def shared_context(llama: llama_cpp.Llama, sequences: int, cells: int) -> None:
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
     # As llama-server has it: a model's sliding-window layers keep each sequence's last window
     # of tokens only, not every cell (llama-cpp-python's default), as the memory budget counts
-    # them (``workers.broker.kv_cache``). For the demo model the cache is then a sixth of the
+    # them (``workers.kv_cache``). For the demo model the cache is then a sixth of the
     # size, and making it took most of a cold load. ``Stepper._admit`` keeps a cached start
     # only where the window before it is still there.
     params.swa_full = keeps_full_window(sequences)

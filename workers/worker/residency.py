@@ -23,13 +23,13 @@ from typing import Any
 from django.conf import settings
 
 from models_app.gguf_metadata import GGUFError, read_gguf_metadata
-from workers.broker import kv_cache
-from workers.broker.kv_cache import MIN_DEFAULT_CONTEXT, NO_LAYOUT, KVLayout
+from workers import kv_cache
 from workers.broker.wire import ModelSpec
 from workers.engine.factory import EngineConfig, load_engine
 from workers.engine.jobs import Engine
 from workers.engine.loading import repack_weights
 from workers.engine.requests import ModelProfile
+from workers.kv_cache import MIN_DEFAULT_CONTEXT, NO_LAYOUT, KVLayout
 from workers.worker.cpus import default_threads
 from workers.worker.devices import parse_device
 
@@ -318,7 +318,7 @@ def model_profile(spec: ModelSpec) -> ModelProfile:
 
 def default_context(spec: ModelSpec, budget: int, contexts: int, sequences: int) -> int:
     """The model's own context, cut down to what ``budget`` leaves for its KV cache
-    (``workers.broker.kv_cache.default_context``)."""
+    (``workers.kv_cache.default_context``)."""
     return kv_cache.default_context(
         kv_layout(spec.path),
         int(spec.context_length or 0),
@@ -345,7 +345,7 @@ def kv_layout(path: str) -> KVLayout:
 
 def kv_cache_bytes(path: str, cells: int, sequences: int) -> int:
     """The KV cache llama.cpp allocates for ``cells`` tokens of context shared by up to
-    ``sequences`` sequences, of the model at ``path`` (``workers.broker.kv_cache``)."""
+    ``sequences`` sequences, of the model at ``path`` (``workers.kv_cache``)."""
     return kv_cache.kv_cache_bytes(kv_layout(path), cells, sequences)
 
 
