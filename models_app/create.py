@@ -29,7 +29,8 @@ from models_app.names import normalize_model_name
 from models_app.parameters import ParameterError, coerce_parameters
 from models_app.pulls import active_pull, send_job
 from models_app.references import PullRefused
-from models_app.services import do_import_model, find_ready_model
+from models_app.registration import do_apply_settings, do_import_model
+from models_app.services import find_ready_model
 from project.edge.errors import ApiError
 
 # The types Ollama's ``quantize`` accepts that llama.cpp writes, by Ollama's names.
@@ -53,7 +54,6 @@ QUANTIZE_TYPES = (
 )
 # What a model may be quantized from: float weights, or Q8_0 (requantized).
 QUANTIZABLE = ("F32", "F16", "BF16", "Q8_0")
-FLOAT_TYPES = ("F32", "F16", "BF16")
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
 # What a variant takes from the model it is made from, besides its file and metadata.
@@ -259,13 +259,6 @@ def variant_fields(plan: CreatePlan) -> dict[str, Any]:
         fields["parent_model"] = plan.base.parent_model
     fields.update(plan.settings)
     return fields
-
-
-def do_apply_settings(record: ModelRecord, fields: dict[str, Any]) -> ModelRecord:
-    for name, value in fields.items():
-        setattr(record, name, value)
-    record.save()
-    return record
 
 
 def do_create(plan: CreatePlan) -> tuple[ModelRecord | None, PullJob | None]:

@@ -179,6 +179,10 @@ class JobKind(models.TextChoices):
     QUANTIZE = "quantize"
 
 
+# The GGUF file types that are not quantized: quantizing from any other is requantizing.
+FLOAT_TYPES = ("F32", "F16", "BF16")
+
+
 class PullJob(models.Model):
     """One pull of a Hugging Face reference into a model record, or one quantization of a
     model's file into a new record (``kind``): the source of truth for it.

@@ -19,11 +19,9 @@ from pathlib import Path
 from django.conf import settings
 
 from models_app.blobs import blob_path
-from models_app.create import FLOAT_TYPES, do_apply_settings
 from models_app.gguf_metadata import GGUFError
 from models_app.hub import PullCancelled, check_free_disk
-from models_app.models import PullJob
-from models_app.puller import PROGRESS_INTERVAL
+from models_app.models import FLOAT_TYPES, PullJob
 from models_app.pulls import (
     do_claim_pull,
     do_fail_pull,
@@ -32,8 +30,9 @@ from models_app.pulls import (
     do_record_progress,
 )
 from models_app.references import PullRefused
-from models_app.services import do_import_model, file_sha256
+from models_app.registration import do_apply_settings, do_import_model, file_sha256
 from workers.engine.quantize import QuantizeError, quantize_gguf
+from workers.worker.pulls import PROGRESS_INTERVAL
 
 log = logging.getLogger(__name__)
 
