@@ -13,6 +13,7 @@ from typing import Any
 from celery import shared_task
 
 from models_app.pulls import requeue_orphaned_pulls
+from models_app.quantizations import requeue_orphaned_quantizations
 from workers.broker.registry import live_workers
 from workers.broker.wire import (
     EMBED,
@@ -59,10 +60,12 @@ def quantize(job_id: int) -> None:
 
 @shared_task(name=RESUME_ORPHANED_PULLS, ignore_result=True)
 def resume_orphaned_pulls() -> None:
-    """Pulls whose worker died go back to the queue, to resume from their partial files.
+    """Pulls and quantizations whose worker died go back to the queue (a pull resumes from its
+    partial files).
 
     The message of a pull whose worker was killed stays unacknowledged in the broker until the
     visibility timeout (an hour) brings it back; this sends the job again within a beat.
     """
     live = {w.get("instance", "") for w in live_workers(runtime().redis)}
     requeue_orphaned_pulls(live)
+    requeue_orphaned_quantizations(live)
