@@ -18,8 +18,9 @@ from django.urls import URLPattern, path, reverse
 from accounts import audit
 from accounts.models import AuditAction
 from models_app.forms import VariantForm
-from models_app.models import ModelRecord, PullJob
+from models_app.models import ModelRecord, PullJob, QuantizeJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
+from models_app.quantizations import do_cancel_quantize
 from models_app.references import PullRefused
 from models_app.services import ModelNotFound, do_delete_model
 
@@ -180,8 +181,8 @@ class ModelRecordAdmin(admin.ModelAdmin):
 
 @admin.register(PullJob)
 class PullJobAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "status", "progress", "attempts", "error", "created_at")
-    list_filter = ("kind", "status")
+    list_display = ("name", "status", "progress", "attempts", "error", "created_at")
+    list_filter = ("status",)
     search_fields = ("name", "repo_id")
     actions = ["cancel_pulls"]
     readonly_fields = [f.name for f in PullJob._meta.fields]
@@ -202,3 +203,29 @@ class PullJobAdmin(admin.ModelAdmin):
     def cancel_pulls(self, request: HttpRequest, queryset: QuerySet[PullJob]) -> None:
         cancelled = sum(do_cancel_pull(job.pk) for job in queryset)
         self.message_user(request, f"cancelled {cancelled} pull(s)")
+
+
+@admin.register(QuantizeJob)
+class QuantizeJobAdmin(admin.ModelAdmin):
+    list_display = ("name", "quantize", "status", "progress", "attempts", "error", "created_at")
+    list_filter = ("status", "quantize")
+    search_fields = ("name", "source")
+    actions = ["cancel_quantizations"]
+    readonly_fields = [f.name for f in QuantizeJob._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # started by /api/create (herd create) with a quantize type
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="progress")
+    def progress(self, job: QuantizeJob) -> str:
+        if not job.total:
+            return "-"
+        return f"{100 * job.completed // job.total}% of about {job.total} bytes"
+
+    @admin.action(description="Cancel the selected quantizations")
+    def cancel_quantizations(self, request: HttpRequest, queryset: QuerySet[QuantizeJob]) -> None:
+        cancelled = sum(do_cancel_quantize(job.pk) for job in queryset)
+        self.message_user(request, f"cancelled {cancelled} quantization(s)")

@@ -1,6 +1,6 @@
-"""The REST resources the web pages use: model records and pull jobs, under ``/api/models/``
-and ``/api/pulls/`` (paths Ollama does not use). Errors answer in Ollama's ``{"error": ...}``
-shape, like everything under ``/api``.
+"""The REST resources the web pages use: model records, pull jobs and quantize jobs, under
+``/api/models/``, ``/api/pulls/`` and ``/api/quantizations/`` (paths Ollama does not use).
+Errors answer in Ollama's ``{"error": ...}`` shape, like everything under ``/api``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.lookup import KeyInfo
-from models_app.models import ModelRecord, ModelStatus, PullJob
+from models_app.models import ModelRecord, ModelStatus, PullJob, QuantizeJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
+from models_app.quantizations import do_cancel_quantize
 from models_app.services import do_delete_model
 from project.edge.drf import FamilyErrors
 from project.edge.errors import ApiError
@@ -154,5 +155,35 @@ class PullJobViewSet(
         job = self.get_object()
         if not do_cancel_pull(job.pk):
             raise ApiError(f"pull {job.pk} has already finished ({job.status})", status=409)
+        job.refresh_from_db()
+        return Response(job.to_dict())
+
+
+class QuantizeJobSerializer(serializers.Serializer[QuantizeJob]):
+    def to_representation(self, instance: QuantizeJob) -> dict[str, Any]:
+        return instance.to_dict()
+
+
+class QuantizeJobViewSet(
+    OllamaShapedErrors,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[QuantizeJob],
+):
+    """Quantize jobs with their progress (``/api/create`` with ``quantize`` starts one);
+    ``cancel`` stops one."""
+
+    queryset = QuantizeJob.objects.all()
+    serializer_class = QuantizeJobSerializer
+
+    def get_queryset(self) -> Any:
+        name = self.request.query_params.get("name")
+        return self.queryset.filter(name=name) if name else self.queryset
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        if not do_cancel_quantize(job.pk):
+            raise ApiError(f"quantization {job.pk} has already finished ({job.status})", status=409)
         job.refresh_from_db()
         return Response(job.to_dict())

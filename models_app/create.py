@@ -4,7 +4,7 @@
 A model is made ``from`` another (a variant: the same file, no copy, with its own template,
 system prompt, parameters, messages and license, and the other named as its parent) or from
 ``files`` (a GGUF uploaded as a blob first). Either way the record is written at once, unless
-the request asks to ``quantize``: then a QUANTIZE job (a ``PullJob``) goes to the ``pulls``
+the request asks to ``quantize``: then a ``QuantizeJob`` goes to the ``pulls``
 queue and a worker writes the new file with llama.cpp's quantizer, as a pull writes a download.
 """
 
@@ -24,12 +24,14 @@ from models_app.aliases import check_aliases
 from models_app.blobs import BlobRefused, blob_path, parse_digest
 from models_app.gguf_metadata import GGUFError, estimate_quantized_size, read_gguf_metadata
 from models_app.hub import check_free_disk
-from models_app.models import JobKind, ModelRecord, ModelStatus, PullJob
+from models_app.models import ModelRecord, ModelStatus, QuantizeJob
 from models_app.names import normalize_model_name
 from models_app.parameters import ParameterError, coerce_parameters
-from models_app.pulls import active_pull, send_job
+from models_app.pulls import active_pull
+from models_app.quantizations import active_quantize, send_quantize
 from models_app.references import PullRefused
-from models_app.services import do_import_model, find_ready_model
+from models_app.registration import do_apply_settings, do_import_model
+from models_app.services import find_ready_model
 from project.edge.errors import ApiError
 
 # The types Ollama's ``quantize`` accepts that llama.cpp writes, by Ollama's names.
@@ -53,7 +55,6 @@ QUANTIZE_TYPES = (
 )
 # What a model may be quantized from: float weights, or Q8_0 (requantized).
 QUANTIZABLE = ("F32", "F16", "BF16", "Q8_0")
-FLOAT_TYPES = ("F32", "F16", "BF16")
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")
 
 # What a variant takes from the model it is made from, besides its file and metadata.
@@ -177,7 +178,7 @@ def check_create(body: dict[str, Any]) -> CreatePlan:
     if not isinstance(raw_name, str) or not raw_name.strip():
         raise CreateRefused("model is required")
     name = normalize_model_name(raw_name)
-    if active_pull(name) is not None:
+    if active_pull(name) is not None or active_quantize(name) is not None:
         raise CreateRefused(
             f"model '{name}' is being pulled or quantized: wait for it to finish or cancel it",
             409,
@@ -261,14 +262,7 @@ def variant_fields(plan: CreatePlan) -> dict[str, Any]:
     return fields
 
 
-def do_apply_settings(record: ModelRecord, fields: dict[str, Any]) -> ModelRecord:
-    for name, value in fields.items():
-        setattr(record, name, value)
-    record.save()
-    return record
-
-
-def do_create(plan: CreatePlan) -> tuple[ModelRecord | None, PullJob | None]:
+def do_create(plan: CreatePlan) -> tuple[ModelRecord | None, QuantizeJob | None]:
     """Make the model of ``plan``: the record at once, or the started quantize job.
 
     Raises CreateRefused (409 when a pull or quantize of the name started meanwhile; 507 when
@@ -300,7 +294,7 @@ def _copy_file_fields(base: ModelRecord, name: str) -> ModelRecord:
     return record
 
 
-def _start_quantize(plan: CreatePlan) -> PullJob:
+def _start_quantize(plan: CreatePlan) -> QuantizeJob:
     source = plan.source_path
     try:
         estimate = estimate_quantized_size(source, plan.quantize)
@@ -315,17 +309,17 @@ def _start_quantize(plan: CreatePlan) -> PullJob:
     fields = variant_fields(plan)
     try:
         with transaction.atomic():
-            job = PullJob.objects.create(
-                kind=JobKind.QUANTIZE,
+            if active_pull(plan.name) is not None:
+                raise IntegrityError("a pull of the name started meanwhile")
+            job = QuantizeJob.objects.create(
                 name=plan.name,
                 source=str(source),
                 quantize=plan.quantize,
                 source_quantization=base_type,
-                files=[{"name": f"{plan.quantize}.gguf", "size": estimate, "sha256": ""}],
                 total=estimate,
                 record_fields=fields,
             )
-            transaction.on_commit(lambda: send_job(job.pk, JobKind.QUANTIZE))
+            transaction.on_commit(lambda: send_quantize(job.pk))
     except IntegrityError:
         raise CreateRefused(
             f"model '{plan.name}' is being pulled or quantized: wait for it to finish", 409

@@ -174,14 +174,12 @@ ACTIVE_PULL = (PullStatus.QUEUED, PullStatus.DOWNLOADING, PullStatus.VERIFYING)
 FINISHED_PULL = (PullStatus.READY, PullStatus.FAILED, PullStatus.CANCELLED)
 
 
-class JobKind(models.TextChoices):
-    PULL = "pull"
-    QUANTIZE = "quantize"
+# The GGUF file types that are not quantized: quantizing from any other is requantizing.
+FLOAT_TYPES = ("F32", "F16", "BF16")
 
 
 class PullJob(models.Model):
-    """One pull of a Hugging Face reference into a model record, or one quantization of a
-    model's file into a new record (``kind``): the source of truth for it.
+    """One pull of a Hugging Face reference into a model record: the source of truth for it.
 
     The status moves QUEUED -> DOWNLOADING (a worker claimed it: ``worker_instance``) ->
     VERIFYING (every byte is on disk; sha256 being checked) -> READY (the record exists). Any
@@ -194,24 +192,13 @@ class PullJob(models.Model):
     ``files`` is the plan resolved from the hub before the job was created: a list of
     ``{"name", "size", "sha256"}``, downloaded in order; ``completed`` counts the bytes on disk
     over all of them.
-
-    A QUANTIZE job goes through the same states: DOWNLOADING while llama.cpp writes the new
-    file from ``source`` (``files`` holds the one output file, its size estimated, and
-    ``completed`` the bytes written so far), VERIFYING while it is hashed and read, READY with
-    its record. ``record_fields`` are the record's settings (system prompt, template,
-    parameters, parent...) from the create request.
     """
 
-    kind = models.CharField(max_length=16, choices=JobKind.choices, default=JobKind.PULL)
     name = models.CharField(max_length=200, help_text="the model name the pull creates")
     repo_id = models.CharField(max_length=200, blank=True)
     revision = models.CharField(
         max_length=64, blank=True, help_text="the commit the plan was resolved at"
     )
-    source = models.CharField(max_length=1000, blank=True, help_text="the file a quantize reads")
-    quantize = models.CharField(max_length=16, blank=True, help_text="the type quantized to")
-    source_quantization = models.CharField(max_length=32, blank=True)
-    record_fields = models.JSONField(default=dict, blank=True)
     files = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=PullStatus.choices, default=PullStatus.QUEUED)
     total = models.BigIntegerField(default=0, help_text="bytes to download, all parts")
@@ -257,16 +244,100 @@ class PullJob(models.Model):
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.pk,
-            "kind": self.kind,
             "name": self.name,
             "repo_id": self.repo_id,
-            "quantize": self.quantize,
             "revision": self.revision,
             "status": self.status,
             "total": self.total,
             "completed": self.completed,
             "error": self.error,
             "files": self.file_progress(),
+            "model": self.model_id,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
+class QuantizeStatus(models.TextChoices):
+    QUEUED = "queued"
+    QUANTIZING = "quantizing"
+    VERIFYING = "verifying"
+    READY = "ready"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_QUANTIZE = (QuantizeStatus.QUEUED, QuantizeStatus.QUANTIZING, QuantizeStatus.VERIFYING)
+FINISHED_QUANTIZE = (QuantizeStatus.READY, QuantizeStatus.FAILED, QuantizeStatus.CANCELLED)
+
+
+class QuantizeJob(models.Model):
+    """One quantization of a model's file into a new model record (``/api/create`` with
+    ``quantize``): the source of truth for it.
+
+    The status moves QUEUED -> QUANTIZING (a worker claimed it: ``worker_instance``; llama.cpp
+    writes the new file from ``source``, ``completed`` counting the bytes written against
+    ``total``, an estimate) -> VERIFYING (the file is written; it is hashed and moved to the
+    blob store) -> READY (the record exists, with ``record_fields``: the settings of the create
+    request, such as system prompt, template, parameters and parent). Any active state may go
+    to FAILED (``error`` says why) or CANCELLED (someone asked; it takes effect when llama.cpp
+    returns). READY, FAILED and CANCELLED are terminal. A QUANTIZING or VERIFYING job whose
+    worker died goes back to QUEUED and is sent again; the next worker starts the file over.
+    At most one active quantization exists per name, and none while a pull of the name runs.
+    """
+
+    name = models.CharField(max_length=200, help_text="the model name the quantization creates")
+    source = models.CharField(max_length=1000, help_text="the file quantized")
+    source_quantization = models.CharField(max_length=32, blank=True)
+    quantize = models.CharField(max_length=16, help_text="the type quantized to")
+    record_fields = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=QuantizeStatus.choices, default=QuantizeStatus.QUEUED
+    )
+    total = models.BigIntegerField(default=0, help_text="the new file's estimated bytes")
+    completed = models.BigIntegerField(default=0, help_text="bytes written so far")
+    error = models.TextField(blank=True)
+    worker_instance = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    model = models.ForeignKey(
+        ModelRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="quantizations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(status__in=["queued", "quantizing", "verifying"]),
+                name="one_active_quantize_per_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_QUANTIZE
+
+    @property
+    def requantize(self) -> bool:
+        """The source is quantized already: llama.cpp must be told it requantizes."""
+        return self.source_quantization.upper() not in FLOAT_TYPES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "source_quantization": self.source_quantization,
+            "quantize": self.quantize,
+            "status": self.status,
+            "total": self.total,
+            "completed": self.completed,
+            "error": self.error,
             "model": self.model_id,
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,

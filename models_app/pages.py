@@ -30,8 +30,17 @@ from accounts import audit
 from accounts.models import AuditAction, UsageRecord
 from models_app import views as ollama_root
 from models_app.forms import VariantForm
-from models_app.models import FINISHED_PULL, ModelRecord, PullJob, PullStatus
+from models_app.models import (
+    FINISHED_PULL,
+    FINISHED_QUANTIZE,
+    ModelRecord,
+    PullJob,
+    PullStatus,
+    QuantizeJob,
+    QuantizeStatus,
+)
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
+from models_app.quantizations import do_cancel_quantize
 from models_app.references import PullRefused
 from models_app.services import ModelNotFound, do_delete_model
 from project.broker import sync_client
@@ -93,6 +102,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
     context = {
         **_model_rows(),
         "pulls": [pull_view(job) for job in PullJob.objects.all()[:RECENT_PULLS]],
+        "quantizations": [quantize_view(job) for job in QuantizeJob.objects.all()[:RECENT_PULLS]],
         "nav": "catalog",
     }
     return render(request, "models/catalog.html", context)
@@ -116,6 +126,7 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "resident": (residency() or {}).get(record.name, []),
         "info": sorted(record.model_info.items()),
         "pulls": [pull_view(job) for job in record.pulls.all()[:RECENT_PULLS]],
+        "quantizations": [quantize_view(job) for job in record.quantizations.all()[:RECENT_PULLS]],
         "usage": usage.select_related("key")[:RECENT_USAGE],
         "usage_requests": usage.count(),
         "usage_prompt": totals["prompt"] or 0,
@@ -216,3 +227,38 @@ def pull_view(job: PullJob) -> dict[str, Any]:
     else:
         percent = 0
     return {"job": job, "percent": percent, "active": job.status not in FINISHED_PULL}
+
+
+@login_required
+@require_GET
+def quantize_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """One quantization's bar, polling itself as a pull's does."""
+    job = get_object_or_404(QuantizeJob, pk=pk)
+    response = render(request, "models/_quantize.html", {"q": quantize_view(job)})
+    if job.status == QuantizeStatus.READY:
+        response["HX-Trigger"] = "models-changed"
+    return response
+
+
+@staff_required
+@require_POST
+def cancel_quantize(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(QuantizeJob, pk=pk)
+    if not do_cancel_quantize(job.pk):
+        messages.info(request, f"The quantization of {job.name} had already finished.")
+    job.refresh_from_db()
+    if is_htmx(request):
+        return render(request, "models/_quantize.html", {"q": quantize_view(job)})
+    return redirect("/")
+
+
+def quantize_view(job: QuantizeJob) -> dict[str, Any]:
+    """What the bar shows: whole percent of the estimated bytes written (all of them once the
+    file is written), and whether it is still running (and so still polls)."""
+    if job.status in (QuantizeStatus.VERIFYING, QuantizeStatus.READY):
+        percent = 100
+    elif job.total:
+        percent = min(100, job.completed * 100 // job.total)
+    else:
+        percent = 0
+    return {"job": job, "percent": percent, "active": job.status not in FINISHED_QUANTIZE}

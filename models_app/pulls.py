@@ -14,10 +14,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from models_app.hub import PullPlan, check_free_disk, resolve_plan
-from models_app.models import ACTIVE_PULL, JobKind, ModelRecord, PullJob, PullStatus
+from models_app.models import ACTIVE_PULL, ModelRecord, PullJob, PullStatus
 from models_app.names import InvalidModelName, normalize_model_name
+from models_app.quantizations import active_quantize
 from models_app.references import HubReference, PullRefused, is_hub_reference, parse_reference
-from workers.broker.wire import PULL, QUANTIZE
+from workers.broker.wire import PULL
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ def active_pull(name: str) -> PullJob | None:
 
 
 def do_start_pull(reference: HubReference) -> tuple[PullJob, bool]:
-    """The active pull of ``reference.name``, joined (True) or started (False).
+    """The active pull of ``reference.name``, joined (True) or started (False). Raises
+    PullRefused (409) while the name is being quantized.
 
     A new job is resolved on the hub first (raises PullRefused, and nothing is written), then
     sent to the ``pulls`` queue once its row is committed.
@@ -59,6 +61,11 @@ def do_start_pull(reference: HubReference) -> tuple[PullJob, bool]:
     existing = active_pull(reference.name)
     if existing is not None:
         return existing, True
+    if active_quantize(reference.name) is not None:
+        raise PullRefused(
+            f"model '{reference.name}' is being quantized: wait for it to finish or cancel it",
+            409,
+        )
     plan = check_pull_plan(reference)
     try:
         with transaction.atomic():
@@ -80,16 +87,11 @@ def do_start_pull(reference: HubReference) -> tuple[PullJob, bool]:
 
 
 def send_pull(job_id: int) -> None:
-    send_job(job_id, JobKind.PULL)
-
-
-def send_job(job_id: int, kind: str) -> None:
-    """Send a pull or a quantize job to the ``pulls`` queue, whose workers run both."""
+    """Send the job to the ``pulls`` queue, whose workers run pulls and quantizations."""
     from project.celery import app
     from workers.broker import keys
 
-    task = QUANTIZE if kind == JobKind.QUANTIZE else PULL
-    app.send_task(task, args=(job_id,), queue=keys.pulls_queue())
+    app.send_task(PULL, args=(job_id,), queue=keys.pulls_queue())
 
 
 def do_claim_pull(job_id: int, instance: str) -> PullJob | None:
@@ -155,19 +157,16 @@ def requeue_orphaned_pulls(live_instances: set[str]) -> int:
     orphans = list(
         PullJob.objects.filter(status__in=(PullStatus.DOWNLOADING, PullStatus.VERIFYING))
         .exclude(worker_instance__in=live_instances)
-        .values_list("pk", "worker_instance", "kind")
+        .values_list("pk", "worker_instance")
     )
     sent = 0
-    for job_id, instance, kind in orphans:
+    for job_id, instance in orphans:
         if PullJob.objects.filter(
             pk=job_id,
             status__in=(PullStatus.DOWNLOADING, PullStatus.VERIFYING),
             worker_instance=instance,
         ).update(status=PullStatus.QUEUED, worker_instance=""):
             log.info("pull %s lost its worker %s; sending it again", job_id, instance)
-            if kind == JobKind.PULL:
-                send_pull(job_id)
-            else:
-                send_job(job_id, kind)
+            send_pull(job_id)
             sent += 1
     return sent

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 from django.conf import settings
@@ -13,7 +11,6 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from models_app.aliases import afind_by_alias, find_by_alias
-from models_app.gguf_metadata import read_gguf_metadata
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
 from project.edge.errors import NotFound
@@ -73,51 +70,6 @@ async def afind_ready_model(name: str) -> ModelRecord:
         record = await afind_by_alias(normalized)
     if record is None:
         raise ModelNotFound(name)
-    return record
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def do_import_model(
-    name: str,
-    path: Path,
-    *,
-    chat_template: str | None = None,
-    sha256: str | None = None,
-    parts: Sequence[Path] = (),
-) -> ModelRecord:
-    """Register the local GGUF at ``path`` as ``name`` (replacing a record of that name).
-
-    ``parts`` are the further files of a split GGUF whose first part is ``path``. Reads the
-    header for the metadata; ``chat_template`` overrides the file's own. Raises
-    InvalidModelName or GGUFError before anything is written.
-    """
-    normalized = normalize_model_name(name)
-    path = path.expanduser().resolve()
-    meta = read_gguf_metadata(path, parts)
-    fields = {
-        "path": str(path),
-        "size": sum(p.stat().st_size for p in (path, *parts)),
-        "sha256": sha256 or file_sha256(path),
-        "architecture": meta.architecture,
-        "family": meta.architecture,
-        "parameter_count": meta.parameter_count,
-        "parameter_size": meta.parameter_size,
-        "quantization": meta.quantization,
-        "context_length": meta.context_length,
-        "embedding_length": meta.embedding_length,
-        "chat_template": chat_template if chat_template is not None else meta.chat_template,
-        "model_info": meta.model_info(),
-        "status": ModelStatus.READY,
-    }
-    with transaction.atomic():
-        record, _ = ModelRecord.objects.update_or_create(name=normalized, defaults=fields)
     return record
 
 

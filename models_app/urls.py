@@ -8,6 +8,7 @@ from models_app import api, views
 router = SimpleRouter()
 router.register("api/models", api.ModelRecordViewSet)
 router.register("api/pulls", api.PullJobViewSet)
+router.register("api/quantizations", api.QuantizeJobViewSet)
 
 urlpatterns = [
     path("", views.root),

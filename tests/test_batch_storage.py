@@ -52,9 +52,9 @@ def test_a_result_with_a_nul_character_is_stored_and_reaches_the_output_file(
 def test_a_line_that_breaks_every_time_fails_after_its_tries_instead_of_looping(
     settings: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from inference_app.batches import runner as batch_runner
     from inference_app.batches.models import BatchLine, BatchStatus, LineStatus
     from inference_app.batches.services import do_claim_lines
-    from workers.worker import batch as batch_runner
 
     settings.HERD_FILES_DIR = tmp_path
     batch, line = batch_of_one_line("bad")

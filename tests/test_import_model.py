@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from models_app.models import ModelRecord, ModelStatus
-from models_app.services import file_sha256
+from models_app.registration import file_sha256
 from tests.tiny_gguf import CHAT_TEMPLATE
 
 pytestmark = pytest.mark.django_db

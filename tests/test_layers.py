@@ -76,6 +76,26 @@ def test_the_layers_hold_for_the_code_as_it_is(copy_of_the_packages: Path) -> No
             "from workers.worker import residency",
             "Web never imports llama.cpp",
         ),
+        (
+            "workers/worker/bad.py",
+            "from inference_app.batches import services",
+            "The worker never imports web code",
+        ),
+        (
+            "workers/broker/bad.py",
+            "from models_app.services import find_ready_model",
+            "The worker never imports web code",
+        ),
+        (
+            "workers/worker/bad.py",
+            "from accounts.middleware import ApiKeyMiddleware",
+            "The worker never imports web code",
+        ),
+        (
+            "workers/worker/bad.py",
+            "from project.edge.endpoint import read_json_body",
+            "The worker never imports web code",
+        ),
     ],
 )
 def test_a_bad_import_breaks_its_contract(

@@ -28,8 +28,8 @@ def test_only_lines_whose_message_is_nowhere_are_released(
     server: LiveServer, settings: Any
 ) -> None:
     from inference_app.batches.models import BatchLine, LineStatus
+    from inference_app.batches.recovery import release_lost_lines
     from workers.broker.queues import list_key
-    from workers.broker.reroute import release_lost_lines
 
     settings.HERD_NAMESPACE = server.namespace
     client = server.redis()

@@ -13,9 +13,9 @@ from pytest_django.fixtures import Settings
 
 from models_app.hub import partial_path
 from models_app.models import ModelRecord, PullJob, PullStatus
-from models_app.puller import run_pull
 from models_app.pulls import check_pull_reference, do_start_pull, requeue_orphaned_pulls
 from tests.hub_server import FakeHub, point_huggingface_hub_at
+from workers.worker.pulls import run_pull
 
 pytestmark = pytest.mark.django_db
 

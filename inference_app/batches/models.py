@@ -156,7 +156,7 @@ class BatchLine(models.Model):
     error = models.JSONField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     # When the line was last sent to a lane: a message lost by the broker shows as a line
-    # QUEUED long ago whose message is nowhere (workers.broker.reroute.release_lost_lines).
+    # QUEUED long ago whose message is nowhere (batches.recovery.release_lost_lines).
     queued_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -24,7 +24,7 @@ from inference_app.ollama.format import ndjson_stream
 from models_app.blob_receiver import BLOB_RECEIPT, BlobReceipt
 from models_app.blobs import BlobRefused, BlobWriter, blob_exists, parse_digest
 from models_app.create import CreatePlan, check_create, do_create
-from models_app.pull_progress import pull_events
+from models_app.pull_progress import quantize_events
 from project.edge.errors import ApiError
 
 _READ_BLOCK = 1 << 20
@@ -40,7 +40,7 @@ async def create(request: HttpRequest) -> HttpResponseBase:
     _record, job = await sync_to_async(do_create)(plan)
     await sync_to_async(_audit_create)(request, plan, job.pk if job else None)
     events = _create_events(plan, job.pk if job else None)
-    headers = {"X-Pull-Id": str(job.pk)} if job else {}
+    headers = {"X-Quantize-Id": str(job.pk)} if job else {}
     if stream:
         return StreamingHttpResponse(
             ndjson_stream(events), content_type="application/x-ndjson", headers=headers
@@ -58,7 +58,7 @@ async def _create_events(plan: CreatePlan, job_id: int | None) -> AsyncIterator[
         yield {"status": "writing manifest"}
         yield {"status": "success"}
         return
-    async for event in pull_events(job_id, preface=False):
+    async for event in quantize_events(job_id):
         yield event
 
 

@@ -22,6 +22,8 @@ urlpatterns = [
     path("ui/pulls/", model_pages.start_pull),
     path("ui/pulls/<int:pk>/", model_pages.pull_progress),
     path("ui/pulls/<int:pk>/cancel", model_pages.cancel_pull),
+    path("ui/quantizations/<int:pk>/", model_pages.quantize_progress),
+    path("ui/quantizations/<int:pk>/cancel", model_pages.cancel_quantize),
     path("ui/workers/", workers_page),
     path("ui/batches/", batch_pages.batches_page),
     path("ui/batches/<str:batch_id>/", batch_pages.batch_detail),

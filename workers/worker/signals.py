@@ -1,4 +1,5 @@
-"""Worker lifecycle hooks: start the heartbeat when Celery is ready, stop it on shutdown."""
+"""Worker lifecycle hooks: offer the batch app a line server as the worker starts, start the
+heartbeat when Celery is ready, stop it on shutdown."""
 
 from __future__ import annotations
 
@@ -6,13 +7,21 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
+from workers.broker.line_server import offer_line_server
+from workers.worker.batch import WorkerLineServer
 from workers.worker.heartbeat import Heartbeat
 from workers.worker.runtime import runtime
 
 log = logging.getLogger(__name__)
 _heartbeat: Heartbeat | None = None
+
+
+@worker_init.connect
+def serve_batch_lines(**_: Any) -> None:
+    """Before any task arrives: the batch app's line runner serves its lines through this."""
+    offer_line_server(WorkerLineServer())
 
 
 @worker_ready.connect

@@ -2,7 +2,8 @@
 payloads of ``workers.broker.wire``, decoded here into their types.
 
 Web sends these by name (``send_task``), so the web process never imports this module, and
-with it llama.cpp. The worker command imports it before the worker starts consuming.
+with it llama.cpp. The worker command imports it before the worker starts consuming. The batch
+lanes' tasks are the batch app's (``inference_app.batches.tasks``).
 """
 
 from __future__ import annotations
@@ -10,27 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 
-from inference_app.batches.services import (
-    expire_overdue_batches,
-    requeue_lines_of_dead_workers,
-    top_up_all_batches,
-)
+from models_app.pulls import requeue_orphaned_pulls
+from models_app.quantizations import requeue_orphaned_quantizations
 from workers.broker.registry import live_workers
-from workers.broker.reroute import release_lost_lines, reroute_from_dead_workers
 from workers.broker.wire import (
-    BATCH_LINE,
     EMBED,
-    EXPIRE_BATCHES,
     GENERATE,
-    REAP_DEAD_WORKERS,
+    PULL,
+    QUANTIZE,
+    RESUME_ORPHANED_PULLS,
     EmbeddingsPayload,
     GenerationPayload,
     ModelSpec,
 )
-from workers.worker.batch import start_batch_lines
 from workers.worker.inference import serve_embeddings, serve_generation
+from workers.worker.pulls import run_pull
+from workers.worker.quantize import run_quantize
 from workers.worker.runtime import runtime
 
 
@@ -44,27 +41,31 @@ def embed(request_id: str, spec: dict[str, Any], payload: dict[str, Any]) -> Non
     serve_embeddings(request_id, ModelSpec.from_json(spec), EmbeddingsPayload.from_json(payload))
 
 
-@shared_task(name=BATCH_LINE, ignore_result=True)
-def batch_line(line_ids: list[int] | int) -> None:
-    # Acknowledged on receipt: each line itself (RUNNING, with this worker's instance) is the
-    # record of who holds it, and beat sends it again if this worker dies. One id alone: a
-    # message sent by an earlier version, one line a message.
-    start_batch_lines(line_ids if isinstance(line_ids, list) else [line_ids])
+# No autoretry and no time limit: a download may rightly take hours, and a failure is recorded
+# on the job (FAILED, with its error); pulling again resumes from the partial file.
+@shared_task(name=PULL, acks_late=True, ignore_result=True)
+def pull(job_id: int) -> None:
+    """Download, check and register one pull job. Safe to deliver twice, and a no-op for a job
+    that no longer exists: only the delivery that claims the QUEUED job runs it."""
+    run_pull(job_id, runtime().instance)
 
 
-@shared_task(name=EXPIRE_BATCHES, ignore_result=True)
-def expire_batches() -> None:
-    expire_overdue_batches()
+# Like a pull: a big model may take long, and a failure is recorded on the job.
+@shared_task(name=QUANTIZE, acks_late=True, ignore_result=True)
+def quantize(job_id: int) -> None:
+    """Quantize one model file with llama.cpp and register the result. Safe to deliver
+    twice: only the delivery that claims the QUEUED job runs it."""
+    run_quantize(job_id, runtime().instance)
 
 
-@shared_task(name=REAP_DEAD_WORKERS, ignore_result=True)
-def reap_dead_workers() -> None:
-    """Work held by a worker whose heartbeat stopped goes back to the queues, work waiting in
-    its lanes moves to live workers, lines whose messages the broker lost are found, and lines
-    handed back are sent again."""
-    client = runtime().redis
-    workers = live_workers(client)
-    requeue_lines_of_dead_workers({w.get("instance", "") for w in workers})
-    reroute_from_dead_workers(client, {w["name"] for w in workers})
-    release_lost_lines(client, settings.HERD_LOST_LINE_AFTER)
-    top_up_all_batches()
+@shared_task(name=RESUME_ORPHANED_PULLS, ignore_result=True)
+def resume_orphaned_pulls() -> None:
+    """Pulls and quantizations whose worker died go back to the queue (a pull resumes from its
+    partial files).
+
+    The message of a pull whose worker was killed stays unacknowledged in the broker until the
+    visibility timeout (an hour) brings it back; this sends the job again within a beat.
+    """
+    live = {w.get("instance", "") for w in live_workers(runtime().redis)}
+    requeue_orphaned_pulls(live)
+    requeue_orphaned_quantizations(live)

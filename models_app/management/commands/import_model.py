@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from models_app.gguf_metadata import GGUFError
 from models_app.names import InvalidModelName
-from models_app.services import do_import_model
+from models_app.registration import do_import_model
 
 
 class Command(BaseCommand):

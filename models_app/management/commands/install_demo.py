@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from models_app.chat_templates import GEMMA
 from models_app.models import ModelRecord
-from models_app.services import do_import_model
+from models_app.registration import do_import_model
 
 
 class DemoMissing(Exception):

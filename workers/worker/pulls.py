@@ -39,7 +39,7 @@ from models_app.pulls import (
     do_record_progress,
 )
 from models_app.references import HubFile, PullRefused
-from models_app.services import do_import_model, file_sha256
+from models_app.registration import do_import_model, file_sha256
 
 log = logging.getLogger(__name__)
 
