@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 
 from accounts.models import AuditAction, AuditEntry
+from project.edge.context import RequestContext
 
 Actor = User | AnonymousUser | str | None
 
@@ -35,9 +36,9 @@ def record(
     )
 
 
-def api_actor(request: HttpRequest) -> Actor:
+def api_actor(ctx: RequestContext, request: HttpRequest) -> Actor:
     """Who made an API call: the user of its key, or (keys off) ``api`` and the address."""
-    key = getattr(request, "herd_key", None)
+    key = ctx.key
     if key is not None:
         user = User.objects.filter(pk=key.user_id).first()
         if user is not None:

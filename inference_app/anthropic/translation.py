@@ -13,6 +13,7 @@ function.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from inference_app.openai.serializers import ChatCompletionSerializer
@@ -36,14 +37,14 @@ def generation_payload(
     OpenAI's ``stop`` takes at most four, Anthropic's ``stop_sequences`` more."""
     payload = chat.to_payload(defaults)
     if data.get("stop_sequences"):
-        payload.options["stop"] = list(data["stop_sequences"])
+        payload = replace(
+            payload, options={**payload.options, "stop": list(data["stop_sequences"])}
+        )
     thinking = data.get("thinking")
     if thinking:
         asked = thinking["type"] != "disabled"
-        payload.template_variables = {
-            **(payload.template_variables or {}),
-            "enable_thinking": asked,
-        }
+        variables = {**(payload.template_variables or {}), "enable_thinking": asked}
+        payload = replace(payload, template_variables=variables)
     return payload
 
 

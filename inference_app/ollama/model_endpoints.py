@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 
 from accounts import audit
-from accounts.lookup import may_use
 from accounts.models import AuditAction
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
 from inference_app.ollama.format import ndjson_stream
@@ -28,6 +27,7 @@ from models_app.parameters import parameter_lines
 from models_app.pull_progress import pull_events
 from models_app.pulls import check_pull_reference, do_start_pull
 from models_app.services import do_copy_model, do_delete_model, find_ready_model
+from project.edge.context import RequestContext
 from project.edge.errors import ApiError
 
 
@@ -43,7 +43,7 @@ def model_field(body: dict[str, Any], *names: str) -> str:
 
 
 @ollama_endpoint("POST")
-async def pull(request: HttpRequest) -> HttpResponseBase:
+async def pull(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
@@ -51,7 +51,9 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
     reference = check_pull_reference(model_field(body, "model", "name"))
     job, joined = await sync_to_async(do_start_pull)(reference)
     if not joined:
-        await sync_to_async(_audit)(request, AuditAction.MODEL_PULLED, job.name, {"pull": job.pk})
+        await sync_to_async(_audit)(
+            ctx, request, AuditAction.MODEL_PULLED, job.name, {"pull": job.pk}
+        )
     headers = {"X-Pull-Id": str(job.pk)}
     if stream:
         return StreamingHttpResponse(
@@ -64,13 +66,13 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
 
 
 @ollama_endpoint("GET")
-async def tags(request: HttpRequest) -> HttpResponseBase:
+async def tags(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     records = [r async for r in ModelRecord.objects.filter(status=ModelStatus.READY)]
-    return JsonResponse({"models": [r.to_ollama() for r in records if may_use(request, r.name)]})
+    return JsonResponse({"models": [r.to_ollama() for r in records if ctx.may_use(r.name)]})
 
 
 @ollama_endpoint("POST")
-async def show(request: HttpRequest) -> HttpResponseBase:
+async def show(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")
     normalize_model_name(name)  # a malformed name is a 400, not a 404
@@ -115,7 +117,7 @@ def _modelfile(record: ModelRecord) -> str:
 
 
 @ollama_endpoint("POST")
-async def copy(request: HttpRequest) -> HttpResponseBase:
+async def copy(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     source, destination = model_field(body, "source"), model_field(body, "destination")
     await sync_to_async(do_copy_model)(source, destination)
@@ -123,16 +125,22 @@ async def copy(request: HttpRequest) -> HttpResponseBase:
 
 
 @ollama_endpoint("DELETE")
-async def delete(request: HttpRequest) -> HttpResponseBase:
+async def delete(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")
     normalized = normalize_model_name(name)
     removed = await sync_to_async(do_delete_model)(name)
     await sync_to_async(_audit)(
-        request, AuditAction.MODEL_DELETED, normalized, {"files": [str(p) for p in removed]}
+        ctx, request, AuditAction.MODEL_DELETED, normalized, {"files": [str(p) for p in removed]}
     )
     return HttpResponse(status=200)
 
 
-def _audit(request: HttpRequest, action: AuditAction, target: str, details: dict[str, Any]) -> None:
-    audit.record(audit.api_actor(request), action, target, details)
+def _audit(
+    ctx: RequestContext,
+    request: HttpRequest,
+    action: AuditAction,
+    target: str,
+    details: dict[str, Any],
+) -> None:
+    audit.record(audit.api_actor(ctx, request), action, target, details)

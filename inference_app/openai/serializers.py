@@ -375,22 +375,22 @@ class ChatCompletionSerializer(SamplingSerializer):
             options["logprobs"] = True
             options["top_logprobs"] = data.get("top_logprobs") or 0
         messages = [{k: v for k, v in m.items() if v is not None} for m in data["messages"]]
-        # The model record may opt in to cutting an over-long prompt down, as /api does.
-        payload = GenerationPayload(
+        effort = data.get("reasoning_effort")
+        tools = (
+            [{"type": "function", "function": dict(t["function"])} for t in data["tools"]]
+            if data.get("tools")
+            else None
+        )
+        return GenerationPayload(
             messages=messages,
             options=options,
+            # The model record may opt in to cutting an over-long prompt down, as /api does.
             truncate=bool(defaults.get("truncate")),
             separate_reasoning=True,
+            template_variables=reasoning_variables(effort) if effort is not None else None,
+            tools=tools,
+            tool_choice=(data.get("tool_choice") or "auto") if tools else None,
         )
-        effort = data.get("reasoning_effort")
-        if effort is not None:
-            payload.template_variables = reasoning_variables(effort)
-        if data.get("tools"):
-            payload.tools = [
-                {"type": "function", "function": dict(t["function"])} for t in data["tools"]
-            ]
-            payload.tool_choice = data.get("tool_choice") or "auto"
-        return payload
 
 
 class CompletionSerializer(SamplingSerializer):

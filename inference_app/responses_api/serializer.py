@@ -9,6 +9,7 @@ payload, so both APIs generate alike. Its errors are reported under the Response
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rest_framework import serializers
@@ -262,9 +263,12 @@ class ResponseSerializer(UnicodeBody):
 
     def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
         payload = self.chat.to_payload(defaults)
-        if "response_format" in payload.options:
-            payload.options["response_format"]["param"] = "text.format.schema"
-        return payload
+        response_format = payload.options.get("response_format")
+        if response_format is None:
+            return payload
+        # A schema error names the Responses API's field, not chat's.
+        response_format = {**response_format, "param": "text.format.schema"}
+        return replace(payload, options={**payload.options, "response_format": response_format})
 
     def echo(self, payload: GenerationPayload) -> dict[str, Any]:
         """The request's fields a response object repeats, as the request set them (or, for

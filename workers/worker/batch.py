@@ -8,6 +8,7 @@ turned into the response body the endpoint would have returned.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -127,9 +128,9 @@ def _run_claimed(line: BatchLine, instance: str, record: ModelRecord | None) -> 
     serializer: Any = ENDPOINT_SERIALIZERS[line.batch.endpoint](data=line.body)
     serializer.is_valid(raise_exception=True)  # validated when the batch was created
     payload = serializer.to_payload() if embeddings else serializer.payload_for(record)
-    payload.lane = "batch"
-    if line.batch.api_key_id is not None:
-        payload.sharer = str(line.batch.api_key_id)  # batches of one key take turns with others
+    # Batches of one key take turns with others'.
+    sharer = str(line.batch.api_key_id) if line.batch.api_key_id is not None else None
+    payload = dataclasses.replace(payload, lane="batch", sharer=sharer)
     if embeddings:
         serve_embeddings(request_id, record.to_spec(), payload)
     else:
