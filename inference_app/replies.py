@@ -12,7 +12,7 @@ token. The token counts of the ``Done`` event go to the usage middleware
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -63,7 +63,7 @@ class ResponseFormat(Protocol):
 
     def stream_error(self, error: ApiError) -> bytes: ...
 
-    def whole(self, answer: Answer) -> dict[str, Any]: ...
+    def whole(self, answer: Answer) -> Mapping[str, object]: ...
 
 
 class WorkerError(ApiError):

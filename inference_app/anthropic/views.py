@@ -8,7 +8,7 @@ Each view validates the body as Anthropic does, translates it into a chat reques
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TypeVar
 
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
@@ -29,12 +29,17 @@ from workers.broker.wire import COUNT_TOKENS, Done, GenerationPayload
 
 @anthropic_endpoint("POST")
 async def messages(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
-    data = _validated(MessagesSerializer, request)
+    data = _validated(MessagesSerializer, request).body
     chat = chat_request(data)
     _, request_id = await enqueue_generation(
         ctx,
         data["model"],
-        lambda record: generation_payload(chat, data, record.default_options),
+        lambda record: generation_payload(
+            chat,
+            record.default_options,
+            stop_sequences=data.get("stop_sequences"),
+            thinking=data.get("thinking"),
+        ),
         request.headers.get("X-Request-Id"),
     )
     fmt = MessageFormat(request_id, data["model"])
@@ -43,11 +48,11 @@ async def messages(request: HttpRequest, ctx: RequestContext) -> HttpResponseBas
 
 @anthropic_endpoint("POST")
 async def count_tokens(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
-    data = _validated(CountTokensSerializer, request)
+    data = _validated(CountTokensSerializer, request).body
     chat = chat_request(data)
 
     def build_payload(record: ModelRecord) -> GenerationPayload:
-        payload = generation_payload(chat, data, record.default_options)
+        payload = generation_payload(chat, record.default_options)
         # Counted whole: a record that cuts long prompts down would count what it kept.
         return dataclasses.replace(payload, truncate=False, action=COUNT_TOKENS)
 
@@ -56,10 +61,11 @@ async def count_tokens(request: HttpRequest, ctx: RequestContext) -> HttpRespons
     return JsonResponse({"input_tokens": done.usage.prompt_tokens})
 
 
-def _validated(
-    serializer_class: type[CountTokensSerializer], request: HttpRequest
-) -> dict[str, Any]:
+Validated = TypeVar("Validated", bound=CountTokensSerializer)
+
+
+def _validated(serializer_class: type[Validated], request: HttpRequest) -> Validated:
     serializer = serializer_class(data=read_json_body(request))
     if not serializer.is_valid():
         raise ValidationFailed(serializer.errors)
-    return dict(serializer.validated_data)
+    return serializer

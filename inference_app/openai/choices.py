@@ -70,9 +70,8 @@ async def respond_with_choices(
         _cancel(relays)
     counts = _total([answer.done for answer in results], prompts)
     note_usage(request, counts)
-    choices = [fmt.whole_choice(answer, index) for index, answer in enumerate(results)]
     return JsonResponse(
-        fmt.whole_object(choices, counts), headers={"X-Request-Id": relays[0].request_id}
+        fmt.whole_of_choices(results, counts), headers={"X-Request-Id": relays[0].request_id}
     )
 
 

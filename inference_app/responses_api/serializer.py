@@ -19,6 +19,7 @@ from inference_app.openai.serializers import REASONING_EFFORTS, ChatCompletionSe
 from inference_app.responses_api.items import normalize_input, to_messages
 from inference_app.responses_api.tools import ToolSet, left_out_name, log_left_out, split_tools
 from models_app.models import ModelRecord
+from models_app.parameters import ModelOptions
 from project.edge.errors import ApiError
 from project.validation import first_error
 from workers.broker.wire import GenerationPayload
@@ -261,7 +262,7 @@ class ResponseSerializer(UnicodeBody):
             raise
         return self.to_payload(record.default_options)
 
-    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+    def to_payload(self, defaults: ModelOptions) -> GenerationPayload:
         payload = self.chat.to_payload(defaults)
         response_format = payload.options.get("response_format")
         if response_format is None:

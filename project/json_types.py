@@ -1,0 +1,13 @@
+"""JSON as a type: what a value read from (or written to) a JSON document can be.
+
+For the places that hold JSON no schema of Herd's describes (a tool's JSON schema, a call's
+arguments, a client's metadata): a reader narrows with ``isinstance`` before it uses a
+value, where ``Any`` would let it use one unchecked.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonObject: TypeAlias = "dict[str, JsonValue]"
