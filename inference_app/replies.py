@@ -12,7 +12,7 @@ token. The token counts of the ``Done`` event go to the usage middleware
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -63,7 +63,8 @@ class ResponseFormat(Protocol):
 
     def stream_error(self, error: ApiError) -> bytes: ...
 
-    def whole(self, answer: Answer) -> Mapping[str, object]: ...
+    # The body as plain JSON: a batch line's result is written as any other JSON.
+    def whole(self, answer: Answer) -> dict[str, Any]: ...
 
 
 class WorkerError(ApiError):

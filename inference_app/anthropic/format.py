@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from inference_app.anthropic.bodies import (
     BlockDelta,
@@ -136,11 +137,12 @@ class MessageFormat:
             "usage": counts,
         }
 
-    def whole(self, answer: Answer) -> MessageOut:
+    def whole(self, answer: Answer) -> dict[str, Any]:
         done = answer.done
-        return self._message(
+        message = self._message(
             content_blocks(answer), stop_reason(done), done.stop_sequence, usage(done.usage)
         )
+        return dict(message)
 
     def _opening(self, first: bool) -> bytes:
         """``message_start`` with the first event. The prompt's tokens are counted in the

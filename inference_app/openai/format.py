@@ -113,8 +113,8 @@ class _ServerSentEvents(Generic[Choice, WholeObject]):
     def whole_object(self, choices: list[Choice], counts: Usage) -> WholeObject:
         raise NotImplementedError
 
-    def whole(self, answer: Answer) -> WholeObject:
-        return self.whole_object([self.whole_choice(answer, 0)], answer.done.usage)
+    def whole(self, answer: Answer) -> dict[str, Any]:
+        return dict(self.whole_object([self.whole_choice(answer, 0)], answer.done.usage))
 
     def whole_of_choices(self, answers: list[Answer], counts: Usage) -> WholeObject:
         """One object for several answers (``n``, or a list of prompts), one choice each."""

@@ -18,9 +18,11 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from inference_app.dispatch import enqueue_generation
+from inference_app.openai.bodies import ChatMessageIn
 from inference_app.openai.endpoint import openai_endpoint
 from inference_app.relay import RequestRelay
 from inference_app.replies import respond
+from inference_app.responses_api.bodies import ResponseObject
 from inference_app.responses_api.format import ResponseObjectFormat
 from inference_app.responses_api.models import new_response_id
 from inference_app.responses_api.serializer import ResponseSerializer, responses_param
@@ -38,14 +40,14 @@ from project.edge.endpoint import read_json_body
 from project.edge.errors import ApiError, ValidationFailed
 from workers.broker.wire import GenerationPayload
 
-Store = Callable[[dict[str, Any]], Awaitable[object]]
+Store = Callable[[ResponseObject], Awaitable[object]]
 
 
 @openai_endpoint("POST")
 async def create_response(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_json_body(request)
     key = ctx.key
-    previous: list[dict[str, Any]] = []
+    previous: list[ChatMessageIn] = []
     previous_id = body.get("previous_response_id")
     if isinstance(previous_id, str) and previous_id:
         found = await afind_response(previous_id, key, param="previous_response_id")
@@ -87,7 +89,7 @@ async def create_response(request: HttpRequest, ctx: RequestContext) -> HttpResp
     if not serializer.stored:
         return response
 
-    async def store(result: dict[str, Any]) -> object:
+    async def store(result: ResponseObject) -> object:
         return await ado_store_response(result, data["input"], data["conversation"], key)
 
     if isinstance(response, StreamingHttpResponse):

@@ -186,8 +186,13 @@ def _format_for(
 ) -> ChatFormat | CompletionFormat | ResponseObjectFormat:
     """The format the line's endpoint answers in, as web would."""
     if endpoint == "/v1/responses":
-        echo = {**serializer.echo(payload), "store": False}  # batch responses are not kept
-        return ResponseObjectFormat(new_response_id(), model, echo, serializer.tool_set.namespaces)
+        return ResponseObjectFormat(
+            new_response_id(),
+            model,
+            serializer.echo(payload),
+            serializer.tool_set.namespaces,
+            store=False,  # batch responses are not kept
+        )
     if endpoint == "/v1/chat/completions":
         return ChatFormat(request_id, model)
     return CompletionFormat(request_id, model)
