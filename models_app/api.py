@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from models_app.bodies import OllamaDetails
 from models_app.models import ModelRecord, ModelStatus, PullJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.services import do_delete_model
@@ -57,7 +58,7 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
             if f not in ("chat_template", "reasoning_tags", "system_prompt", "default_options")
         ]
 
-    def get_details(self, record: ModelRecord) -> dict[str, Any]:
+    def get_details(self, record: ModelRecord) -> OllamaDetails:
         return record.ollama_details()
 
     def to_representation(self, instance: ModelRecord) -> dict[str, Any]:

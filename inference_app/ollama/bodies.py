@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Literal, NotRequired, TypedDict
 
-from project.json_types import JsonValue
+from models_app.bodies import OllamaDetails
+from project.json_types import JsonObject, JsonValue
 
 
 class CalledFunction(TypedDict):
@@ -55,3 +56,18 @@ class GenerationObject(TypedDict):
     prompt_eval_duration: NotRequired[int]
     eval_count: NotRequired[int]
     eval_duration: NotRequired[int]
+
+
+class ShowBody(TypedDict):
+    """``/api/show``'s answer."""
+
+    license: str
+    modelfile: str
+    parameters: str
+    template: str
+    details: OllamaDetails
+    model_info: JsonObject
+    capabilities: list[str]
+    modified_at: str
+    system: NotRequired[str]
+    messages: NotRequired[list[JsonObject]]

@@ -27,6 +27,7 @@ from models_app.create import CreatePlan, check_create, do_create
 from models_app.pull_progress import pull_events
 from project.edge.context import RequestContext
 from project.edge.errors import ApiError
+from project.json_types import JsonData
 
 _READ_BLOCK = 1 << 20
 
@@ -66,7 +67,7 @@ async def _create_events(plan: CreatePlan, job_id: int | None) -> AsyncIterator[
 def _audit_create(
     ctx: RequestContext, request: HttpRequest, plan: CreatePlan, job_id: int | None
 ) -> None:
-    details: dict[str, Any] = {
+    details: dict[str, JsonData] = {
         "from": plan.base.name if plan.base else None,
         "files": {plan.blob[0]: f"sha256:{plan.blob[1]}"} if plan.blob else None,
         "set": sorted(k for k in plan.settings if k != "parent_model"),

@@ -18,20 +18,22 @@ from django.http.response import HttpResponseBase
 
 from accounts import audit
 from accounts.models import AuditAction
+from inference_app.ollama.bodies import ShowBody
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
 from inference_app.ollama.format import ndjson_stream
 from models_app.modelfile import render_modelfile
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
-from models_app.parameters import parameter_lines
+from models_app.parameters import ModelOptions, parameter_lines
 from models_app.pull_progress import pull_events
 from models_app.pulls import check_pull_reference, do_start_pull
 from models_app.services import do_copy_model, do_delete_model, find_ready_model
 from project.edge.context import RequestContext
 from project.edge.errors import ApiError
+from project.json_types import JsonMapping, JsonObject
 
 
-def model_field(body: dict[str, Any], *names: str) -> str:
+def model_field(body: JsonObject, *names: str) -> str:
     """The first of ``names`` the body has (Ollama still accepts ``name`` for ``model``)."""
     for name in names:
         value = body.get(name)
@@ -80,8 +82,8 @@ async def show(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     return JsonResponse(_show(record))
 
 
-def _show(record: ModelRecord) -> dict[str, Any]:
-    answer: dict[str, Any] = {
+def _show(record: ModelRecord) -> ShowBody:
+    answer: ShowBody = {
         "license": record.license or str(record.model_info.get("general.license", "") or ""),
         "modelfile": _modelfile(record),
         "parameters": _parameters(record.default_options),
@@ -98,7 +100,7 @@ def _show(record: ModelRecord) -> dict[str, Any]:
     return answer
 
 
-def _parameters(options: dict[str, Any]) -> str:
+def _parameters(options: ModelOptions) -> str:
     """Ollama's ``parameters``: one ``name value`` line per option, a list one line per item."""
     return "\n".join(f"{name:<30} {shown}" for name, shown in parameter_lines(options))
 
@@ -141,6 +143,6 @@ def _audit(
     request: HttpRequest,
     action: AuditAction,
     target: str,
-    details: dict[str, Any],
+    details: JsonMapping,
 ) -> None:
     audit.record(audit.api_actor(ctx, request), action, target, details)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
 from inference_app.ollama.endpoint import ollama_endpoint
+from models_app.bodies import OllamaDetails
 from models_app.models import ModelRecord
 from project.broker import sync_client
 from project.edge.context import RequestContext
@@ -21,7 +21,7 @@ from workers.broker.registry import live_workers
 FOREVER = "2318-01-01T00:00:00Z"
 
 
-def ollama_details(record: ModelRecord | None) -> dict[str, Any]:
+def ollama_details(record: ModelRecord | None) -> OllamaDetails:
     if record is None:
         return {"parent_model": "", "format": "gguf", "family": "", "families": None}
     return record.ollama_details()
