@@ -2,7 +2,9 @@
 
 ``api_endpoint(family, *methods)`` allows ``methods`` only, answers an ``ApiError`` in the
 family's shape, and answers anything unexpected with a 500 in that shape too (logged with its
-traceback and the request id), never with Django's HTML page.
+traceback and the request id), never with Django's HTML page. ``context_view`` does the same
+for a view that takes who asks (``project.edge.context.RequestContext``) as an argument: the
+family decorators (``openai_endpoint``...) are it.
 """
 
 from __future__ import annotations
