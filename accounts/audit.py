@@ -6,18 +6,18 @@ revocation call it here; pulls, deletions and placement changes call it from the
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import HttpRequest
 
 from accounts.models import AuditAction, AuditEntry
+from project.edge.context import RequestContext
+from project.json_types import JsonMapping
 
 Actor = User | AnonymousUser | str | None
 
 
 def record(
-    actor: Actor, action: AuditAction | str, target: str, details: dict[str, Any] | None = None
+    actor: Actor, action: AuditAction | str, target: str, details: JsonMapping | None = None
 ) -> AuditEntry:
     """Write one entry. ``actor`` is a user, or a name (``"cli"``) when no user acted."""
     if isinstance(actor, User):
@@ -35,9 +35,9 @@ def record(
     )
 
 
-def api_actor(request: HttpRequest) -> Actor:
+def api_actor(ctx: RequestContext, request: HttpRequest) -> Actor:
     """Who made an API call: the user of its key, or (keys off) ``api`` and the address."""
-    key = getattr(request, "herd_key", None)
+    key = ctx.key
     if key is not None:
         user = User.objects.filter(pk=key.user_id).first()
         if user is not None:

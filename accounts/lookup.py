@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest
 
 from accounts.models import ApiKey
 from accounts.tokens import hash_secret
@@ -121,10 +120,3 @@ def why_unusable(key: KeyInfo | None, now: dt.datetime) -> str | None:
 def find_key_now(secret: str) -> KeyInfo | None:
     """Uncached lookup, for the sync DRF authentication of the staff endpoints."""
     return _load(hash_secret(secret))
-
-
-def may_use(request: HttpRequest, model: str) -> bool:
-    """Whether the key the request came with (none: keys are off) may use ``model``: model
-    lists show a key only the models it may call."""
-    key: KeyInfo | None = getattr(request, "herd_key", None)
-    return key is None or key.allows(model)

@@ -44,9 +44,9 @@ from accounts.lookup import KeyInfo, afind_key, why_unusable
 from accounts.usage import Tokens, do_record_usage, noted_tokens, tokens_of_request
 from models_app.names import InvalidModelName, normalize_model_name
 from project.broker import async_client
+from project.edge.context import RequestContext, attach
 from project.edge.errors import ApiError
 from project.edge.families import FAMILIES, error_response, family_of
-from workers.broker.fairness import current_sharer
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def refusal(
 
 
 @dataclass
-class RequestContext:
-    """What the middleware knows of one request between its arrival and its end."""
+class Metered:
+    """What the middleware counts of one request between its arrival and its end."""
 
     request: HttpRequest
     key: KeyInfo | None
@@ -154,11 +154,10 @@ class ApiKeyMiddleware:
         if area == METRICS:
             return await self.get_response(request)
 
-        # Views that record work done later (batches) read who asked from here; dispatch
-        # gives each key its turn in the lanes.
-        request.herd_key = key  # type: ignore[attr-defined]
-        current_sharer.set(str(key.id) if key is not None else None)
-        ctx = RequestContext(request, key, model, started)
+        # Who asks, built once: the views take it as an argument and pass it on (dispatch
+        # gives each key its turn in the lanes; batches record who created them).
+        attach(request, RequestContext(key))
+        ctx = Metered(request, key, model, started)
         check = LimitCheck(key, await limits_now()) if key is not None and key.limited else None
         headers: dict[str, str] = {}
         if check is None:
@@ -227,7 +226,7 @@ class ApiKeyMiddleware:
         return key, None
 
     async def _relay(
-        self, ctx: RequestContext, content: Any, status: int, request_id: str | None
+        self, ctx: Metered, content: Any, status: int, request_id: str | None
     ) -> AsyncIterator[bytes]:
         """Pass the stream through; time its first chunk."""
         ttft: float | None = None
@@ -244,7 +243,7 @@ class ApiKeyMiddleware:
         await self._finish_stream(ctx, status, request_id, ttft)
 
     async def _finish_stream(
-        self, ctx: RequestContext, status: int, request_id: str | None, ttft: float | None
+        self, ctx: Metered, status: int, request_id: str | None, ttft: float | None
     ) -> None:
         tokens = noted_tokens(ctx.request)
         if tokens is None and request_id:
@@ -255,7 +254,7 @@ class ApiKeyMiddleware:
         await self._finish(ctx, status, tokens, ttft)
 
     async def _finish(
-        self, ctx: RequestContext, status: int, tokens: Tokens | None, ttft: float | None
+        self, ctx: Metered, status: int, tokens: Tokens | None, ttft: float | None
     ) -> None:
         """Count tokens and metrics (one round trip), then write the usage record in the
         background."""

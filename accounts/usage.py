@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from accounts.models import UsageRecord
 from project.broker import async_client
+from project.edge.context import exchange_of
 from workers.broker import keys
 from workers.broker.wire import Done, Embeddings, Usage, decode
 
@@ -35,13 +36,13 @@ class Tokens:
 
 def note_usage(request: HttpRequest, usage: Usage) -> None:
     """The view saw the request's final event: its counts are the request's."""
-    request.herd_tokens = Tokens(usage.prompt_tokens, usage.completion_tokens)  # type: ignore[attr-defined]
+    exchange_of(request).usage = usage
 
 
 def noted_tokens(request: HttpRequest) -> Tokens | None:
     """The counts ``note_usage`` noted on ``request``, if any."""
-    tokens = getattr(request, "herd_tokens", None)
-    return tokens if isinstance(tokens, Tokens) else None
+    usage = exchange_of(request).usage
+    return Tokens(usage.prompt_tokens, usage.completion_tokens) if usage is not None else None
 
 
 async def tokens_of_request(request_id: str) -> Tokens | None:

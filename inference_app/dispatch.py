@@ -7,8 +7,7 @@ every thread hop is a measurable part of the time to first token.
 
 from __future__ import annotations
 
-import re
-import uuid
+import dataclasses
 from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
@@ -18,9 +17,10 @@ from models_app.models import ModelRecord
 from models_app.services import find_ready_model
 from project.broker import sync_client
 from project.celery import app
+from project.edge.context import RequestContext
 from project.edge.errors import ServiceUnavailable
 from workers.broker import keys
-from workers.broker.fairness import current_sharer, level_of, take_turn, waiting_set
+from workers.broker.fairness import level_of, take_turn, waiting_set
 from workers.broker.placement import NoWorker, choose_worker
 from workers.broker.wire import EMBED, GENERATE, ModelSpec, Payload
 
@@ -42,29 +42,6 @@ class LaneFull(Unavailable):
     code = "queue_full"
 
 
-_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.-]{8,64}$")
-
-
-def new_request_id(asked: str | None = None) -> str:
-    """The client's own ``X-Request-Id`` when it is well formed (so it can ask where its
-    request stands before any answer arrives), else a fresh one; in the namespace of the key
-    asking (``key_request_id``)."""
-    chosen = asked if asked and _CLIENT_REQUEST_ID.match(asked) else uuid.uuid4().hex
-    return key_request_id(current_sharer.get(), chosen)
-
-
-def key_request_id(key_id: str | None, request_id: str) -> str:
-    """``request_id`` in the namespace of key ``key_id`` (none with authentication off):
-    ``k<key id>-`` before it, unless it has that already. A request's event stream, its place
-    in the queue and its answer are found by this id alone, so two keys that send the same
-    ``X-Request-Id`` have two requests, and an id one key has seen (in a response id, say)
-    names nothing of another's."""
-    if key_id is None:
-        return request_id
-    prefix = f"k{key_id}-"
-    return request_id if request_id.startswith(prefix) else prefix + request_id
-
-
 def send_task(
     task: str, request_id: str, spec: ModelSpec, payload: Payload, lane: str, level: int = 0
 ) -> None:
@@ -80,12 +57,16 @@ def send_task(
 
 
 def _resolve_and_send(
-    task: str, model_name: str, build_payload: PayloadBuilder, asked_id: str | None
+    task: str,
+    ctx: RequestContext,
+    model_name: str,
+    build_payload: PayloadBuilder,
+    asked_id: str | None,
 ) -> tuple[ModelRecord, str]:
     record = find_ready_model(model_name)
     payload = build_payload(record)
     spec = record.to_spec()
-    request_id = new_request_id(asked_id)
+    request_id = ctx.new_request_id(asked_id)
     try:
         worker = choose_worker(sync_client(), record.name, record.size, spec.pinned_to)
     except NoWorker:
@@ -101,26 +82,38 @@ def _resolve_and_send(
         send_task(task, request_id, spec, payload, keys.batch_lane(worker.name))
         return record, request_id
     level = 0
-    sharer = current_sharer.get()
+    sharer = ctx.sharer
     if sharer is not None:
         turn = take_turn(sync_client(), worker.name, sharer, request_id)
-        payload.sharer = sharer
-        payload.waiting_set = waiting_set(worker.name, sharer)
+        # The worker takes the request out of its key's waiting set when it starts it.
+        payload = dataclasses.replace(
+            payload, sharer=sharer, waiting_set=waiting_set(worker.name, sharer)
+        )
         level = level_of(turn)
     send_task(task, request_id, spec, payload, keys.interactive_lane(worker.name), level)
     return record, request_id
 
 
 async def enqueue_generation(
-    model_name: str, build_payload: PayloadBuilder, request_id: str | None = None
+    ctx: RequestContext,
+    model_name: str,
+    build_payload: PayloadBuilder,
+    request_id: str | None = None,
 ) -> tuple[ModelRecord, str]:
-    """Resolve ``model_name`` (raises ModelNotFound) and enqueue a generation for it (raises
-    Unavailable when no worker can take it now)."""
-    return await sync_to_async(_resolve_and_send)(GENERATE, model_name, build_payload, request_id)
+    """Resolve ``model_name`` (raises ModelNotFound) and enqueue a generation for it, asked
+    by ``ctx`` (raises Unavailable when no worker can take it now). ``request_id``: the
+    client's own, which ``RequestContext.new_request_id`` takes when it is well formed."""
+    return await sync_to_async(_resolve_and_send)(
+        GENERATE, ctx, model_name, build_payload, request_id
+    )
 
 
 async def enqueue_embeddings(
-    model_name: str, build_payload: PayloadBuilder, request_id: str | None = None
+    ctx: RequestContext,
+    model_name: str,
+    build_payload: PayloadBuilder,
+    request_id: str | None = None,
 ) -> tuple[ModelRecord, str]:
-    """Resolve ``model_name`` (raises ModelNotFound) and enqueue an embedding request."""
-    return await sync_to_async(_resolve_and_send)(EMBED, model_name, build_payload, request_id)
+    """Resolve ``model_name`` (raises ModelNotFound) and enqueue an embedding request asked
+    by ``ctx``."""
+    return await sync_to_async(_resolve_and_send)(EMBED, ctx, model_name, build_payload, request_id)

@@ -13,6 +13,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from rest_framework import serializers
 
+from project.json_types import JsonObject
+
 # OpenAI allows 10 levels of object nesting in a structured-output schema; each level is a
 # schema inside a ``properties`` object, two JSON levels, plus room for combinators.
 MAX_SCHEMA_DEPTH = 48
@@ -41,7 +43,7 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def check_json_schema(value: Any) -> dict[str, Any]:
+def check_json_schema(value: Any) -> JsonObject:
     """``value`` when it is a JSON schema (2020-12) nested at most ``MAX_SCHEMA_DEPTH`` deep;
     raises ValidationError otherwise."""
     if not isinstance(value, dict):

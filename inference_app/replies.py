@@ -63,6 +63,7 @@ class ResponseFormat(Protocol):
 
     def stream_error(self, error: ApiError) -> bytes: ...
 
+    # The body as plain JSON: a batch line's result is written as any other JSON.
     def whole(self, answer: Answer) -> dict[str, Any]: ...
 
 

@@ -14,12 +14,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.lookup import KeyInfo
+from models_app.bodies import OllamaDetails
 from models_app.models import ModelRecord, ModelStatus, PullJob, QuantizeJob
 from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.quantizations import do_cancel_quantize
 from models_app.services import do_delete_model
-from project.edge.drf import FamilyErrors
+from project.edge.drf import FamilyErrors, drf_request_context
 from project.edge.errors import ApiError
 from project.edge.families import OLLAMA
 
@@ -59,7 +59,7 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
             if f not in ("chat_template", "reasoning_tags", "system_prompt", "default_options")
         ]
 
-    def get_details(self, record: ModelRecord) -> dict[str, Any]:
+    def get_details(self, record: ModelRecord) -> OllamaDetails:
         return record.ollama_details()
 
     def to_representation(self, instance: ModelRecord) -> dict[str, Any]:
@@ -84,7 +84,7 @@ class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):
 def _manages(request: Request | None) -> bool:
     """Whether the request sees every record as it is: keys off (the one local user), or a
     key of a staff user."""
-    key: KeyInfo | None = getattr(getattr(request, "_request", None), "herd_key", None)
+    key = drf_request_context(request).key
     return key is None or key.user_is_staff
 
 
@@ -110,7 +110,7 @@ class ModelRecordViewSet(
     def get_queryset(self) -> Any:
         name = self.request.query_params.get("name")
         records = self.queryset.filter(name=name) if name else self.queryset
-        key: KeyInfo | None = getattr(self.request._request, "herd_key", None)
+        key = drf_request_context(self.request).key
         if _manages(self.request):
             return records
         # An ordinary key sees what /api/tags shows it: the ready models it may use.

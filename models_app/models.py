@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from models_app.bodies import OllamaDetails, OllamaModel, OpenAIModel
 from models_app.capabilities import derive_capabilities, reasoning_tags, validate_reasoning_tags
 from workers.broker.wire import ModelSpec
 
@@ -130,7 +131,7 @@ class ModelRecord(models.Model):
             pinned_to=self.pinned_workers(),
         )
 
-    def ollama_details(self) -> dict[str, Any]:
+    def ollama_details(self) -> OllamaDetails:
         """Ollama's ``details`` object (``/api/tags``, ``/api/show``, ``/api/ps``)."""
         return {
             "parent_model": self.parent_model,
@@ -141,7 +142,7 @@ class ModelRecord(models.Model):
             "quantization_level": self.quantization,
         }
 
-    def to_ollama(self) -> dict[str, Any]:
+    def to_ollama(self) -> OllamaModel:
         """One entry of Ollama's ``/api/tags``."""
         return {
             "name": self.name,
@@ -152,7 +153,7 @@ class ModelRecord(models.Model):
             "details": self.ollama_details(),
         }
 
-    def to_openai(self) -> dict[str, Any]:
+    def to_openai(self) -> OpenAIModel:
         return {
             "id": self.name,
             "object": "model",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 # Ollama's option names and types (api.Options and api.Runner). Herd uses the sampling and
 # context ones; the rest are accepted and kept, as Ollama's runner ignores what its backend
@@ -40,6 +40,37 @@ PARAMETER_TYPES: dict[str, type] = {
     "penalize_newline": bool,
     "stop": list,
 }
+
+
+class ModelOptions(TypedDict, total=False):
+    """A record's ``default_options``: the parameters above, typed, and Herd's own
+    ``truncate`` (cut a prompt longer than the context down to fit, on ``/v1`` too)."""
+
+    num_ctx: int
+    num_predict: int
+    num_keep: int
+    num_batch: int
+    num_gpu: int
+    main_gpu: int
+    num_thread: int
+    repeat_last_n: int
+    seed: int
+    top_k: int
+    mirostat: int
+    temperature: float
+    top_p: float
+    min_p: float
+    typical_p: float
+    repeat_penalty: float
+    presence_penalty: float
+    frequency_penalty: float
+    mirostat_tau: float
+    mirostat_eta: float
+    use_mmap: bool
+    penalize_newline: bool
+    stop: list[str]
+    truncate: bool
+
 
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from project.edge.endpoint import View, api_endpoint
+from project.edge.endpoint import ContextView, View, context_view
 from project.edge.families import ANTHROPIC
 
 
-def anthropic_endpoint(*methods: str) -> Callable[[View], View]:
+def anthropic_endpoint(*methods: str) -> Callable[[ContextView], View]:
     """Allow ``methods`` only; errors answer ``{"type": "error", "error": {"type",
     "message"}}``."""
-    return api_endpoint(ANTHROPIC, *methods)
+    return context_view(ANTHROPIC, *methods)

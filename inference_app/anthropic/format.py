@@ -12,8 +12,18 @@ line where the blocks are made.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from inference_app.anthropic.bodies import (
+    BlockDelta,
+    ContentOut,
+    MessageOut,
+    TextOut,
+    ThinkingOut,
+    ToolUseOut,
+    UsageOut,
+)
 from inference_app.replies import Answer
 from project.edge.errors import ApiError
 from project.edge.families import ANTHROPIC, error_body
@@ -36,33 +46,33 @@ def tool_use_id(call_id: str) -> str:
     return "toolu_" + call_id.removeprefix("call_")
 
 
-def usage(counts: Usage) -> dict[str, int]:
+def usage(counts: Usage) -> UsageOut:
     return {"input_tokens": counts.prompt_tokens, "output_tokens": counts.completion_tokens}
 
 
-def text_block(text: str) -> dict[str, Any]:
+def text_block(text: str) -> TextOut:
     return {"type": "text", "text": text}
 
 
-def tool_use_block(call: ToolCall) -> dict[str, Any]:
+def tool_use_block(call: ToolCall) -> ToolUseOut:
     """A call whole. A call cut short by ``max_tokens`` has what of its input could be read."""
     arguments = call.arguments if isinstance(call.arguments, dict) else {}
     return {"type": "tool_use", "id": tool_use_id(call.id), "name": call.name, "input": arguments}
 
 
-def thinking_block(thinking: str) -> dict[str, Any]:
+def thinking_block(thinking: str) -> ThinkingOut:
     """A reasoning model's thinking. Herd signs nothing: the ``signature`` is empty, and a
     thinking block sent back is left out of the prompt, as Anthropic leaves it."""
     return {"type": "thinking", "thinking": thinking, "signature": ""}
 
 
-def content_blocks(answer: Answer) -> list[dict[str, Any]]:
-    blocks = [thinking_block(answer.thinking)] if answer.thinking else []
+def content_blocks(answer: Answer) -> list[ContentOut]:
+    blocks: list[ContentOut] = [thinking_block(answer.thinking)] if answer.thinking else []
     blocks += [text_block(answer.text)] if answer.text else []
     return blocks + [tool_use_block(call) for call in answer.done.tool_calls or []]
 
 
-def sse_event(data: dict[str, Any]) -> bytes:
+def sse_event(data: Mapping[str, object]) -> bytes:
     """One server-sent event, named by its ``type`` as Anthropic names each."""
     body = json.dumps(data, separators=(",", ":"))
     return f"event: {data['type']}\ndata: {body}\n\n".encode()
@@ -75,11 +85,11 @@ class _StreamedBlocks:
         self._count = 0
         self._open: str | None = None
 
-    def enter(self, kind: str, block: dict[str, Any]) -> bytes:
+    def enter(self, kind: str, block: ContentOut) -> bytes:
         """Open ``block`` unless a block of its ``kind`` is the one open."""
         return b"" if self._open == kind else self.open(kind, block)
 
-    def open(self, kind: str, block: dict[str, Any]) -> bytes:
+    def open(self, kind: str, block: ContentOut) -> bytes:
         out = self.close()
         self._open = kind
         self._count += 1
@@ -87,7 +97,7 @@ class _StreamedBlocks:
             {"type": "content_block_start", "index": self._count - 1, "content_block": block}
         )
 
-    def delta(self, delta: dict[str, Any]) -> bytes:
+    def delta(self, delta: BlockDelta) -> bytes:
         return sse_event({"type": "content_block_delta", "index": self._count - 1, "delta": delta})
 
     def close(self) -> bytes:
@@ -111,11 +121,11 @@ class MessageFormat:
 
     def _message(
         self,
-        content: list[dict[str, Any]],
+        content: list[ContentOut],
         reason: str | None,
         stop_sequence: str | None,
-        counts: dict[str, int],
-    ) -> dict[str, Any]:
+        counts: UsageOut,
+    ) -> MessageOut:
         return {
             "id": self.id,
             "type": "message",
@@ -129,9 +139,10 @@ class MessageFormat:
 
     def whole(self, answer: Answer) -> dict[str, Any]:
         done = answer.done
-        return self._message(
+        message = self._message(
             content_blocks(answer), stop_reason(done), done.stop_sequence, usage(done.usage)
         )
+        return dict(message)
 
     def _opening(self, first: bool) -> bytes:
         """``message_start`` with the first event. The prompt's tokens are counted in the
@@ -159,7 +170,7 @@ class MessageFormat:
 
     def _tool_use(self, index: int, call_id: str, name: str | None) -> bytes:
         self._streamed_calls.add(index)
-        block: dict[str, Any] = {
+        block: ToolUseOut = {
             "type": "tool_use",
             "id": tool_use_id(call_id),
             "name": name,

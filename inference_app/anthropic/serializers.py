@@ -14,6 +14,13 @@ from typing import Any
 
 from rest_framework import serializers
 
+from inference_app.anthropic.bodies import (
+    ContentBlock,
+    CountTokensRequest,
+    MessageIn,
+    MessagesRequest,
+    ToolChoiceIn,
+)
 from inference_app.input_checks import (
     MAX_C_INT,
     MAX_MODEL_NAME,
@@ -21,6 +28,7 @@ from inference_app.input_checks import (
     UnicodeBody,
     check_json_schema,
 )
+from project.json_types import JsonObject
 
 # "system": Claude Code sends system text mid-conversation too (a beta Anthropic accepts);
 # it stays at its place in the chat, where the model's template takes it (the worker folds it
@@ -120,12 +128,12 @@ class ContentField(serializers.Field):
     """A message's content: a string (one text block), or a list of content blocks. Gives
     the list of blocks, each as its serializer validated it."""
 
-    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+    def to_internal_value(self, data: Any) -> list[ContentBlock]:
         if isinstance(data, str):
             return [{"type": "text", "text": data}]
         if not isinstance(data, list):
             raise serializers.ValidationError("must be a string or a list of content blocks")
-        blocks = []
+        blocks: list[ContentBlock] = []
         for index, block in enumerate(data):
             blocks.extend(_block(index, block))
         return blocks
@@ -134,7 +142,7 @@ class ContentField(serializers.Field):
         return value
 
 
-def _block(index: int, block: Any) -> list[dict[str, Any]]:
+def _block(index: int, block: Any) -> list[ContentBlock]:
     """``block`` validated (none, for a dropped one); raises ValidationError at ``index``."""
     kind = block.get("type") if isinstance(block, dict) else None
     if not isinstance(kind, str):
@@ -155,7 +163,8 @@ def _block(index: int, block: Any) -> list[dict[str, Any]]:
     serializer = serializer_class(data=block)
     if not serializer.is_valid():
         raise serializers.ValidationError({str(index): serializer.errors})
-    return [dict(serializer.validated_data)]
+    validated: ContentBlock = serializer.validated_data
+    return [validated]
 
 
 class SystemField(serializers.Field):
@@ -166,9 +175,10 @@ class SystemField(serializers.Field):
         if isinstance(data, str):
             return data
         blocks = ContentField().to_internal_value(data)
-        if any(b["type"] != "text" for b in blocks):
+        texts = [b["text"] for b in blocks if b["type"] == "text"]
+        if len(texts) != len(blocks):
             raise serializers.ValidationError("must be a string or a list of text blocks")
-        return "\n\n".join(b["text"] for b in blocks)
+        return "\n\n".join(texts)
 
     def to_representation(self, value: Any) -> Any:
         return value
@@ -178,7 +188,7 @@ class MessageSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=ROLES)
     content = ContentField()
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: MessageIn) -> MessageIn:
         # Calls are the model's, their results the user's; a system message is text.
         role = attrs["role"]
         if role == "system":
@@ -205,7 +215,7 @@ class ToolSerializer(serializers.Serializer):
     input_schema = serializers.DictField()
     cache_control = CacheControlSerializer(required=False, allow_null=True)
 
-    def validate_input_schema(self, value: dict[str, Any]) -> dict[str, Any]:
+    def validate_input_schema(self, value: JsonObject) -> JsonObject:
         return check_json_schema(value)
 
 
@@ -214,7 +224,7 @@ class ToolChoiceSerializer(serializers.Serializer):
     name = StrictCharField(required=False)
     disable_parallel_tool_use = serializers.BooleanField(required=False, default=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: ToolChoiceIn) -> ToolChoiceIn:
         if attrs["type"] == "tool" and not attrs.get("name"):
             raise serializers.ValidationError({"name": ["required when type is 'tool'"]})
         return attrs
@@ -234,20 +244,26 @@ class CountTokensSerializer(UnicodeBody):
     tools = ToolSerializer(many=True, required=False, allow_null=True)
     tool_choice = ToolChoiceSerializer(required=False, allow_null=True)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: CountTokensRequest) -> CountTokensRequest:
         self._check_tool_results(attrs["messages"])
-        choice = attrs.get("tool_choice") or {}
+        choice = attrs.get("tool_choice")
         names = {t["name"] for t in attrs.get("tools") or []}
-        if choice.get("type") in ("any", "tool") and not names:
+        if choice is not None and choice["type"] in ("any", "tool") and not names:
             raise serializers.ValidationError({"tool_choice": [f"'{choice['type']}' needs tools"]})
-        if choice.get("type") == "tool" and choice["name"] not in names:
+        if choice is not None and choice["type"] == "tool" and choice.get("name") not in names:
             raise serializers.ValidationError(
-                {"tool_choice": [f"names '{choice['name']}', which is not among the tools"]}
+                {"tool_choice": [f"names '{choice.get('name')}', which is not among the tools"]}
             )
         return attrs
 
+    @property
+    def body(self) -> CountTokensRequest:
+        """The validated body, typed."""
+        validated: CountTokensRequest = self.validated_data
+        return validated
+
     @staticmethod
-    def _check_tool_results(messages: list[dict[str, Any]]) -> None:
+    def _check_tool_results(messages: list[MessageIn]) -> None:
         """Each ``tool_result`` answers a ``tool_use`` of an earlier message."""
         called: set[str] = set()
         for m_index, message in enumerate(messages):
@@ -301,3 +317,9 @@ class MessagesSerializer(CountTokensSerializer):
     )
     metadata = MetadataSerializer(required=False, allow_null=True)
     stream = serializers.BooleanField(required=False, default=False)
+
+    @property
+    def body(self) -> MessagesRequest:
+        """The validated body, typed."""
+        validated: MessagesRequest = self.validated_data
+        return validated

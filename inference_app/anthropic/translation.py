@@ -13,14 +13,33 @@ function.
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import replace
+from typing import TypeGuard
 
+from inference_app.anthropic.bodies import (
+    ContentBlock,
+    CountTokensRequest,
+    MessageIn,
+    MessagesRequest,
+    ThinkingIn,
+    ToolChoiceIn,
+    ToolIn,
+)
+from inference_app.openai.bodies import (
+    ChatMessageIn,
+    ChatRequest,
+    FunctionIn,
+    ToolCallIn,
+    ToolChoice,
+)
+from inference_app.openai.bodies import ToolIn as ChatToolIn
 from inference_app.openai.serializers import ChatCompletionSerializer
+from models_app.parameters import ModelOptions
 from project.edge.errors import ValidationFailed
 from workers.broker.wire import GenerationPayload
 
 
-def chat_request(data: dict[str, Any]) -> ChatCompletionSerializer:
+def chat_request(data: CountTokensRequest) -> ChatCompletionSerializer:
     """The chat serializer over the request ``data`` (a ``CountTokensSerializer``'s or a
     ``MessagesSerializer``'s validated data), validated; raises ValidationFailed."""
     chat = ChatCompletionSerializer(data=chat_body(data))
@@ -30,36 +49,45 @@ def chat_request(data: dict[str, Any]) -> ChatCompletionSerializer:
 
 
 def generation_payload(
-    chat: ChatCompletionSerializer, data: dict[str, Any], defaults: dict[str, Any]
+    chat: ChatCompletionSerializer,
+    defaults: ModelOptions,
+    *,
+    stop_sequences: list[str] | None = None,
+    thinking: ThinkingIn | None = None,
 ) -> GenerationPayload:
     """The payload of ``chat`` with the model's ``defaults``. The stop strings are set here:
     OpenAI's ``stop`` takes at most four, Anthropic's ``stop_sequences`` more."""
     payload = chat.to_payload(defaults)
-    if data.get("stop_sequences"):
-        payload.options["stop"] = list(data["stop_sequences"])
-    thinking = data.get("thinking")
+    if stop_sequences:
+        payload = replace(payload, options={**payload.options, "stop": list(stop_sequences)})
     if thinking:
         asked = thinking["type"] != "disabled"
-        payload.template_variables = {
-            **(payload.template_variables or {}),
-            "enable_thinking": asked,
-        }
+        variables = {**(payload.template_variables or {}), "enable_thinking": asked}
+        payload = replace(payload, template_variables=variables)
     return payload
 
 
-def chat_body(data: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def chat_body(data: CountTokensRequest | MessagesRequest) -> ChatRequest:
+    """The chat request of a count_tokens or a messages body (only the latter samples)."""
+    body: ChatRequest = {
         "model": data["model"],
         "messages": chat_messages(data.get("system"), data["messages"]),
     }
-    for name in ("max_tokens", "temperature", "top_p", "top_k", "stream"):
-        if data.get(name) is not None:
-            body[name] = data[name]
-    user = (data.get("metadata") or {}).get("user_id")
-    if user:
-        body["user"] = user
-    if data.get("tools"):
-        body["tools"] = [chat_tool(tool) for tool in data["tools"]]
+    if _is_messages(data):
+        body["max_tokens"] = data["max_tokens"]
+        if data.get("temperature") is not None:
+            body["temperature"] = data.get("temperature")
+        if data.get("top_p") is not None:
+            body["top_p"] = data.get("top_p")
+        if data.get("top_k") is not None:
+            body["top_k"] = data.get("top_k")
+        body["stream"] = data["stream"]
+        user = (data.get("metadata") or {}).get("user_id")
+        if user:
+            body["user"] = user
+    tools = data.get("tools")
+    if tools:
+        body["tools"] = [chat_tool(tool) for tool in tools]
     choice = data.get("tool_choice")
     if choice is not None:
         body["tool_choice"] = chat_tool_choice(choice)
@@ -68,24 +96,29 @@ def chat_body(data: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    function = {"name": tool["name"], "parameters": tool["input_schema"]}
+def _is_messages(data: CountTokensRequest | MessagesRequest) -> TypeGuard[MessagesRequest]:
+    """Whether ``data`` is a ``/v1/messages`` body (validated, it has ``max_tokens``)."""
+    return "max_tokens" in data
+
+
+def chat_tool(tool: ToolIn) -> ChatToolIn:
+    function: FunctionIn = {"name": tool["name"], "parameters": tool["input_schema"]}
     if "description" in tool:
         function["description"] = tool["description"]
     return {"type": "function", "function": function}
 
 
-def chat_tool_choice(choice: dict[str, Any]) -> Any:
+def chat_tool_choice(choice: ToolChoiceIn) -> ToolChoice:
     kind = choice["type"]
     if kind == "any":
         return "required"
     if kind == "tool":
-        return {"type": "function", "function": {"name": choice["name"]}}
+        return {"type": "function", "function": {"name": choice.get("name", "")}}
     return kind  # "auto" and "none" are OpenAI's words too
 
 
-def chat_messages(system: str | None, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def chat_messages(system: str | None, messages: list[MessageIn]) -> list[ChatMessageIn]:
+    out: list[ChatMessageIn] = []
     if system:
         out.append({"role": "system", "content": system})
     tool_names: dict[str, str] = {}
@@ -93,15 +126,16 @@ def chat_messages(system: str | None, messages: list[dict[str, Any]]) -> list[di
         if role == "assistant":
             out.append(_assistant_message(blocks, tool_names))
         elif role == "system":
-            out.append({"role": "system", "content": _joined([b["text"] for b in blocks])})
+            texts = [b["text"] for b in blocks if b["type"] == "text"]
+            out.append({"role": "system", "content": _joined(texts)})
         else:
             out.extend(_user_messages(blocks, tool_names))
     return out
 
 
-def merged_turns(messages: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+def merged_turns(messages: list[MessageIn]) -> list[tuple[str, list[ContentBlock]]]:
     """The messages as turns: consecutive messages of one role make one."""
-    turns: list[tuple[str, list[dict[str, Any]]]] = []
+    turns: list[tuple[str, list[ContentBlock]]] = []
     for message in messages:
         if turns and turns[-1][0] == message["role"]:
             turns[-1][1].extend(message["content"])
@@ -110,9 +144,9 @@ def merged_turns(messages: list[dict[str, Any]]) -> list[tuple[str, list[dict[st
     return turns
 
 
-def _assistant_message(blocks: list[dict[str, Any]], tool_names: dict[str, str]) -> dict[str, Any]:
+def _assistant_message(blocks: list[ContentBlock], tool_names: dict[str, str]) -> ChatMessageIn:
     text = "".join(b["text"] for b in blocks if b["type"] == "text")
-    calls = []
+    calls: list[ToolCallIn] = []
     for block in blocks:
         if block["type"] == "tool_use":
             tool_names[block["id"]] = block["name"]
@@ -128,16 +162,16 @@ def _assistant_message(blocks: list[dict[str, Any]], tool_names: dict[str, str])
     return {"role": "assistant", "content": text or None, "tool_calls": calls}
 
 
-def _user_messages(
-    blocks: list[dict[str, Any]], tool_names: dict[str, str]
-) -> list[dict[str, Any]]:
+def _user_messages(blocks: list[ContentBlock], tool_names: dict[str, str]) -> list[ChatMessageIn]:
     """A user turn: its text, and a ``tool`` message for each result, in their order."""
-    out: list[dict[str, Any]] = []
+    out: list[ChatMessageIn] = []
     text: list[str] = []
     for block in blocks:
         if block["type"] == "text":
             text.append(block["text"])
             continue
+        if block["type"] != "tool_result":
+            continue  # a user's tool_use: the serializer refuses it
         if text:
             out.append({"role": "user", "content": _joined(text)})
             text = []

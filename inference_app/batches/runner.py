@@ -9,6 +9,7 @@ serves it like any request, so batch and interactive answers are made the same w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from functools import partial
@@ -119,9 +120,9 @@ def _run_claimed(line: BatchLine, instance: str, record: ModelRecord | None) -> 
     serializer: Any = ENDPOINT_SERIALIZERS[line.batch.endpoint](data=line.body)
     serializer.is_valid(raise_exception=True)  # validated when the batch was created
     payload = serializer.to_payload() if embeddings else serializer.payload_for(record)
-    payload.lane = "batch"
-    if line.batch.api_key_id is not None:
-        payload.sharer = str(line.batch.api_key_id)  # batches of one key take turns with others
+    # Batches of one key take turns with others'.
+    sharer = str(line.batch.api_key_id) if line.batch.api_key_id is not None else None
+    payload = dataclasses.replace(payload, lane="batch", sharer=sharer)
     events = line_server().serve(request_id, record.to_spec(), payload)
     final = events[-1] if events else Error("the request produced no result")
     stopped = not events or (isinstance(final, Done) and final.finish_reason == "cancelled")
@@ -173,8 +174,13 @@ def _format_for(
 ) -> ChatFormat | CompletionFormat | ResponseObjectFormat:
     """The format the line's endpoint answers in, as web would."""
     if endpoint == "/v1/responses":
-        echo = {**serializer.echo(payload), "store": False}  # batch responses are not kept
-        return ResponseObjectFormat(new_response_id(), model, echo, serializer.tool_set.namespaces)
+        return ResponseObjectFormat(
+            new_response_id(),
+            model,
+            serializer.echo(payload),
+            serializer.tool_set.namespaces,
+            store=False,  # batch responses are not kept
+        )
     if endpoint == "/v1/chat/completions":
         return ChatFormat(request_id, model)
     return CompletionFormat(request_id, model)

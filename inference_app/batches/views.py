@@ -24,7 +24,7 @@ from accounts.lookup import KeyInfo
 from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import BatchJob
 from inference_app.batches.services import do_cancel_batch, do_create_batch
-from project.edge.drf import FamilyErrors
+from project.edge.drf import FamilyErrors, drf_request_context
 from project.edge.errors import ApiError, NotFound, ValidationFailed
 from project.edge.families import OPENAI
 
@@ -45,7 +45,7 @@ class OpenAIView(FamilyErrors, APIView):
 
 
 def _key(request: Request) -> KeyInfo | None:
-    return getattr(request._request, "herd_key", None)
+    return drf_request_context(request).key
 
 
 def owned(request: Request) -> Q:

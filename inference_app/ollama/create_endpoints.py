@@ -25,20 +25,22 @@ from models_app.blob_receiver import BLOB_RECEIPT, BlobReceipt
 from models_app.blobs import BlobRefused, BlobWriter, blob_exists, parse_digest
 from models_app.create import CreatePlan, check_create, do_create
 from models_app.pull_progress import quantize_events
+from project.edge.context import RequestContext
 from project.edge.errors import ApiError
+from project.json_types import JsonData
 
 _READ_BLOCK = 1 << 20
 
 
 @ollama_endpoint("POST")
-async def create(request: HttpRequest) -> HttpResponseBase:
+async def create(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
         raise ApiError("stream must be true or false")
     plan = await sync_to_async(check_create)(body)
     _record, job = await sync_to_async(do_create)(plan)
-    await sync_to_async(_audit_create)(request, plan, job.pk if job else None)
+    await sync_to_async(_audit_create)(ctx, request, plan, job.pk if job else None)
     events = _create_events(plan, job.pk if job else None)
     headers = {"X-Quantize-Id": str(job.pk)} if job else {}
     if stream:
@@ -62,8 +64,10 @@ async def _create_events(plan: CreatePlan, job_id: int | None) -> AsyncIterator[
         yield event
 
 
-def _audit_create(request: HttpRequest, plan: CreatePlan, job_id: int | None) -> None:
-    details: dict[str, Any] = {
+def _audit_create(
+    ctx: RequestContext, request: HttpRequest, plan: CreatePlan, job_id: int | None
+) -> None:
+    details: dict[str, JsonData] = {
         "from": plan.base.name if plan.base else None,
         "files": {plan.blob[0]: f"sha256:{plan.blob[1]}"} if plan.blob else None,
         "set": sorted(k for k in plan.settings if k != "parent_model"),
@@ -71,11 +75,11 @@ def _audit_create(request: HttpRequest, plan: CreatePlan, job_id: int | None) ->
     if plan.quantize:
         details.update({"quantize": plan.quantize, "job": job_id})
     action = AuditAction.MODEL_QUANTIZED if plan.quantize else AuditAction.MODEL_CREATED
-    audit.record(audit.api_actor(request), action, plan.name, details)
+    audit.record(audit.api_actor(ctx, request), action, plan.name, details)
 
 
 @ollama_endpoint("HEAD", "POST")
-async def blob(request: HttpRequest, digest: str) -> HttpResponseBase:
+async def blob(request: HttpRequest, ctx: RequestContext, digest: str) -> HttpResponseBase:
     sha256 = parse_digest(digest)
     if request.method == "HEAD":
         return HttpResponse(status=200 if await asyncio.to_thread(blob_exists, sha256) else 404)
@@ -90,12 +94,12 @@ async def blob(request: HttpRequest, digest: str) -> HttpResponseBase:
         return HttpResponse(status=200)
     assert receipt.path is not None
     size = receipt.path.stat().st_size
-    await sync_to_async(_audit_blob)(request, sha256, size)
+    await sync_to_async(_audit_blob)(ctx, request, sha256, size)
     return HttpResponse(status=201)
 
 
-def _audit_blob(request: HttpRequest, sha256: str, size: int) -> None:
-    actor = audit.api_actor(request)
+def _audit_blob(ctx: RequestContext, request: HttpRequest, sha256: str, size: int) -> None:
+    actor = audit.api_actor(ctx, request)
     audit.record(actor, AuditAction.BLOB_UPLOADED, f"sha256:{sha256}", {"size": size})
 
 

@@ -17,15 +17,16 @@ from inference_app.ollama.serializers import (
 )
 from inference_app.relay import RequestRelay
 from inference_app.replies import final_event
+from project.edge.context import RequestContext
 from project.edge.errors import ValidationFailed
 from workers.broker.wire import Embeddings
 
 
 @ollama_endpoint("POST")
-async def embed(request: HttpRequest) -> HttpResponseBase:
+async def embed(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     started = time.perf_counter_ns()
-    serializer = EmbedSerializer(data=read_body(request), context=keep_alive_cap(request))
-    event = await _embed(request, serializer)
+    serializer = EmbedSerializer(data=read_body(request), context=keep_alive_cap(ctx))
+    event = await _embed(request, ctx, serializer)
     return JsonResponse(
         {
             "model": serializer.validated_data["model"],
@@ -38,19 +39,19 @@ async def embed(request: HttpRequest) -> HttpResponseBase:
 
 
 @ollama_endpoint("POST")
-async def embeddings(request: HttpRequest) -> HttpResponseBase:
+async def embeddings(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     event = await _embed(
-        request, EmbeddingsSerializer(data=read_body(request), context=keep_alive_cap(request))
+        request, ctx, EmbeddingsSerializer(data=read_body(request), context=keep_alive_cap(ctx))
     )
     return JsonResponse({"embedding": event.data[0]})
 
 
 async def _embed(
-    request: HttpRequest, serializer: EmbedSerializer | EmbeddingsSerializer
+    request: HttpRequest, ctx: RequestContext, serializer: EmbedSerializer | EmbeddingsSerializer
 ) -> Embeddings:
     """The worker's ``Embeddings`` event for a valid body; raises an ApiError otherwise."""
     if not serializer.is_valid():
         raise ValidationFailed(serializer.errors)
     name = serializer.validated_data["model"]
-    _, request_id = await enqueue_embeddings(name, serializer.to_payload)
+    _, request_id = await enqueue_embeddings(ctx, name, serializer.to_payload)
     return await final_event(request, RequestRelay(request_id))

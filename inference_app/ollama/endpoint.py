@@ -9,13 +9,13 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from project.edge.endpoint import View, api_endpoint, read_json_body
+from project.edge.endpoint import ContextView, View, context_view, read_json_body
 from project.edge.families import OLLAMA
 
 
-def ollama_endpoint(*methods: str) -> Callable[[View], View]:
+def ollama_endpoint(*methods: str) -> Callable[[ContextView], View]:
     """Allow ``methods`` only; errors answer ``{"error": "..."}``."""
-    return api_endpoint(OLLAMA, *methods)
+    return context_view(OLLAMA, *methods)
 
 
 def read_body(request: HttpRequest) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from inference_app.ollama.bodies import GenerationObject, LogprobOut, MessageOut, ToolCallOut
 from inference_app.replies import Answer
 from project.edge.errors import ApiError
 from project.edge.families import OLLAMA, error_body
@@ -22,11 +23,11 @@ from workers.broker.wire import Delta, Done, ToolCall, ToolDelta
 _DONE_REASONS = {"tool_calls": "stop"}
 
 
-def ndjson(obj: dict[str, Any]) -> bytes:
+def ndjson(obj: Mapping[str, object]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
 
-async def ndjson_stream(events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def ndjson_stream(events: AsyncIterator[Mapping[str, object]]) -> AsyncIterator[bytes]:
     """``events`` as NDJSON lines (a pull's or a create's progress)."""
     async for event in events:
         yield ndjson(event)
@@ -36,14 +37,16 @@ def created_at() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def ollama_tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
+def ollama_tool_calls(calls: list[ToolCall]) -> list[ToolCallOut]:
     return [
         {"id": c.id, "function": {"index": i, "name": c.name, "arguments": c.arguments}}
         for i, c in enumerate(calls)
     ]
 
 
-def ollama_logprobs(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def ollama_logprobs(entries: list[dict[str, Any]]) -> list[LogprobOut]:
+    """The worker's logprob entries (``workers.broker.wire.Delta.logprobs``) as Ollama
+    writes them."""
     return [
         {
             "token": e["token"],
@@ -69,20 +72,23 @@ class OllamaFormat:
         self.chat = chat
         self.started_ns = started_ns
 
-    def _body(
+    def _object(
         self, text: str, tool_calls: list[ToolCall] | None = None, thinking: str = ""
-    ) -> dict[str, Any]:
+    ) -> GenerationObject:
+        """The object's head and its answer."""
+        obj: GenerationObject = {"model": self.model, "created_at": created_at()}
         if not self.chat:
-            body = {"response": text}
+            obj["response"] = text
             if thinking:
-                body["thinking"] = thinking
-            return body
-        message: dict[str, Any] = {"role": "assistant", "content": text}
+                obj["thinking"] = thinking
+            return obj
+        message: MessageOut = {"role": "assistant", "content": text}
         if thinking:
             message["thinking"] = thinking
         if tool_calls:
             message["tool_calls"] = ollama_tool_calls(tool_calls)
-        return {"message": message}
+        obj["message"] = message
+        return obj
 
     def chunk(
         self,
@@ -90,9 +96,8 @@ class OllamaFormat:
         logprobs: list[dict[str, Any]] | None = None,
         tool_calls: list[ToolCall] | None = None,
         thinking: str = "",
-    ) -> dict[str, Any]:
-        body = self._body(text, tool_calls, thinking)
-        obj = {"model": self.model, "created_at": created_at(), **body}
+    ) -> GenerationObject:
+        obj = self._object(text, tool_calls, thinking)
         if logprobs is not None:
             obj["logprobs"] = ollama_logprobs(logprobs)
         obj["done"] = False
@@ -107,30 +112,25 @@ class OllamaFormat:
         *,
         with_tool_calls: bool = False,
         thinking: str = "",
-    ) -> dict[str, Any]:
+    ) -> GenerationObject:
         """The last object; ``text``, ``logprobs`` and the tool calls (``with_tool_calls``)
         hold the whole answer when not streamed.
         ``total_duration`` runs from the request's arrival to ``now_ns``, so it covers the
         queue as well as the worker's load, prompt and generation times."""
         timings, usage = done.timings, done.usage
         tool_calls = done.tool_calls if with_tool_calls else None
-        body = self._body(text, tool_calls, thinking)
-        obj = {"model": self.model, "created_at": created_at(), **body}
+        obj = self._object(text, tool_calls, thinking)
         if logprobs is not None:
             obj["logprobs"] = ollama_logprobs(logprobs)
         reason = done.finish_reason
-        obj.update(
-            {
-                "done": True,
-                "done_reason": _DONE_REASONS.get(reason, reason),
-                "total_duration": max(now_ns - self.started_ns, timings.total_ns),
-                "load_duration": timings.load_ns,
-                "prompt_eval_count": usage.prompt_tokens,
-                "prompt_eval_duration": timings.prompt_eval_ns,
-                "eval_count": usage.completion_tokens,
-                "eval_duration": timings.eval_ns,
-            }
-        )
+        obj["done"] = True
+        obj["done_reason"] = _DONE_REASONS.get(reason, reason)
+        obj["total_duration"] = max(now_ns - self.started_ns, timings.total_ns)
+        obj["load_duration"] = timings.load_ns
+        obj["prompt_eval_count"] = usage.prompt_tokens
+        obj["prompt_eval_duration"] = timings.prompt_eval_ns
+        obj["eval_count"] = usage.completion_tokens
+        obj["eval_duration"] = timings.eval_ns
         return obj
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes:
@@ -149,11 +149,13 @@ class OllamaFormat:
         return ndjson(error_body(OLLAMA, error))
 
     def whole(self, answer: Answer) -> dict[str, Any]:
-        return self.final(
-            answer.done,
-            time.perf_counter_ns(),
-            answer.text,
-            answer.logprobs,
-            with_tool_calls=True,
-            thinking=answer.thinking,
+        return dict(
+            self.final(
+                answer.done,
+                time.perf_counter_ns(),
+                answer.text,
+                answer.logprobs,
+                with_tool_calls=True,
+                thinking=answer.thinking,
+            )
         )

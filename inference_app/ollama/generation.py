@@ -18,25 +18,27 @@ from inference_app.ollama.format import OllamaFormat
 from inference_app.ollama.serializers import ChatSerializer, GenerateSerializer, keep_alive_cap
 from inference_app.relay import RequestRelay
 from inference_app.replies import respond
+from project.edge.context import RequestContext
 from project.edge.errors import ValidationFailed
 
 
 @ollama_endpoint("POST")
-async def chat(request: HttpRequest) -> HttpResponseBase:
+async def chat(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     started = time.perf_counter_ns()
-    serializer = ChatSerializer(data=read_body(request), context=keep_alive_cap(request))
-    return await _generate(request, serializer, chat=True, started=started)
+    serializer = ChatSerializer(data=read_body(request), context=keep_alive_cap(ctx))
+    return await _generate(request, ctx, serializer, chat=True, started=started)
 
 
 @ollama_endpoint("POST")
-async def generate(request: HttpRequest) -> HttpResponseBase:
+async def generate(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     started = time.perf_counter_ns()
-    serializer = GenerateSerializer(data=read_body(request), context=keep_alive_cap(request))
-    return await _generate(request, serializer, chat=False, started=started)
+    serializer = GenerateSerializer(data=read_body(request), context=keep_alive_cap(ctx))
+    return await _generate(request, ctx, serializer, chat=False, started=started)
 
 
 async def _generate(
     request: HttpRequest,
+    ctx: RequestContext,
     serializer: ChatSerializer | GenerateSerializer,
     *,
     chat: bool,
@@ -45,7 +47,7 @@ async def _generate(
     if not serializer.is_valid():
         raise ValidationFailed(serializer.errors)
     data = serializer.validated_data
-    _, request_id = await enqueue_generation(data["model"], serializer.to_payload)
+    _, request_id = await enqueue_generation(ctx, data["model"], serializer.to_payload)
     fmt = OllamaFormat(data["model"], chat=chat, started_ns=started)
     return await respond(
         request,

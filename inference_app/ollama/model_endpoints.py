@@ -17,21 +17,23 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.http.response import HttpResponseBase
 
 from accounts import audit
-from accounts.lookup import may_use
 from accounts.models import AuditAction
+from inference_app.ollama.bodies import ShowBody
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
 from inference_app.ollama.format import ndjson_stream
 from models_app.modelfile import render_modelfile
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
-from models_app.parameters import parameter_lines
+from models_app.parameters import ModelOptions, parameter_lines
 from models_app.pull_progress import pull_events
 from models_app.pulls import check_pull_reference, do_start_pull
 from models_app.services import do_copy_model, do_delete_model, find_ready_model
+from project.edge.context import RequestContext
 from project.edge.errors import ApiError
+from project.json_types import JsonMapping, JsonObject
 
 
-def model_field(body: dict[str, Any], *names: str) -> str:
+def model_field(body: JsonObject, *names: str) -> str:
     """The first of ``names`` the body has (Ollama still accepts ``name`` for ``model``)."""
     for name in names:
         value = body.get(name)
@@ -43,7 +45,7 @@ def model_field(body: dict[str, Any], *names: str) -> str:
 
 
 @ollama_endpoint("POST")
-async def pull(request: HttpRequest) -> HttpResponseBase:
+async def pull(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
@@ -51,7 +53,9 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
     reference = check_pull_reference(model_field(body, "model", "name"))
     job, joined = await sync_to_async(do_start_pull)(reference)
     if not joined:
-        await sync_to_async(_audit)(request, AuditAction.MODEL_PULLED, job.name, {"pull": job.pk})
+        await sync_to_async(_audit)(
+            ctx, request, AuditAction.MODEL_PULLED, job.name, {"pull": job.pk}
+        )
     headers = {"X-Pull-Id": str(job.pk)}
     if stream:
         return StreamingHttpResponse(
@@ -64,13 +68,13 @@ async def pull(request: HttpRequest) -> HttpResponseBase:
 
 
 @ollama_endpoint("GET")
-async def tags(request: HttpRequest) -> HttpResponseBase:
+async def tags(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     records = [r async for r in ModelRecord.objects.filter(status=ModelStatus.READY)]
-    return JsonResponse({"models": [r.to_ollama() for r in records if may_use(request, r.name)]})
+    return JsonResponse({"models": [r.to_ollama() for r in records if ctx.may_use(r.name)]})
 
 
 @ollama_endpoint("POST")
-async def show(request: HttpRequest) -> HttpResponseBase:
+async def show(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")
     normalize_model_name(name)  # a malformed name is a 400, not a 404
@@ -78,8 +82,8 @@ async def show(request: HttpRequest) -> HttpResponseBase:
     return JsonResponse(_show(record))
 
 
-def _show(record: ModelRecord) -> dict[str, Any]:
-    answer: dict[str, Any] = {
+def _show(record: ModelRecord) -> ShowBody:
+    answer: ShowBody = {
         "license": record.license or str(record.model_info.get("general.license", "") or ""),
         "modelfile": _modelfile(record),
         "parameters": _parameters(record.default_options),
@@ -96,7 +100,7 @@ def _show(record: ModelRecord) -> dict[str, Any]:
     return answer
 
 
-def _parameters(options: dict[str, Any]) -> str:
+def _parameters(options: ModelOptions) -> str:
     """Ollama's ``parameters``: one ``name value`` line per option, a list one line per item."""
     return "\n".join(f"{name:<30} {shown}" for name, shown in parameter_lines(options))
 
@@ -115,7 +119,7 @@ def _modelfile(record: ModelRecord) -> str:
 
 
 @ollama_endpoint("POST")
-async def copy(request: HttpRequest) -> HttpResponseBase:
+async def copy(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     source, destination = model_field(body, "source"), model_field(body, "destination")
     await sync_to_async(do_copy_model)(source, destination)
@@ -123,16 +127,22 @@ async def copy(request: HttpRequest) -> HttpResponseBase:
 
 
 @ollama_endpoint("DELETE")
-async def delete(request: HttpRequest) -> HttpResponseBase:
+async def delete(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_body(request)
     name = model_field(body, "model", "name")
     normalized = normalize_model_name(name)
     removed = await sync_to_async(do_delete_model)(name)
     await sync_to_async(_audit)(
-        request, AuditAction.MODEL_DELETED, normalized, {"files": [str(p) for p in removed]}
+        ctx, request, AuditAction.MODEL_DELETED, normalized, {"files": [str(p) for p in removed]}
     )
     return HttpResponse(status=200)
 
 
-def _audit(request: HttpRequest, action: AuditAction, target: str, details: dict[str, Any]) -> None:
-    audit.record(audit.api_actor(request), action, target, details)
+def _audit(
+    ctx: RequestContext,
+    request: HttpRequest,
+    action: AuditAction,
+    target: str,
+    details: JsonMapping,
+) -> None:
+    audit.record(audit.api_actor(ctx, request), action, target, details)

@@ -9,13 +9,12 @@ defaults filled in, then the model record's, then the request's), and the Ollama
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 from rest_framework import serializers
 
-from accounts.lookup import KeyInfo
 from inference_app.input_checks import (
     MAX_C_INT,
     MAX_MODEL_NAME,
@@ -26,6 +25,7 @@ from inference_app.input_checks import (
 from inference_app.openai.serializers import MAX_EMBEDDING_INPUTS, StringOrListField
 from models_app.models import ModelRecord
 from project.durations import parse_duration
+from project.edge.context import RequestContext
 from project.edge.errors import ApiError
 from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
@@ -69,10 +69,10 @@ class KeepAliveField(serializers.Field):
         return value
 
 
-def keep_alive_cap(request: HttpRequest) -> dict[str, Any]:
+def keep_alive_cap(ctx: RequestContext) -> dict[str, float]:
     """The serializer context of a request: a key whose user is not staff keeps a model at
     most ``HERD_MAX_KEEP_ALIVE``; staff, and everyone with keys off, as long as they ask."""
-    key: KeyInfo | None = getattr(request, "herd_key", None)
+    key = ctx.key
     if key is None or key.user_is_staff:
         return {}
     return {"max_keep_alive": float(settings.HERD_MAX_KEEP_ALIVE)}
@@ -239,14 +239,11 @@ class ChatSerializer(_GenerationSerializer):
         messages = data["messages"]
         check_images(record, [i for m in messages for i in m.get("images", [])])
         if not messages:
-            payload.action = bare_action(data.get("keep_alive"))
-            return payload
-        payload.messages = [_worker_message(m) for m in messages]
+            return replace(payload, action=bare_action(data.get("keep_alive")))
+        payload = replace(payload, messages=[_worker_message(m) for m in messages])
         if data.get("tools"):
-            payload.tools = [
-                {"type": "function", "function": dict(t["function"])} for t in data["tools"]
-            ]
-            payload.tool_choice = "auto"
+            tools = [{"type": "function", "function": dict(t["function"])} for t in data["tools"]]
+            payload = replace(payload, tools=tools, tool_choice="auto")
         return payload
 
 
@@ -283,22 +280,18 @@ class GenerateSerializer(_GenerationSerializer):
                     f'suffix: "{record.name}" does not support insert (fill-in-the-middle): '
                     "its template has no suffix"
                 )
-            payload.template_variables = {
-                **(payload.template_variables or {}),
-                "suffix": data["suffix"],
-            }
+            variables = {**(payload.template_variables or {}), "suffix": data["suffix"]}
+            payload = replace(payload, template_variables=variables)
         if not prompt:
-            payload.action = bare_action(data.get("keep_alive"))
-        elif data["raw"]:
-            payload.prompt = prompt
-            payload.separate_reasoning = False  # the text as the model wrote it
-        elif record.chat_template:
+            return replace(payload, action=bare_action(data.get("keep_alive")))
+        if data["raw"]:
+            # The text as the model wrote it.
+            return replace(payload, prompt=prompt, separate_reasoning=False)
+        if record.chat_template:
             # Ollama renders a generate prompt as one user turn of the model's template.
             system_turn = [{"role": "system", "content": system}] if system else []
-            payload.messages = [*system_turn, {"role": "user", "content": prompt}]
-        else:
-            payload.prompt = f"{system}\n\n{prompt}" if system else prompt
-        return payload
+            return replace(payload, messages=[*system_turn, {"role": "user", "content": prompt}])
+        return replace(payload, prompt=f"{system}\n\n{prompt}" if system else prompt)
 
 
 class EmbedSerializer(UnicodeBody):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
 from inference_app.ollama.endpoint import ollama_endpoint
+from models_app.bodies import OllamaDetails
 from models_app.models import ModelRecord
 from project.broker import sync_client
+from project.edge.context import RequestContext
 from project.versions import OLLAMA_VERSION, herd_version
 from workers.broker.registry import live_workers
 
@@ -20,7 +21,7 @@ from workers.broker.registry import live_workers
 FOREVER = "2318-01-01T00:00:00Z"
 
 
-def ollama_details(record: ModelRecord | None) -> dict[str, Any]:
+def ollama_details(record: ModelRecord | None) -> OllamaDetails:
     if record is None:
         return {"parent_model": "", "format": "gguf", "family": "", "families": None}
     return record.ollama_details()
@@ -33,7 +34,7 @@ def _expires_at(epoch: float | None) -> str:
 
 
 @ollama_endpoint("GET")
-async def ps(request: HttpRequest) -> HttpResponseBase:
+async def ps(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     """From the live workers' registry entries, so it shows what is really loaded (a model
     held by two workers shows twice, once per copy)."""
     workers = await sync_to_async(live_workers)(sync_client())
@@ -63,7 +64,7 @@ async def ps(request: HttpRequest) -> HttpResponseBase:
 
 
 @ollama_endpoint("GET")
-async def api_version(request: HttpRequest) -> HttpResponseBase:
+async def api_version(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     """The Ollama version whose API ``/api`` answers as: clients gate features on it (Codex's
     ``--oss`` refuses an Ollama older than 0.13.4). Herd's own version is in a header."""
     return JsonResponse({"version": OLLAMA_VERSION}, headers={"X-Herd-Version": herd_version()})

@@ -25,6 +25,7 @@ from inference_app.openai.serializers import ChatCompletionSerializer, Completio
 from inference_app.relay import RelayedEvent, RequestRelay
 from inference_app.replies import WorkerError, collect_answer
 from models_app.models import ModelRecord
+from project.edge.context import RequestContext
 from workers.broker.wire import Delta, Done, Error, GenerationPayload, Usage
 
 Format = ChatFormat | CompletionFormat
@@ -32,12 +33,13 @@ Format = ChatFormat | CompletionFormat
 
 async def respond_with_choices(
     request: HttpRequest,
+    ctx: RequestContext,
     serializer: ChatCompletionSerializer | CompletionSerializer,
     format_cls: type[ChatFormat] | type[CompletionFormat],
 ) -> HttpResponseBase:
     """The response to a valid request whose ``choice_count()`` is more than one."""
     data = serializer.validated_data
-    relays = await _enqueue(request, serializer)
+    relays = await _enqueue(ctx, serializer)
     include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
     fmt = format_cls(relays[0].request_id, data["model"], include_usage)
     prompts = serializer.prompt_count()
@@ -68,14 +70,13 @@ async def respond_with_choices(
         _cancel(relays)
     counts = _total([answer.done for answer in results], prompts)
     note_usage(request, counts)
-    choices = [fmt.whole_choice(answer, index) for index, answer in enumerate(results)]
     return JsonResponse(
-        fmt.whole_object(choices, counts), headers={"X-Request-Id": relays[0].request_id}
+        fmt.whole_of_choices(results, counts), headers={"X-Request-Id": relays[0].request_id}
     )
 
 
 async def _enqueue(
-    request: HttpRequest, serializer: ChatCompletionSerializer | CompletionSerializer
+    ctx: RequestContext, serializer: ChatCompletionSerializer | CompletionSerializer
 ) -> list[RequestRelay]:
     built: list[GenerationPayload] = []
 
@@ -91,7 +92,7 @@ async def _enqueue(
     relays: list[RequestRelay] = []
     try:
         for index in range(serializer.choice_count()):
-            _, request_id = await enqueue_generation(model, builder(index))
+            _, request_id = await enqueue_generation(ctx, model, builder(index))
             relays.append(RequestRelay(request_id))
     except BaseException:
         _cancel(relays)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from project.edge.endpoint import View, api_endpoint
+from project.edge.endpoint import ContextView, View, context_view
 from project.edge.families import OPENAI
 
 
-def openai_endpoint(*methods: str) -> Callable[[View], View]:
+def openai_endpoint(*methods: str) -> Callable[[ContextView], View]:
     """Allow ``methods`` only; errors answer ``{"error": {"message", "type", ...}}``."""
-    return api_endpoint(OPENAI, *methods)
+    return context_view(OPENAI, *methods)

@@ -11,8 +11,23 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
 
+from inference_app.openai.bodies import (
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatDelta,
+    ChatLogprobs,
+    ChatMessageBody,
+    CompletionChoice,
+    TextCompletion,
+    ToolCallBody,
+    ToolCallFragment,
+    UsageBody,
+)
 from inference_app.replies import Answer
 from project.edge.errors import ApiError
 from project.edge.families import OPENAI, error_body
@@ -21,7 +36,7 @@ from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 FINGERPRINT = "herd"
 
 
-def usage(counts: Usage) -> dict[str, Any]:
+def usage(counts: Usage) -> UsageBody:
     """OpenAI's usage object; ``cached_tokens``: the prompt's start found in the KV cache."""
     return {
         "prompt_tokens": counts.prompt_tokens,
@@ -31,16 +46,16 @@ def usage(counts: Usage) -> dict[str, Any]:
     }
 
 
-def openai_tool_calls(calls: list[ToolCall], *, indexed: bool) -> list[dict[str, Any]]:
+def openai_tool_calls(calls: list[ToolCall], *, indexed: bool) -> list[ToolCallBody]:
     """The worker's calls as OpenAI writes them: arguments as a JSON string; a stream's
     deltas number them with ``index``."""
-    out = []
+    out: list[ToolCallBody] = []
     for index, call in enumerate(calls):
         # A call cut short by max_tokens keeps the text written, as OpenAI gives it.
         arguments = call.arguments_text
         if arguments is None:
             arguments = json.dumps(call.arguments)
-        entry: dict[str, Any] = {
+        entry: ToolCallBody = {
             "id": call.id,
             "type": "function",
             "function": {"name": call.name, "arguments": arguments},
@@ -49,20 +64,25 @@ def openai_tool_calls(calls: list[ToolCall], *, indexed: bool) -> list[dict[str,
     return out
 
 
-def chat_logprobs(entries: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+def chat_logprobs(entries: list[dict[str, Any]] | None) -> ChatLogprobs | None:
     return {"content": entries, "refusal": None} if entries is not None else None
 
 
-def sse(obj: dict[str, Any]) -> bytes:
+def sse(obj: Mapping[str, object]) -> bytes:
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
 
 SSE_DONE = b"data: [DONE]\n\n"
 
 
-class _ServerSentEvents:
+Choice = TypeVar("Choice", ChatChoice, CompletionChoice)
+WholeObject = TypeVar("WholeObject", ChatCompletion, TextCompletion)
+
+
+class _ServerSentEvents(Generic[Choice, WholeObject]):
     """A ``ResponseFormat`` (``inference_app.replies``) over the chunks a subclass
-    writes: its opening chunk goes out with the first event."""
+    writes: its opening chunk goes out with the first event. ``Choice`` and ``WholeObject``:
+    the bodies of one choice and of the whole answer."""
 
     content_type = "text/event-stream"
 
@@ -87,14 +107,19 @@ class _ServerSentEvents:
             out += self.usage_chunk(done.usage)
         return out + SSE_DONE
 
-    def whole_choice(self, answer: Answer, index: int) -> dict[str, Any]:
+    def whole_choice(self, answer: Answer, index: int) -> Choice:
         raise NotImplementedError
 
-    def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
+    def whole_object(self, choices: list[Choice], counts: Usage) -> WholeObject:
         raise NotImplementedError
 
     def whole(self, answer: Answer) -> dict[str, Any]:
-        return self.whole_object([self.whole_choice(answer, 0)], answer.done.usage)
+        return dict(self.whole_object([self.whole_choice(answer, 0)], answer.done.usage))
+
+    def whole_of_choices(self, answers: list[Answer], counts: Usage) -> WholeObject:
+        """One object for several answers (``n``, or a list of prompts), one choice each."""
+        choices = [self.whole_choice(answer, index) for index, answer in enumerate(answers)]
+        return self.whole_object(choices, counts)
 
     def stream_delta(self, delta: Delta, first: bool) -> bytes:
         opening = self.opening_chunk() if first else b""
@@ -110,7 +135,7 @@ class _ServerSentEvents:
         return sse(error_body(OPENAI, error))
 
 
-class ChatFormat(_ServerSentEvents):
+class ChatFormat(_ServerSentEvents[ChatChoice, ChatCompletion]):
     """``chat.completion`` and ``chat.completion.chunk`` objects of one request."""
 
     def __init__(self, request_id: str, model: str, include_usage: bool = False) -> None:
@@ -121,8 +146,8 @@ class ChatFormat(_ServerSentEvents):
         # Calls already streamed in ToolDelta events (a forced call, as it is written).
         self._streamed_calls: set[int] = set()
 
-    def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
+    def _chunk(self, choices: list[ChatChunkChoice]) -> ChatCompletionChunk:
+        chunk: ChatCompletionChunk = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
@@ -150,7 +175,7 @@ class ChatFormat(_ServerSentEvents):
 
     def delta_chunk(self, delta: Delta, index: int = 0) -> bytes:
         # Reasoning goes in ``reasoning_content``, as vLLM and llama-server write it.
-        said: dict[str, Any] = {"reasoning_content": delta.thinking} if delta.thinking else {}
+        said: ChatDelta = {"reasoning_content": delta.thinking} if delta.thinking else {}
         if delta.text or not delta.thinking:
             said["content"] = delta.text
         return sse(
@@ -171,16 +196,21 @@ class ChatFormat(_ServerSentEvents):
         first chunk of an answer that starts with a call says the role, with no content, as
         OpenAI's does."""
         self._streamed_calls.add(delta.index)
-        call: dict[str, Any] = {"index": delta.index}
+        call: ToolCallFragment
         if delta.id is not None:
-            call.update(id=delta.id, type="function")
-            call["function"] = {"name": delta.name, "arguments": delta.arguments}
+            call = {
+                "index": delta.index,
+                "id": delta.id,
+                "type": "function",
+                "function": {"name": delta.name, "arguments": delta.arguments},
+            }
         else:
-            call["function"] = {"arguments": delta.arguments}
-        said: dict[str, Any] = {"role": "assistant", "content": None} if first else {}
-        choice = {
+            call = {"index": delta.index, "function": {"arguments": delta.arguments}}
+        said: ChatDelta = {"role": "assistant", "content": None} if first else {}
+        said["tool_calls"] = [call]
+        choice: ChatChunkChoice = {
             "index": 0,
-            "delta": {**said, "tool_calls": [call]},
+            "delta": said,
             "logprobs": None,
             "finish_reason": None,
         }
@@ -198,16 +228,17 @@ class ChatFormat(_ServerSentEvents):
         calls = [
             c
             for c in openai_tool_calls(done.tool_calls or [], indexed=True)
-            if c["index"] not in self._streamed_calls
+            if c.get("index") not in self._streamed_calls
         ]
         if calls:
-            said = {"role": "assistant", "content": None} if opening else {}
+            said: ChatDelta = {"role": "assistant", "content": None} if opening else {}
+            said["tool_calls"] = calls
             out += sse(
                 self._chunk(
                     [
                         {
                             "index": index,
-                            "delta": {**said, "tool_calls": calls},
+                            "delta": said,
                             "logprobs": None,
                             "finish_reason": None,
                         }
@@ -230,9 +261,9 @@ class ChatFormat(_ServerSentEvents):
     def usage_chunk(self, counts: Usage) -> bytes:
         return sse({**self._chunk([]), "usage": usage(counts)})
 
-    def whole_choice(self, answer: Answer, index: int) -> dict[str, Any]:
+    def whole_choice(self, answer: Answer, index: int) -> ChatChoice:
         done = answer.done
-        message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
+        message: ChatMessageBody = {"role": "assistant", "content": answer.text, "refusal": None}
         if answer.thinking:
             message["reasoning_content"] = answer.thinking
         if done.tool_calls:
@@ -245,7 +276,7 @@ class ChatFormat(_ServerSentEvents):
             "finish_reason": done.finish_reason,
         }
 
-    def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
+    def whole_object(self, choices: list[ChatChoice], counts: Usage) -> ChatCompletion:
         return {
             "id": self.id,
             "object": "chat.completion",
@@ -257,7 +288,7 @@ class ChatFormat(_ServerSentEvents):
         }
 
 
-class CompletionFormat(_ServerSentEvents):
+class CompletionFormat(_ServerSentEvents[CompletionChoice, TextCompletion]):
     """``text_completion`` objects of one request, whole and streamed."""
 
     def __init__(self, request_id: str, model: str, include_usage: bool = False) -> None:
@@ -266,8 +297,8 @@ class CompletionFormat(_ServerSentEvents):
         self.created = int(time.time())
         self.include_usage = include_usage
 
-    def _object(self, text: str, finish_reason: str | None, index: int = 0) -> dict[str, Any]:
-        obj: dict[str, Any] = {
+    def _object(self, text: str, finish_reason: str | None, index: int = 0) -> TextCompletion:
+        obj: TextCompletion = {
             "id": self.id,
             "object": "text_completion",
             "created": self.created,
@@ -280,7 +311,7 @@ class CompletionFormat(_ServerSentEvents):
         return obj
 
     @staticmethod
-    def _choice(text: str, finish_reason: str | None, index: int) -> dict[str, Any]:
+    def _choice(text: str, finish_reason: str | None, index: int) -> CompletionChoice:
         return {"index": index, "text": text, "logprobs": None, "finish_reason": finish_reason}
 
     def opening_chunk(self, index: int = 0) -> bytes:
@@ -295,10 +326,10 @@ class CompletionFormat(_ServerSentEvents):
     def usage_chunk(self, counts: Usage) -> bytes:
         return sse({**self._object("", None), "choices": [], "usage": usage(counts)})
 
-    def whole_choice(self, answer: Answer, index: int) -> dict[str, Any]:
+    def whole_choice(self, answer: Answer, index: int) -> CompletionChoice:
         return self._choice(answer.text, answer.done.finish_reason, index)
 
-    def whole_object(self, choices: list[dict[str, Any]], counts: Usage) -> dict[str, Any]:
+    def whole_object(self, choices: list[CompletionChoice], counts: Usage) -> TextCompletion:
         obj = self._object("", None)
         obj["choices"] = choices
         obj["usage"] = usage(counts)

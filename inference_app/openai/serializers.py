@@ -19,8 +19,16 @@ from inference_app.input_checks import (
     UnicodeBody,
     check_json_schema,
 )
+from inference_app.openai.bodies import (
+    ChatRequest,
+    CompletionRequest,
+    ResponseFormatIn,
+    SamplingRequest,
+)
 from models_app.models import ModelRecord
+from models_app.parameters import ModelOptions
 from project.edge.errors import ApiError
+from project.json_types import JsonObject
 from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
@@ -143,7 +151,7 @@ class FunctionSerializer(serializers.Serializer):
     parameters = serializers.DictField(required=False)
     strict = serializers.BooleanField(required=False, allow_null=True)
 
-    def validate_parameters(self, value: dict[str, Any]) -> dict[str, Any]:
+    def validate_parameters(self, value: JsonObject) -> JsonObject:
         return check_json_schema(value)
 
 
@@ -184,7 +192,7 @@ class JsonSchemaSerializer(serializers.Serializer):
     schema = serializers.DictField(required=False, default=dict)
     strict = serializers.BooleanField(required=False, allow_null=True)
 
-    def validate_schema(self, value: dict[str, Any]) -> dict[str, Any]:
+    def validate_schema(self, value: JsonObject) -> JsonObject:
         return check_json_schema(value)
 
 
@@ -192,7 +200,7 @@ class ResponseFormatSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=("text", "json_object", "json_schema"))
     json_schema = JsonSchemaSerializer(required=False)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: ResponseFormatIn) -> ResponseFormatIn:
         if attrs["type"] == "json_schema" and "json_schema" not in attrs:
             raise serializers.ValidationError({"json_schema": "required when type is json_schema"})
         return attrs
@@ -257,7 +265,7 @@ class SamplingSerializer(UnicodeBody):
         "stop",
     )
 
-    def options(self, defaults: dict[str, Any]) -> dict[str, Any]:
+    def options(self, defaults: ModelOptions) -> dict[str, Any]:
         """The sampling options: the model's defaults, overridden by the request."""
         data = self.validated_data
         options = {k: v for k, v in defaults.items() if k in self._OPTION_NAMES}
@@ -276,13 +284,13 @@ class SamplingSerializer(UnicodeBody):
         """How many generations the request asks for: ``n`` for each prompt."""
         return (self.validated_data.get("n") or 1) * self.prompt_count()
 
-    def validate_choices(self, attrs: dict[str, Any], prompts: int) -> None:
+    def validate_choices(self, attrs: SamplingRequest, prompts: int) -> None:
         if (attrs.get("n") or 1) * prompts > MAX_CHOICES:
             raise serializers.ValidationError(
                 {"n": f"n times the prompts is at most {MAX_CHOICES} generations per request"}
             )
 
-    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+    def to_payload(self, defaults: ModelOptions) -> GenerationPayload:
         raise NotImplementedError
 
     def check_model(self, record: ModelRecord) -> None:
@@ -297,7 +305,7 @@ class SamplingSerializer(UnicodeBody):
         self.check_model(record)
         return self.to_payloads(record.default_options)
 
-    def to_payloads(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
+    def to_payloads(self, defaults: ModelOptions) -> list[GenerationPayload]:
         """One payload per choice, in the order of the choices' ``index``: ``n`` for each
         prompt. With a ``seed``, choice ``i`` samples with ``seed + i``, so that the choices
         differ and the same request still answers the same."""
@@ -307,7 +315,7 @@ class SamplingSerializer(UnicodeBody):
             for i in range(self.validated_data.get("n") or 1)
         ]
 
-    def payloads_per_prompt(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
+    def payloads_per_prompt(self, defaults: ModelOptions) -> list[GenerationPayload]:
         return [self.to_payload(defaults)]
 
 
@@ -336,7 +344,7 @@ class ChatCompletionSerializer(SamplingSerializer):
         choices=REASONING_EFFORTS, required=False, allow_null=True
     )
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: ChatRequest) -> ChatRequest:
         self.validate_choices(attrs, 1)
         if attrs.get("top_logprobs") and not attrs.get("logprobs"):
             raise serializers.ValidationError({"top_logprobs": "needs logprobs set to true"})
@@ -359,8 +367,8 @@ class ChatCompletionSerializer(SamplingSerializer):
                 param="reasoning_effort",
             )
 
-    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
-        data = self.validated_data
+    def to_payload(self, defaults: ModelOptions) -> GenerationPayload:
+        data: ChatRequest = self.validated_data
         options = self.options(defaults)
         if data.get("max_completion_tokens"):
             options["max_tokens"] = data["max_completion_tokens"]
@@ -375,22 +383,23 @@ class ChatCompletionSerializer(SamplingSerializer):
             options["logprobs"] = True
             options["top_logprobs"] = data.get("top_logprobs") or 0
         messages = [{k: v for k, v in m.items() if v is not None} for m in data["messages"]]
-        # The model record may opt in to cutting an over-long prompt down, as /api does.
-        payload = GenerationPayload(
+        effort = data.get("reasoning_effort")
+        asked_tools = data.get("tools")
+        tools = (
+            [{"type": "function", "function": dict(t["function"])} for t in asked_tools]
+            if asked_tools
+            else None
+        )
+        return GenerationPayload(
             messages=messages,
             options=options,
+            # The model record may opt in to cutting an over-long prompt down, as /api does.
             truncate=bool(defaults.get("truncate")),
             separate_reasoning=True,
+            template_variables=reasoning_variables(effort) if effort is not None else None,
+            tools=tools,
+            tool_choice=(data.get("tool_choice") or "auto") if tools else None,
         )
-        effort = data.get("reasoning_effort")
-        if effort is not None:
-            payload.template_variables = reasoning_variables(effort)
-        if data.get("tools"):
-            payload.tools = [
-                {"type": "function", "function": dict(t["function"])} for t in data["tools"]
-            ]
-            payload.tool_choice = data.get("tool_choice") or "auto"
-        return payload
 
 
 class CompletionSerializer(SamplingSerializer):
@@ -400,18 +409,18 @@ class CompletionSerializer(SamplingSerializer):
     suffix = StrictCharField(required=False, allow_null=True, allow_blank=True)
     best_of = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: CompletionRequest) -> CompletionRequest:
         self.validate_choices(attrs, len(attrs["prompt"]))
         return attrs
 
     def prompt_count(self) -> int:
         return len(self.validated_data["prompt"])
 
-    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+    def to_payload(self, defaults: ModelOptions) -> GenerationPayload:
         return self.payloads_per_prompt(defaults)[0]
 
-    def payloads_per_prompt(self, defaults: dict[str, Any]) -> list[GenerationPayload]:
-        data = self.validated_data
+    def payloads_per_prompt(self, defaults: ModelOptions) -> list[GenerationPayload]:
+        data: CompletionRequest = self.validated_data
         return [
             GenerationPayload(
                 prompt=prompt if isinstance(prompt, str) else None,

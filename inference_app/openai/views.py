@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 
-from accounts.lookup import may_use
 from inference_app.dispatch import enqueue_embeddings, enqueue_generation
 from inference_app.openai.choices import respond_with_choices
 from inference_app.openai.endpoint import openai_endpoint
@@ -24,44 +23,46 @@ from inference_app.relay import RequestRelay
 from inference_app.replies import final_event, respond
 from models_app.models import ModelRecord, ModelStatus
 from models_app.services import ModelNotFound, afind_ready_model
+from project.edge.context import RequestContext
 from project.edge.endpoint import read_json_body
 from project.edge.errors import ApiError, ValidationFailed
 from workers.broker.wire import EmbeddingsPayload
 
 
 @openai_endpoint("GET")
-async def list_models(request: HttpRequest) -> HttpResponseBase:
+async def list_models(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     records = [r async for r in ModelRecord.objects.filter(status=ModelStatus.READY)]
-    visible = [r.to_openai() for r in records if may_use(request, r.name)]
+    visible = [r.to_openai() for r in records if ctx.may_use(r.name)]
     return JsonResponse({"object": "list", "data": visible})
 
 
 @openai_endpoint("GET")
-async def retrieve_model(request: HttpRequest, name: str) -> HttpResponseBase:
+async def retrieve_model(request: HttpRequest, ctx: RequestContext, name: str) -> HttpResponseBase:
     record = await afind_ready_model(name)
-    if not may_use(request, record.name):
+    if not ctx.may_use(record.name):
         raise ModelNotFound(name)  # as OpenAI answers for a model one has no access to
     return JsonResponse(record.to_openai())
 
 
 @openai_endpoint("POST")
-async def chat_completions(request: HttpRequest) -> HttpResponseBase:
+async def chat_completions(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     serializer = ChatCompletionSerializer(data=read_json_body(request))
     if serializer.is_valid() and serializer.choice_count() > 1:
-        return await respond_with_choices(request, serializer, ChatFormat)
-    return await _generate(request, serializer, ChatFormat)
+        return await respond_with_choices(request, ctx, serializer, ChatFormat)
+    return await _generate(request, ctx, serializer, ChatFormat)
 
 
 @openai_endpoint("POST")
-async def completions(request: HttpRequest) -> HttpResponseBase:
+async def completions(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     serializer = CompletionSerializer(data=read_json_body(request))
     if serializer.is_valid() and serializer.choice_count() > 1:
-        return await respond_with_choices(request, serializer, CompletionFormat)
-    return await _generate(request, serializer, CompletionFormat)
+        return await respond_with_choices(request, ctx, serializer, CompletionFormat)
+    return await _generate(request, ctx, serializer, CompletionFormat)
 
 
 async def _generate(
     request: HttpRequest,
+    ctx: RequestContext,
     serializer: ChatCompletionSerializer | CompletionSerializer,
     format_cls: type[ChatFormat] | type[CompletionFormat],
 ) -> HttpResponseBase:
@@ -69,6 +70,7 @@ async def _generate(
         raise ValidationFailed(serializer.errors)
     data = serializer.validated_data
     _, request_id = await enqueue_generation(
+        ctx,
         data["model"],
         serializer.payload_for,
         request.headers.get("X-Request-Id"),
@@ -85,7 +87,7 @@ async def _generate(
 
 
 @openai_endpoint("POST")
-async def embeddings(request: HttpRequest) -> HttpResponseBase:
+async def embeddings(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     serializer = EmbeddingSerializer(data=read_json_body(request))
     if not serializer.is_valid():
         raise ValidationFailed(serializer.errors)
@@ -100,7 +102,7 @@ async def embeddings(request: HttpRequest) -> HttpResponseBase:
             )
         return serializer.to_payload()
 
-    _, request_id = await enqueue_embeddings(data["model"], build_payload)
+    _, request_id = await enqueue_embeddings(ctx, data["model"], build_payload)
     event = await final_event(request, RequestRelay(request_id))
     return JsonResponse(
         {

@@ -19,14 +19,29 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
 from inference_app.replies import Answer
+from inference_app.responses_api.bodies import (
+    Echo,
+    Event,
+    FunctionCallItem,
+    IncompleteDetails,
+    Item,
+    MessageItem,
+    OutputTextPart,
+    PartEvent,
+    ReasoningItem,
+    ReasoningTextPart,
+    ResponseError,
+    ResponseObject,
+    ResponseUsage,
+    TextDoneEvent,
+    TextPart,
+)
 from inference_app.responses_api.items import new_item_id, output_text_part
 from project.edge.errors import ApiError
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
-
-Event = dict[str, Any]
 
 # A worker's finish reason as the response's status.
 STATUSES = {"length": "incomplete", "cancelled": "cancelled"}
@@ -48,14 +63,37 @@ class OutputBlock:
     def closed(self, status: str) -> list[Event]:
         return [self._item_event("response.output_item.done", status)]
 
-    def item(self, status: str) -> dict[str, Any]:
+    def item(self, status: str) -> Item:
         raise NotImplementedError
 
-    def _item_event(self, kind: str, status: str) -> Event:
+    def _item_event(
+        self,
+        kind: Literal["response.output_item.added", "response.output_item.done"],
+        status: str,
+    ) -> Event:
         return {"type": kind, "output_index": self.output_index, "item": self.item(status)}
 
-    def _at(self) -> dict[str, Any]:
-        return {"item_id": self.id, "output_index": self.output_index}
+    def _part_event(
+        self,
+        kind: Literal["response.content_part.added", "response.content_part.done"],
+        part: OutputTextPart | ReasoningTextPart,
+    ) -> PartEvent:
+        return {
+            "type": kind,
+            "item_id": self.id,
+            "output_index": self.output_index,
+            "content_index": 0,
+            "part": part,
+        }
+
+    def _text_done(self, kind: str, text: str) -> TextDoneEvent:
+        return {
+            "type": kind,
+            "item_id": self.id,
+            "output_index": self.output_index,
+            "content_index": 0,
+            "text": text,
+        }
 
 
 class MessageBlock(OutputBlock):
@@ -66,15 +104,16 @@ class MessageBlock(OutputBlock):
         self.text = text
 
     def opened(self) -> list[Event]:
-        part = {"type": "response.content_part.added", **self._at(), "content_index": 0}
-        return [*super().opened(), {**part, "part": output_text_part("")}]
+        part = self._part_event("response.content_part.added", output_text_part(""))
+        return [*super().opened(), part]
 
     def added(self, piece: str) -> list[Event]:
         self.text += piece
         return [
             {
                 "type": "response.output_text.delta",
-                **self._at(),
+                "item_id": self.id,
+                "output_index": self.output_index,
                 "content_index": 0,
                 "delta": piece,
                 "logprobs": [],
@@ -82,15 +121,16 @@ class MessageBlock(OutputBlock):
         ]
 
     def closed(self, status: str) -> list[Event]:
-        at = {**self._at(), "content_index": 0}
+        done = self._text_done("response.output_text.done", self.text)
+        done["logprobs"] = []
         return [
-            {"type": "response.output_text.done", **at, "text": self.text, "logprobs": []},
-            {"type": "response.content_part.done", **at, "part": output_text_part(self.text)},
+            done,
+            self._part_event("response.content_part.done", output_text_part(self.text)),
             *super().closed(status),
         ]
 
-    def item(self, status: str) -> dict[str, Any]:
-        content = [] if status == "in_progress" else [output_text_part(self.text)]
+    def item(self, status: str) -> MessageItem:
+        content: list[TextPart] = [] if status == "in_progress" else [output_text_part(self.text)]
         return {
             "id": self.id,
             "type": "message",
@@ -108,23 +148,29 @@ class ReasoningBlock(OutputBlock):
         self.text = text
 
     def opened(self) -> list[Event]:
-        part = {"type": "response.content_part.added", **self._at(), "content_index": 0}
-        return [*super().opened(), {**part, "part": _reasoning_part("")}]
+        part = self._part_event("response.content_part.added", _reasoning_part(""))
+        return [*super().opened(), part]
 
     def added(self, piece: str) -> list[Event]:
         self.text += piece
-        at = {**self._at(), "content_index": 0}
-        return [{"type": "response.reasoning_text.delta", **at, "delta": piece}]
+        return [
+            {
+                "type": "response.reasoning_text.delta",
+                "item_id": self.id,
+                "output_index": self.output_index,
+                "content_index": 0,
+                "delta": piece,
+            }
+        ]
 
     def closed(self, status: str) -> list[Event]:
-        at = {**self._at(), "content_index": 0}
         return [
-            {"type": "response.reasoning_text.done", **at, "text": self.text},
-            {"type": "response.content_part.done", **at, "part": _reasoning_part(self.text)},
+            self._text_done("response.reasoning_text.done", self.text),
+            self._part_event("response.content_part.done", _reasoning_part(self.text)),
             *super().closed(status),
         ]
 
-    def item(self, status: str) -> dict[str, Any]:
+    def item(self, status: str) -> ReasoningItem:
         content = [] if status == "in_progress" else [_reasoning_part(self.text)]
         return {
             "id": self.id,
@@ -135,7 +181,7 @@ class ReasoningBlock(OutputBlock):
         }
 
 
-def _reasoning_part(text: str) -> dict[str, Any]:
+def _reasoning_part(text: str) -> ReasoningTextPart:
     return {"type": "reasoning_text", "text": text}
 
 
@@ -159,20 +205,28 @@ class FunctionCallBlock(OutputBlock):
 
     def added(self, piece: str) -> list[Event]:
         self.arguments += piece
-        return [{"type": "response.function_call_arguments.delta", **self._at(), "delta": piece}]
+        return [
+            {
+                "type": "response.function_call_arguments.delta",
+                "item_id": self.id,
+                "output_index": self.output_index,
+                "delta": piece,
+            }
+        ]
 
     def closed(self, status: str) -> list[Event]:
-        done = {
+        done: Event = {
             "type": "response.function_call_arguments.done",
-            **self._at(),
+            "item_id": self.id,
+            "output_index": self.output_index,
             "name": self.name,
             "arguments": self.arguments,
         }
         return [done, *super().closed(status)]
 
-    def item(self, status: str) -> dict[str, Any]:
+    def item(self, status: str) -> FunctionCallItem:
         arguments = "" if status == "in_progress" else self.arguments
-        item = {
+        item: FunctionCallItem = {
             "id": self.id,
             "type": "function_call",
             "status": status,
@@ -191,7 +245,7 @@ def call_arguments(call: ToolCall) -> str:
     return call.arguments_text if call.arguments_text is not None else json.dumps(call.arguments)
 
 
-def usage(counts: Usage, reasoning_tokens: int = 0) -> dict[str, Any]:
+def usage(counts: Usage, reasoning_tokens: int = 0) -> ResponseUsage:
     return {
         "input_tokens": counts.prompt_tokens,
         "input_tokens_details": {"cached_tokens": counts.cached_tokens, "cache_write_tokens": 0},
@@ -205,7 +259,8 @@ class ResponseObjectFormat:
     """A ``ResponseFormat`` (``inference_app.replies``) writing one ``response``.
     ``echo`` holds the request fields the object repeats (``ResponseSerializer.echo``);
     ``namespaces`` the namespace of each function a namespace tool brought, by its name, for
-    the calls of it."""
+    the calls of it; ``store``, when given, what the object says of its storing in place of
+    the request's (a batch's responses are not kept)."""
 
     content_type = "text/event-stream"
 
@@ -213,15 +268,17 @@ class ResponseObjectFormat:
         self,
         response_id: str,
         model: str,
-        echo: dict[str, Any],
+        echo: Echo,
         namespaces: dict[str, str] | None = None,
+        *,
+        store: bool | None = None,
     ) -> None:
         self.id = response_id
         self.model = model
-        self.echo = echo
+        self.echo = echo if store is None else {**echo, "store": store}
         self.namespaces = dict(namespaces or {})
         self.created_at = int(time.time())
-        self.result: dict[str, Any] | None = None
+        self.result: ResponseObject | None = None
         self._blocks: list[OutputBlock] = []
         self._open: OutputBlock | None = None
         self._calls: dict[int, FunctionCallBlock] = {}  # streamed calls, by their index
@@ -235,15 +292,17 @@ class ResponseObjectFormat:
         status: str,
         *,
         counts: Usage | None = None,
-        error: dict[str, Any] | None = None,
+        error: ResponseError | None = None,
         item_status: str = "completed",
-    ) -> dict[str, Any]:
+    ) -> ResponseObject:
         """The response object as it stands; ``item_status`` is the last item's."""
         output = [
             block.item(item_status if block is self._blocks[-1] else "completed")
             for block in self._blocks
         ]
-        incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
+        incomplete: IncompleteDetails | None = (
+            {"reason": "max_output_tokens"} if status == "incomplete" else None
+        )
         return {
             "id": self.id,
             "object": "response",
@@ -285,9 +344,9 @@ class ResponseObjectFormat:
         for call in done.tool_calls or []:
             block = self._call_block(call.id, call.name, call_arguments(call))
             self._blocks.append(block)
-        return self._finish(done)
+        return dict(self._finish(done))
 
-    def _finish(self, done: Done) -> dict[str, Any]:
+    def _finish(self, done: Done) -> ResponseObject:
         status = STATUSES.get(done.finish_reason, "completed")
         item_status = "incomplete" if status == "incomplete" else "completed"
         self.result = self.response(status, counts=done.usage, item_status=item_status)
@@ -354,7 +413,7 @@ class ResponseObjectFormat:
         if self._open is not None:
             events += self._open.closed("incomplete")
             self._open = None
-        failure = {"code": "server_error", "message": error.message}
+        failure: ResponseError = {"code": "server_error", "message": error.message}
         self.result = self.response("failed", error=failure, item_status="incomplete")
         return self._sse([*events, {"type": "response.failed", "response": self.result}])
 
@@ -377,8 +436,8 @@ class ResponseObjectFormat:
     def _sse(self, events: list[Event]) -> bytes:
         out = []
         for event in events:
-            event = {**event, "sequence_number": self._sequence}
+            numbered = {**event, "sequence_number": self._sequence}
             self._sequence += 1
-            data = json.dumps(event, separators=(",", ":"))
+            data = json.dumps(numbered, separators=(",", ":"))
             out.append(f"event: {event['type']}\ndata: {data}\n\n")
         return "".join(out).encode()

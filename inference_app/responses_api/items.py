@@ -18,11 +18,24 @@ items, the output items and the chat messages are all made from one shape:
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from rest_framework import serializers
 
-INPUT_ROLES = ("user", "system", "developer", "assistant")
+from inference_app.openai.bodies import ChatMessageIn, ToolCallIn
+from inference_app.responses_api.bodies import (
+    FunctionCallItem,
+    Item,
+    MessageItem,
+    OutputTextPart,
+    ReasoningItem,
+    TextPart,
+)
+from project.json_types import JsonObject, JsonValue
+
+Role = Literal["user", "system", "developer", "assistant"]
+INPUT_ROLES: tuple[Role, ...] = ("user", "system", "developer", "assistant")
 ITEM_PREFIXES = {
     "message": "msg",
     "function_call": "fc",
@@ -41,15 +54,15 @@ def _fail(path: str, message: str) -> serializers.ValidationError:
     return serializers.ValidationError({path: [message]})
 
 
-def output_text_part(text: str) -> dict[str, Any]:
+def output_text_part(text: str) -> OutputTextPart:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def normalize_input(data: Any) -> list[dict[str, Any]]:
+def normalize_input(data: Any) -> list[Item]:
     """The request's ``input`` as a list of items in the API's form; raises ValidationError
     (its path relative to ``input``) for anything else."""
     if isinstance(data, str):
-        return [_message("user", [{"type": "input_text", "text": data}])]
+        return [_message("user", [data])]
     if not isinstance(data, list):
         raise serializers.ValidationError("must be a string or a list of input items")
     if not data:
@@ -57,14 +70,14 @@ def normalize_input(data: Any) -> list[dict[str, Any]]:
     return [_normalize_item(item, str(index)) for index, item in enumerate(data)]
 
 
-def _normalize_item(item: Any, path: str) -> dict[str, Any]:
+def _normalize_item(item: Any, path: str) -> Item:
     if not isinstance(item, dict):
         raise _fail(path, "each input item must be an object")
     kind = item.get("type", "message" if "role" in item else None)
     if kind == "message":
         return _normalize_message(item, path)
     if kind == "function_call":
-        call = {
+        call: FunctionCallItem = {
             "type": "function_call",
             "id": _optional_string(item, "id", path) or new_item_id("function_call"),
             "call_id": _string(item, "call_id", path),
@@ -88,39 +101,45 @@ def _normalize_item(item: Any, path: str) -> dict[str, Any]:
         summary = item.get("summary", [])
         if not isinstance(summary, list):
             raise _fail(f"{path}.summary", "must be a list")
-        return {
+        # Kept as the client sent it (its content, its encrypted_content...).
+        reasoning: ReasoningItem = {
             **item,
+            "type": "reasoning",
             "id": _optional_string(item, "id", path) or new_item_id("reasoning"),
             "summary": summary,
         }
+        return reasoning
     if kind is None:
         raise _fail(f"{path}.type", "an input item needs a type (or a role, for a message)")
     raise _fail(f"{path}.type", f"input item type {kind!r} is not supported")
 
 
-def _normalize_message(item: dict[str, Any], path: str) -> dict[str, Any]:
-    role = item.get("role")
-    if role not in INPUT_ROLES:
+def _normalize_message(item: JsonObject, path: str) -> MessageItem:
+    role = next((r for r in INPUT_ROLES if r == item.get("role")), None)
+    if role is None:
         raise _fail(f"{path}.role", f"must be one of {', '.join(INPUT_ROLES)}")
     content = item.get("content")
-    part_type = "output_text" if role == "assistant" else "input_text"
     if isinstance(content, str):
-        parts = [{"type": part_type, "text": content}]
+        texts = [content]
     elif isinstance(content, list):
-        parts = [
-            _text_part(part, f"{path}.content.{i}", part_type) for i, part in enumerate(content)
-        ]
+        texts = [_part_text(part, f"{path}.content.{i}") for i, part in enumerate(content)]
     else:
         raise _fail(f"{path}.content", "must be a string or a list of content parts")
-    message = _message(role, parts)
-    if isinstance(item.get("id"), str) and item["id"]:
-        message["id"] = item["id"]
+    message = _message(role, texts)
+    given_id = item.get("id")
+    if isinstance(given_id, str) and given_id:
+        message["id"] = given_id
     return message
 
 
-def _message(role: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+def _message(role: Role, texts: list[str]) -> MessageItem:
+    """A message item of ``role``: an assistant's parts are ``output_text``, the others'
+    ``input_text``."""
+    parts: list[TextPart]
     if role == "assistant":
-        parts = [output_text_part(p["text"]) for p in parts]
+        parts = [output_text_part(text) for text in texts]
+    else:
+        parts = [{"type": "input_text", "text": text} for text in texts]
     return {
         "type": "message",
         "id": new_item_id("message"),
@@ -130,17 +149,20 @@ def _message(role: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _text_part(part: Any, path: str, part_type: str) -> dict[str, Any]:
+def _part_text(part: JsonValue, path: str) -> str:
+    """The text of a content part (a refusal's, for a ``refusal`` part)."""
     if not isinstance(part, dict):
         raise _fail(path, "each content part must be an object")
     kind = part.get("type")
-    if kind == "refusal" and isinstance(part.get("refusal"), str):
-        return {"type": part_type, "text": part["refusal"]}
+    refusal = part.get("refusal")
+    if kind == "refusal" and isinstance(refusal, str):
+        return refusal
     if kind not in TEXT_PARTS:
         raise _fail(f"{path}.type", f"content part type {kind!r} is not supported by this model")
-    if not isinstance(part.get("text"), str):
+    text = part.get("text")
+    if not isinstance(text, str):
         raise _fail(f"{path}.text", "a text part needs a string 'text'")
-    return {"type": part_type, "text": part["text"]}
+    return text
 
 
 def _call_output(output: Any, path: str) -> str:
@@ -148,45 +170,46 @@ def _call_output(output: Any, path: str) -> str:
     if isinstance(output, str):
         return output
     if isinstance(output, list):
-        return "".join(
-            _text_part(part, f"{path}.{i}", "input_text")["text"] for i, part in enumerate(output)
-        )
+        return "".join(_part_text(part, f"{path}.{i}") for i, part in enumerate(output))
     raise _fail(path, "must be a string or a list of content parts")
 
 
-def _string(item: dict[str, Any], name: str, path: str, *, blank: bool = False) -> str:
+def _string(item: JsonObject, name: str, path: str, *, blank: bool = False) -> str:
     value = item.get(name)
     if not isinstance(value, str) or (not value and not blank):
         raise _fail(f"{path}.{name}", "must be a non-empty string")
     return value
 
 
-def _optional_string(item: dict[str, Any], name: str, path: str) -> str | None:
+def _optional_string(item: JsonObject, name: str, path: str) -> str | None:
     value = item.get(name)
     if value is not None and not isinstance(value, str):
         raise _fail(f"{path}.{name}", "must be a string")
     return value or None
 
 
-def message_text(item: dict[str, Any]) -> str:
-    return "".join(part["text"] for part in item["content"] if "text" in part)
+def message_text(item: MessageItem) -> str:
+    return "".join(part["text"] for part in item["content"])
 
 
-def known_call_ids(messages: list[dict[str, Any]]) -> set[str]:
-    """The ids of the tool calls the assistant messages in ``messages`` made."""
-    return {
-        call["id"]
-        for message in messages
-        for call in message.get("tool_calls") or []
-        if isinstance(call.get("id"), str)
-    }
+def known_call_ids(messages: Sequence[Mapping[str, object]]) -> set[str]:
+    """The ids of the tool calls the assistant messages in ``messages`` made (chat
+    messages, as stored: read with care)."""
+    ids: set[str] = set()
+    for message in messages:
+        calls = message.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            call_id = call.get("id") if isinstance(call, dict) else None
+            if isinstance(call_id, str):
+                ids.add(call_id)
+    return ids
 
 
 def to_messages(
-    items: list[dict[str, Any]],
-    earlier: list[dict[str, Any]] | None = None,
+    items: list[Item],
+    earlier: Sequence[Mapping[str, object]] | None = None,
     origins: list[int] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ChatMessageIn]:
     """Chat messages for ``items`` (in the API's form), continuing ``earlier`` messages: calls
     in a row join one assistant message (with the text just before them), outputs become
     ``tool`` messages. An output whose ``call_id`` names no call made in ``earlier`` or
@@ -194,14 +217,13 @@ def to_messages(
     index of the item each message starts from, so that an error about a message can name
     the item."""
     calls = known_call_ids(earlier or [])
-    messages: list[dict[str, Any]] = []
+    messages: list[ChatMessageIn] = []
     for index, item in enumerate(items):
-        kind = item["type"]
-        if kind == "message":
+        if item["type"] == "message":
             messages.append({"role": item["role"], "content": message_text(item)})
-        elif kind == "function_call":
+        elif item["type"] == "function_call":
             calls.add(item["call_id"])
-            call = {
+            call: ToolCallIn = {
                 "id": item["call_id"],
                 "type": "function",
                 "function": {"name": item["name"], "arguments": item["arguments"] or "{}"},
@@ -211,7 +233,7 @@ def to_messages(
                 last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif item["type"] == "function_call_output":
             if item["call_id"] not in calls:
                 raise _fail(
                     f"{index}.call_id",

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
 
 from django.conf import settings
 from django.db import models
+
+from inference_app.openai.bodies import ChatMessageIn
+from inference_app.responses_api.bodies import Item, ResponseObject
 
 
 def new_response_id() -> str:
@@ -45,20 +47,22 @@ class StoredResponse(models.Model):
     def __str__(self) -> str:
         return self.id
 
+    # The JSON columns hold what ``storage.ado_store_response`` wrote from these types.
+
     @property
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = json.loads(self.body_json)
+    def body(self) -> ResponseObject:
+        body: ResponseObject = json.loads(self.body_json)
         return body
 
     @property
-    def input_items(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = json.loads(self.input_items_json)
+    def input_items(self) -> list[Item]:
+        items: list[Item] = json.loads(self.input_items_json)
         return items
 
     @property
-    def messages(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = json.loads(self.messages_json)
+    def messages(self) -> list[ChatMessageIn]:
+        messages: list[ChatMessageIn] = json.loads(self.messages_json)
         return messages
 
-    def to_openai(self) -> dict[str, Any]:
+    def to_openai(self) -> ResponseObject:
         return self.body

@@ -9,15 +9,32 @@ payload, so both APIs generate alike. Its errors are reported under the Response
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rest_framework import serializers
 
 from inference_app.input_checks import MAX_C_INT, MAX_MODEL_NAME, StrictCharField, UnicodeBody
+from inference_app.openai.bodies import (
+    ChatMessageIn,
+    ChatRequest,
+    FunctionIn,
+    JsonSchemaIn,
+    ToolChoice,
+)
 from inference_app.openai.serializers import REASONING_EFFORTS, ChatCompletionSerializer
+from inference_app.responses_api.bodies import (
+    Echo,
+    FunctionTool,
+    Item,
+    ReasoningEcho,
+    ResponseRequest,
+    TextFormatIn,
+)
 from inference_app.responses_api.items import normalize_input, to_messages
 from inference_app.responses_api.tools import ToolSet, left_out_name, log_left_out, split_tools
 from models_app.models import ModelRecord
+from models_app.parameters import ModelOptions
 from project.edge.errors import ApiError
 from project.validation import first_error
 from workers.broker.wire import GenerationPayload
@@ -39,7 +56,7 @@ CHAT_PARAMS = (
 class InputField(serializers.Field):
     """``input``: a string or a list of items, as ``items.normalize_input`` reads them."""
 
-    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+    def to_internal_value(self, data: Any) -> list[Item]:
         return normalize_input(data)
 
     def to_representation(self, value: Any) -> Any:
@@ -111,7 +128,7 @@ class TextFormatSerializer(serializers.Serializer):
     schema = serializers.DictField(required=False)
     strict = serializers.BooleanField(required=False, allow_null=True)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: TextFormatIn) -> TextFormatIn:
         if attrs["type"] == "json_schema":
             for name in ("name", "schema"):
                 if name not in attrs:
@@ -166,7 +183,7 @@ class ResponseSerializer(UnicodeBody):
 
     chat: ChatCompletionSerializer
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+    def validate(self, attrs: ResponseRequest) -> ResponseRequest:
         tools: ToolSet = attrs.get("tools") or ToolSet()
         choice = attrs.get("tool_choice")
         if isinstance(choice, dict) and choice["type"] != "function":
@@ -179,7 +196,7 @@ class ResponseSerializer(UnicodeBody):
                 }
             )
         log_left_out(tools)
-        earlier: list[dict[str, Any]] = []
+        earlier: list[ChatMessageIn] = []
         if attrs.get("previous_response_id"):
             if "previous_messages" not in self.context:
                 raise serializers.ValidationError(
@@ -193,7 +210,9 @@ class ResponseSerializer(UnicodeBody):
             raise serializers.ValidationError({"input": exc.detail}) from exc
         attrs["conversation"] = [*earlier, *turns]
         instructions = attrs.get("instructions")
-        system = [{"role": "system", "content": instructions}] if instructions else []
+        system: list[ChatMessageIn] = (
+            [{"role": "system", "content": instructions}] if instructions else []
+        )
         self.chat = ChatCompletionSerializer(
             data=self._chat_body(attrs, [*system, *attrs["conversation"]])
         )
@@ -213,36 +232,47 @@ class ResponseSerializer(UnicodeBody):
         return attrs
 
     @staticmethod
-    def _chat_body(attrs: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": attrs["model"], "messages": messages}
-        for name in ("temperature", "top_p", "user", "parallel_tool_calls"):
-            if attrs.get(name) is not None:
-                body[name] = attrs[name]
+    def _chat_body(attrs: ResponseRequest, messages: list[ChatMessageIn]) -> ChatRequest:
+        """The chat request this one is: its body as ``ChatCompletionSerializer`` validates
+        it (so that chat's checks name the fields they came from)."""
+        body: ChatRequest = {"model": attrs["model"], "messages": messages}
+        if attrs.get("temperature") is not None:
+            body["temperature"] = attrs.get("temperature")
+        if attrs.get("top_p") is not None:
+            body["top_p"] = attrs.get("top_p")
+        if attrs.get("user") is not None:
+            body["user"] = attrs["user"]
+        if attrs.get("parallel_tool_calls") is not None:
+            body["parallel_tool_calls"] = attrs.get("parallel_tool_calls")
         if attrs.get("max_output_tokens"):
-            body["max_completion_tokens"] = attrs["max_output_tokens"]
+            body["max_completion_tokens"] = attrs.get("max_output_tokens")
         effort = (attrs.get("reasoning") or {}).get("effort")
         if effort is not None:
             body["reasoning_effort"] = effort
-        tools: ToolSet | None = attrs.get("tools")
+        tools = attrs.get("tools")
         if tools is not None and tools.functions:
             body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {k: v for k, v in tool.items() if k != "type" and v is not None},
-                }
-                for tool in tools.functions
+                {"type": "function", "function": _chat_function(tool)} for tool in tools.functions
             ]
         choice = attrs.get("tool_choice")
         if isinstance(choice, dict):
-            body["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
-        elif choice is not None:
-            body["tool_choice"] = choice
+            name = choice.get("name")
+            body["tool_choice"] = {
+                "type": "function",
+                "function": {"name": name if isinstance(name, str) else ""},
+            }
+        elif isinstance(choice, str) and choice in _PLAIN_CHOICES:
+            body["tool_choice"] = _PLAIN_CHOICES[choice]
         fmt = (attrs.get("text") or {}).get("format")
         if fmt and fmt["type"] == "json_schema":
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {k: v for k, v in fmt.items() if k != "type"},
-            }
+            schema: JsonSchemaIn = {"schema": fmt.get("schema", {})}
+            if "name" in fmt:
+                schema["name"] = fmt["name"]
+            if "description" in fmt:
+                schema["description"] = fmt["description"]
+            if "strict" in fmt:
+                schema["strict"] = fmt["strict"]
+            body["response_format"] = {"type": "json_schema", "json_schema": schema}
         elif fmt:
             body["response_format"] = {"type": fmt["type"]}
         return body
@@ -260,17 +290,21 @@ class ResponseSerializer(UnicodeBody):
             raise
         return self.to_payload(record.default_options)
 
-    def to_payload(self, defaults: dict[str, Any]) -> GenerationPayload:
+    def to_payload(self, defaults: ModelOptions) -> GenerationPayload:
         payload = self.chat.to_payload(defaults)
-        if "response_format" in payload.options:
-            payload.options["response_format"]["param"] = "text.format.schema"
-        return payload
+        response_format = payload.options.get("response_format")
+        if response_format is None:
+            return payload
+        # A schema error names the Responses API's field, not chat's.
+        response_format = {**response_format, "param": "text.format.schema"}
+        return replace(payload, options={**payload.options, "response_format": response_format})
 
-    def echo(self, payload: GenerationPayload) -> dict[str, Any]:
+    def echo(self, payload: GenerationPayload) -> Echo:
         """The request's fields a response object repeats, as the request set them (or, for
         sampling, as ``payload`` will sample)."""
-        data = self.validated_data
-        fmt = dict((data.get("text") or {}).get("format") or {"type": "text"})
+        data: ResponseRequest = self.validated_data
+        asked: TextFormatIn = (data.get("text") or {}).get("format") or {"type": "text"}
+        fmt = asked.copy()
         return {
             "instructions": data.get("instructions"),
             "max_output_tokens": data.get("max_output_tokens"),
@@ -290,7 +324,7 @@ class ResponseSerializer(UnicodeBody):
             "user": data.get("user"),
         }
 
-    def _reasoning_echo(self) -> dict[str, Any] | None:
+    def _reasoning_echo(self) -> ReasoningEcho | None:
         asked = self.validated_data.get("reasoning")
         if not asked:
             return None
@@ -330,3 +364,21 @@ def responses_param(param: str | None) -> str:
         if param.startswith(chat):
             return responses + param[len(chat) :]
     return param
+
+
+_PLAIN_CHOICES: dict[str, ToolChoice] = {"auto": "auto", "none": "none", "required": "required"}
+
+
+def _chat_function(tool: FunctionTool) -> FunctionIn:
+    """A function tool as chat's ``function`` (its fields that are set)."""
+    function: FunctionIn = {"name": tool["name"]}
+    description = tool.get("description")
+    if description is not None:
+        function["description"] = description
+    parameters = tool.get("parameters")
+    if parameters is not None:
+        function["parameters"] = parameters
+    strict = tool.get("strict")
+    if strict is not None:
+        function["strict"] = strict
+    return function

@@ -9,9 +9,11 @@ are everyone's.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from accounts.lookup import KeyInfo
+from inference_app.responses_api.bodies import Item, ItemList, ResponseObject
 from inference_app.responses_api.items import to_messages
 from inference_app.responses_api.models import StoredResponse
 from project.edge.errors import ApiError, NotFound
@@ -25,7 +27,9 @@ class ResponseNotFound(NotFound):
         super().__init__(f"Response with id '{response_id}' not found.", param=param)
 
 
-def _owned(key: KeyInfo | None) -> dict[str, Any]:
+def _owned(key: KeyInfo | None) -> dict[str, int | None]:
+    """The filter that finds the responses of ``key``'s user (with keys off: those stored
+    with keys off)."""
     return {"user_id": key.user_id if key is not None else None}
 
 
@@ -39,13 +43,14 @@ async def afind_response(
 
 
 async def ado_store_response(
-    response: dict[str, Any],
-    input_items: list[dict[str, Any]],
-    conversation: list[dict[str, Any]],
+    response: ResponseObject | dict[str, Any],
+    input_items: list[Item],
+    conversation: Sequence[Mapping[str, object]],
     key: KeyInfo | None,
 ) -> StoredResponse:
-    """Keep ``response`` with its input items and the messages to continue from:
-    ``conversation`` (without the instructions) and the response's output after it."""
+    """Keep ``response`` (the object as the format kept it, or as ``whole`` answered it)
+    with its input items and the messages to continue from: ``conversation`` (without the
+    instructions) and the response's output after it."""
     messages = [*conversation, *to_messages(response["output"], conversation)]
     return await StoredResponse.objects.acreate(
         id=response["id"],
@@ -66,11 +71,11 @@ async def ado_delete_response(response_id: str, key: KeyInfo | None) -> None:
 
 def input_items_page(
     stored: StoredResponse, *, order: str, limit: int, after: str | None
-) -> dict[str, Any]:
+) -> ItemList:
     """One page of the response's input items, as ``ResponseItemList``: ``order`` ``desc``
     (OpenAI's default) lists the last item first; ``after`` is the id of the item the page
     starts after."""
-    items: list[dict[str, Any]] = list(stored.input_items)
+    items = stored.input_items
     if order == "desc":
         items.reverse()
     if after is not None:

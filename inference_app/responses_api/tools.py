@@ -27,6 +27,8 @@ from typing import Any
 from rest_framework import serializers
 
 from inference_app.input_checks import StrictCharField
+from inference_app.responses_api.bodies import FunctionTool
+from project.json_types import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,14 @@ class ToolSet:
     each tool the model does not see, named as ``left_out_name`` names it; ``paths``: where
     each function is in the request's ``tools`` (``"2"``, ``"3.tools.0"``)."""
 
-    functions: list[dict[str, Any]] = field(default_factory=list)
+    functions: list[FunctionTool] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     namespaces: dict[str, str] = field(default_factory=dict)
     left_out: list[str] = field(default_factory=list)
-    echoed: list[dict[str, Any]] = field(default_factory=list)
+    echoed: list[JsonObject] = field(default_factory=list)
 
 
-def left_out_name(tool: dict[str, Any]) -> str:
+def left_out_name(tool: JsonObject) -> str:
     """A left-out tool as the log and errors name it: its type, and its name if it has one
     (``custom 'apply_patch'``, ``mcp 'deepwiki'``)."""
     kind = str(tool.get("type"))
@@ -88,14 +90,15 @@ class FunctionToolSerializer(serializers.Serializer):
     strict = serializers.BooleanField(required=False, allow_null=True)
 
 
-def _function(tool: dict[str, Any], path: str) -> dict[str, Any]:
+def _function(tool: JsonObject, path: str) -> FunctionTool:
     serializer = FunctionToolSerializer(data=tool)
     if not serializer.is_valid():
         raise serializers.ValidationError({path: serializer.errors})
-    return dict(serializer.validated_data)
+    validated: FunctionTool = serializer.validated_data
+    return {**validated}
 
 
-def _unpack_namespace(tool: dict[str, Any], path: str, tools: ToolSet) -> None:
+def _unpack_namespace(tool: JsonObject, path: str, tools: ToolSet) -> None:
     name = tool.get("name")
     if not isinstance(name, str) or not name:
         raise serializers.ValidationError({path: {"name": ["must be a non-empty string"]}})
@@ -117,7 +120,7 @@ def _unpack_namespace(tool: dict[str, Any], path: str, tools: ToolSet) -> None:
             tools.left_out.append(f"{left_out_name(member)} in namespace {name!r}")
 
 
-def _check_unique(functions: list[dict[str, Any]]) -> None:
+def _check_unique(functions: list[FunctionTool]) -> None:
     seen: set[str] = set()
     for function in functions:
         if function["name"] in seen:
@@ -127,7 +130,7 @@ def _check_unique(functions: list[dict[str, Any]]) -> None:
         seen.add(function["name"])
 
 
-def _echo(tool: dict[str, Any]) -> dict[str, Any]:
+def _echo(tool: JsonObject) -> JsonObject:
     """A tool as the response repeats it: a function with OpenAI's fields filled in, any
     other as sent."""
     if tool["type"] != "function":

@@ -17,11 +17,12 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from accounts.lookup import KeyInfo
 from inference_app.dispatch import enqueue_generation
+from inference_app.openai.bodies import ChatMessageIn
 from inference_app.openai.endpoint import openai_endpoint
 from inference_app.relay import RequestRelay
 from inference_app.replies import respond
+from inference_app.responses_api.bodies import ResponseObject
 from inference_app.responses_api.format import ResponseObjectFormat
 from inference_app.responses_api.models import new_response_id
 from inference_app.responses_api.serializer import ResponseSerializer, responses_param
@@ -34,22 +35,19 @@ from inference_app.responses_api.storage import (
     input_items_page,
 )
 from models_app.models import ModelRecord
+from project.edge.context import RequestContext
 from project.edge.endpoint import read_json_body
 from project.edge.errors import ApiError, ValidationFailed
 from workers.broker.wire import GenerationPayload
 
-Store = Callable[[dict[str, Any]], Awaitable[object]]
-
-
-def _key(request: HttpRequest) -> KeyInfo | None:
-    return getattr(request, "herd_key", None)
+Store = Callable[[ResponseObject], Awaitable[object]]
 
 
 @openai_endpoint("POST")
-async def create_response(request: HttpRequest) -> HttpResponseBase:
+async def create_response(request: HttpRequest, ctx: RequestContext) -> HttpResponseBase:
     body = read_json_body(request)
-    key = _key(request)
-    previous: list[dict[str, Any]] = []
+    key = ctx.key
+    previous: list[ChatMessageIn] = []
     previous_id = body.get("previous_response_id")
     if isinstance(previous_id, str) and previous_id:
         found = await afind_response(previous_id, key, param="previous_response_id")
@@ -74,7 +72,7 @@ async def create_response(request: HttpRequest) -> HttpResponseBase:
         return built[0]
 
     _, request_id = await enqueue_generation(
-        data["model"], build_payload, request.headers.get("X-Request-Id")
+        ctx, data["model"], build_payload, request.headers.get("X-Request-Id")
     )
     fmt = ResponseObjectFormat(
         new_response_id(),
@@ -91,7 +89,7 @@ async def create_response(request: HttpRequest) -> HttpResponseBase:
     if not serializer.stored:
         return response
 
-    async def store(result: dict[str, Any]) -> object:
+    async def store(result: ResponseObject) -> object:
         return await ado_store_response(result, data["input"], data["conversation"], key)
 
     if isinstance(response, StreamingHttpResponse):
@@ -116,16 +114,20 @@ async def _stored_before_the_end(
 
 
 @openai_endpoint("GET", "DELETE")
-async def response_detail(request: HttpRequest, response_id: str) -> HttpResponseBase:
+async def response_detail(
+    request: HttpRequest, ctx: RequestContext, response_id: str
+) -> HttpResponseBase:
     if request.method == "DELETE":
-        await ado_delete_response(response_id, _key(request))
+        await ado_delete_response(response_id, ctx.key)
         return JsonResponse({"id": response_id, "object": "response", "deleted": True})
-    stored = await afind_response(response_id, _key(request))
+    stored = await afind_response(response_id, ctx.key)
     return JsonResponse(stored.to_openai())
 
 
 @openai_endpoint("GET")
-async def input_items(request: HttpRequest, response_id: str) -> HttpResponseBase:
+async def input_items(
+    request: HttpRequest, ctx: RequestContext, response_id: str
+) -> HttpResponseBase:
     order = request.GET.get("order", "desc")
     if order not in ("asc", "desc"):
         raise ApiError("order must be 'asc' or 'desc'", param="order")
@@ -135,6 +137,6 @@ async def input_items(request: HttpRequest, response_id: str) -> HttpResponseBas
         limit = 0
     if not 1 <= limit <= MAX_PAGE:
         raise ApiError(f"limit must be an integer from 1 to {MAX_PAGE}", param="limit")
-    stored = await afind_response(response_id, _key(request))
+    stored = await afind_response(response_id, ctx.key)
     page = input_items_page(stored, order=order, limit=limit, after=request.GET.get("after"))
     return JsonResponse(page)

@@ -10,10 +10,9 @@ from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from accounts.lookup import KeyInfo
-from inference_app.dispatch import key_request_id
 from inference_app.status.queries import queue_status, request_status
 from project.broker import sync_client
+from project.edge.context import request_context
 from project.edge.errors import NotFound
 from project.edge.families import OLLAMA, OPENAI, error_response
 
@@ -43,8 +42,10 @@ def _status(request: HttpRequest, family: str) -> HttpResponseBase:
 def _request_status(request: HttpRequest, request_id: str) -> dict[str, Any] | None:
     """Where a request of the asking key stands (``request_id`` as the key sent it or as the
     server answered it); staff may also ask of any request by the id the server gave it."""
-    key: KeyInfo | None = getattr(request, "herd_key", None)
-    asked = key_request_id(str(key.id) if key is not None else None, request_id)
+    # A plain view (both families share it): who asks comes through the edge's accessor.
+    ctx = request_context(request)
+    key = ctx.key
+    asked = ctx.namespaced(request_id)
     found = request_status(sync_client(), asked)
     if found is None and key is not None and key.user_is_staff and asked != request_id:
         found = request_status(sync_client(), request_id)

@@ -8,8 +8,10 @@ from typing import Any, ClassVar
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 
+from project.edge.context import ANONYMOUS, RequestContext, request_context
 from project.edge.errors import ApiError, BodyTooLarge, InvalidJson, NotFound, ValidationFailed
 from project.edge.families import error_body
 
@@ -27,6 +29,12 @@ class FamilyErrors:
         for name, value in error.headers.items():
             response[name] = value
         return response
+
+
+def drf_request_context(request: Request | None) -> RequestContext:
+    """Who asks, for a DRF view: the context the key middleware attached to the Django
+    request DRF wraps (``ANONYMOUS`` without one)."""
+    return ANONYMOUS if request is None else request_context(request._request)
 
 
 def as_api_error(exc: Exception) -> ApiError | None:

@@ -2,7 +2,9 @@
 
 ``api_endpoint(family, *methods)`` allows ``methods`` only, answers an ``ApiError`` in the
 family's shape, and answers anything unexpected with a 500 in that shape too (logged with its
-traceback and the request id), never with Django's HTML page.
+traceback and the request id), never with Django's HTML page. ``context_view`` does the same
+for a view that takes who asks (``project.edge.context.RequestContext``) as an argument: the
+family decorators (``openai_endpoint``...) are it.
 """
 
 from __future__ import annotations
@@ -12,19 +14,24 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any
+from typing import Any, Concatenate
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from project.edge.context import RequestContext, exchange_of, request_context
 from project.edge.errors import ApiError, BodyTooLarge, InvalidJson, MethodNotAllowed
 from project.edge.families import error_response
 
 log = logging.getLogger(__name__)
 
 View = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
+# A view told who asks: ``view(request, context, *url_arguments)``.
+ContextView = Callable[
+    Concatenate[HttpRequest, RequestContext, ...], Coroutine[Any, Any, HttpResponseBase]
+]
 
 
 def api_endpoint(family: str, *methods: str) -> Callable[[View], View]:
@@ -42,6 +49,20 @@ def api_endpoint(family: str, *methods: str) -> Callable[[View], View]:
                 return internal_error(family, request)
 
         return wrapper
+
+    return decorate
+
+
+def context_view(family: str, *methods: str) -> Callable[[ContextView], View]:
+    """``api_endpoint``, for a view that takes who asks as its second argument: the context
+    the key middleware built (``project.edge.context``)."""
+
+    def decorate(view: ContextView) -> View:
+        @wraps(view)
+        async def with_context(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            return await view(request, request_context(request), *args, **kwargs)
+
+        return api_endpoint(family, *methods)(with_context)
 
     return decorate
 
@@ -65,10 +86,10 @@ def read_json_body(request: HttpRequest, *, empty_is_object: bool = False) -> di
     """The request's JSON object. Parsed once per request: the key middleware reads the
     ``model`` from it before the view does. ``empty_is_object``: an empty body is ``{}``
     (Ollama's model endpoints take one); otherwise it is invalid JSON."""
-    cached: dict[str, Any] | ApiError | None = getattr(request, "_herd_json", None)
+    exchange = exchange_of(request)
+    cached = exchange.body
     if cached is None:
-        cached = _parse(request)
-        request._herd_json = cached  # type: ignore[attr-defined]
+        cached = exchange.body = _parse(request)
     if isinstance(cached, ApiError):
         if empty_is_object and isinstance(cached, _EmptyBody):
             return {}

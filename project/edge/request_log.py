@@ -29,6 +29,7 @@ from django.http.response import HttpResponseBase
 
 from accounts.bodies import named_models
 from accounts.usage import noted_tokens
+from project.edge.context import request_context
 from project.edge.families import family_of
 
 log = logging.getLogger("herd.requests")
@@ -87,7 +88,7 @@ def request_line(
     error: str | None,
     ended: str = "",
 ) -> str:
-    key = getattr(request, "herd_key", None)
+    key = request_context(request).key
     tokens = noted_tokens(request)
     return format_line(
         request.method or "-",

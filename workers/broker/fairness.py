@@ -20,7 +20,6 @@ older than ``HERD_QUEUE_TIMEOUT`` (requests that expired unanswered) no longer c
 from __future__ import annotations
 
 import time
-from contextvars import ContextVar
 from typing import Any
 
 import redis
@@ -29,10 +28,6 @@ from django.conf import settings
 # Celery priority levels for the Redis transport (project.settings sets them as its
 # ``priority_steps``): 0 is taken first.
 LEVELS = 10
-
-# Who is asking, for the request being handled: the key's id; None with authentication off.
-# accounts.middleware sets it; inference_app.dispatch reads it.
-current_sharer: ContextVar[str | None] = ContextVar("current_sharer", default=None)
 
 
 def waiting_set(worker_name: str, sharer: str) -> str:

@@ -111,7 +111,7 @@ class ModelSpec:
         return _build(cls, data)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _QueuedRequest:
     """What every request payload carries: how it queues and how long its model stays."""
 
@@ -127,7 +127,7 @@ class _QueuedRequest:
         return self.lane == "batch"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class GenerationPayload(_QueuedRequest):
     """One chat (``messages``) or completion (``prompt``, or its token ids ``prompt_tokens``)
     request, an Ollama request that only loads or unloads its model (``action``), or one that
@@ -163,7 +163,7 @@ class GenerationPayload(_QueuedRequest):
         return _build(cls, data)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class EmbeddingsPayload(_QueuedRequest):
     """The texts of one embedding request, each a string or a list of token ids."""
 

@@ -15,12 +15,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Generator
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO, TypedDict
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from inference_app.ollama.bodies import GenerationObject
 from project.durations import parse_duration
+from project.json_types import JsonObject
 
 # The exit status of a command stopped by Ctrl-C, as a shell reports it (128 + SIGINT).
 INTERRUPTED = 130
@@ -42,15 +44,28 @@ def server_url(host: str) -> str:
     return f"http://{address}:{port}"
 
 
+class Turn(TypedDict):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class RequestOptions(TypedDict, total=False):
+    """What ``herd run`` adds to each ``/api/chat`` body."""
+
+    keep_alive: float
+    format: str
+    options: JsonObject
+
+
 class ChatClient:
     """Streams ``/api/chat`` answers; raises CommandError with the server's own message."""
 
-    def __init__(self, base_url: str, model: str, options: dict[str, Any]) -> None:
+    def __init__(self, base_url: str, model: str, options: RequestOptions) -> None:
         self.base_url = base_url
         self.model = model
         self.options = options
 
-    def stream(self, messages: list[dict[str, Any]]) -> Generator[dict[str, Any], None, None]:
+    def stream(self, messages: list[Turn]) -> Generator[GenerationObject, None, None]:
         body = json.dumps({"model": self.model, "messages": messages, **self.options}).encode()
         request = urllib.request.Request(
             f"{self.base_url}/api/chat",
@@ -73,13 +88,14 @@ class ChatClient:
                 chunk = json.loads(line)
                 if "error" in chunk:
                     raise CommandError(chunk["error"])
-                yield chunk
+                answer: GenerationObject = chunk
+                yield answer
 
 
-def parse_settings(pairs: list[str]) -> dict[str, Any]:
+def parse_settings(pairs: list[str]) -> JsonObject:
     """``["num_predict=64", "stop=###"]`` -> ``{"num_predict": 64, "stop": "###"}``: values
     are read as JSON where they parse (numbers, booleans, lists), else kept as text."""
-    parsed: dict[str, Any] = {}
+    parsed: JsonObject = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
@@ -116,7 +132,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        request_options: dict[str, Any] = {}
+        request_options: RequestOptions = {}
         if options["keepalive"]:
             try:
                 request_options["keep_alive"] = parse_duration(options["keepalive"])
@@ -144,7 +160,7 @@ class Command(BaseCommand):
         self._chat(client, options["verbose"])
 
     def _chat(self, client: ChatClient, verbose: bool) -> None:
-        history: list[dict[str, Any]] = []
+        history: list[Turn] = []
         while True:
             try:
                 line = input(">>> ")
@@ -181,15 +197,16 @@ class Command(BaseCommand):
             history.append({"role": "assistant", "content": answer})
             self.stdout.write("")
 
-    def _answer(self, client: ChatClient, messages: list[dict[str, Any]], verbose: bool) -> str:
+    def _answer(self, client: ChatClient, messages: list[Turn], verbose: bool) -> str:
         """Print the answer as it arrives; returns it whole."""
         parts: list[str] = []
-        final: dict[str, Any] = {}
+        final: GenerationObject | None = None
         # closing(): a Ctrl-C between two chunks closes the connection too, not only one that
         # comes while the stream waits for the next.
         with contextlib.closing(client.stream(messages)) as chunks:
             for chunk in chunks:
-                text = chunk.get("message", {}).get("content", "")
+                message = chunk.get("message")
+                text = message.get("content", "") if message is not None else ""
                 if text:
                     parts.append(text)
                     self.stdout.write(text, ending="")
@@ -202,7 +219,7 @@ class Command(BaseCommand):
         return "".join(parts)
 
 
-def _stats(final: dict[str, Any]) -> str:
+def _stats(final: GenerationObject) -> str:
     def seconds(ns: int) -> str:
         return f"{ns / 1e9:.6f}s"
 
