@@ -24,6 +24,7 @@ from workers.engine.generation import (
     tokenize_prompt,
 )
 from workers.engine.jobs import BATCH, INTERACTIVE, Engine, EngineJob, JobQueue, SerialEngine
+from workers.engine.logprobs import LogprobEntry
 from workers.engine.slots import Slot
 from workers.worker.residency import (
     DEFAULT_CACHE_SEQUENCES,
@@ -68,7 +69,7 @@ def serial(tiny_gguf: Path) -> Iterator[SerialEngine]:
 class Outcome:
     result: GenerationResult
     pieces: list[str] = field(default_factory=list)
-    logprobs: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: list[LogprobEntry] = field(default_factory=list)
     slot: int | None = None
 
     @property
@@ -87,7 +88,7 @@ def generation(
     ``on_piece`` gets the number of pieces so far and returns False to cancel."""
     outcome = Outcome(GenerationResult("", 0, 0))
 
-    def emit(text: str, _tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+    def emit(text: str, _tokens: int, logprobs: list[LogprobEntry] | None) -> bool:
         outcome.pieces.append(text)
         outcome.logprobs.extend(logprobs or [])
         return on_piece(len(outcome.pieces)) if on_piece is not None else True
@@ -233,11 +234,11 @@ def test_seeded_sampling_and_logprobs_are_per_sequence(
     assert _values(scored.logprobs) == pytest.approx(_values(logprobs_alone.logprobs), abs=1e-4)
 
 
-def _tokens(entries: list[dict[str, Any]]) -> list[list[str]]:
+def _tokens(entries: list[LogprobEntry]) -> list[list[str]]:
     return [[e["token"], *(t["token"] for t in e["top_logprobs"])] for e in entries]
 
 
-def _values(entries: list[dict[str, Any]]) -> list[float]:
+def _values(entries: list[LogprobEntry]) -> list[float]:
     return [v for e in entries for v in (e["logprob"], *(t["logprob"] for t in e["top_logprobs"]))]
 
 

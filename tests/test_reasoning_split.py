@@ -9,6 +9,7 @@ import pytest
 
 from models_app.capabilities import derive_capabilities, reasoning_tags
 from workers.broker.wire import Delta
+from workers.engine.logprobs import LogprobEntry
 from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 
 
@@ -87,15 +88,19 @@ def test_held_tokens_and_logprobs_go_with_the_next_piece_out() -> None:
     stream = ReasoningStream(
         ReasoningSplitter("<think>", "</think>", inside=False), to("think"), to("answer")
     )
-    stream.emit("<think>", 1, [{"token": "<think>"}])  # all held: a tag
-    stream.emit("Hm", 1, [{"token": "Hm"}])
-    stream.emit("</think>", 1, [{"token": "</think>"}])
-    stream.emit("Yes", 1, [{"token": "Yes"}])
+    stream.emit("<think>", 1, [_entry("<think>")])  # all held: a tag
+    stream.emit("Hm", 1, [_entry("Hm")])
+    stream.emit("</think>", 1, [_entry("</think>")])
+    stream.emit("Yes", 1, [_entry("Yes")])
     stream.finish()
     assert sent == [
-        ("think", "Hm", 2, [{"token": "<think>"}, {"token": "Hm"}]),
-        ("answer", "Yes", 2, [{"token": "</think>"}, {"token": "Yes"}]),
+        ("think", "Hm", 2, [_entry("<think>"), _entry("Hm")]),
+        ("answer", "Yes", 2, [_entry("</think>"), _entry("Yes")]),
     ]
+
+
+def _entry(token: str) -> LogprobEntry:
+    return LogprobEntry(token=token, logprob=0.0, bytes=list(token.encode()), top_logprobs=[])
 
 
 @pytest.mark.parametrize(

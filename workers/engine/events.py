@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.engine.logprobs import LogprobEntry
+
 # ``Finished.finish_reason`` of a request that only counted its prompt's tokens.
 COUNTED = "count_tokens"
 
@@ -25,7 +27,7 @@ class TextPiece:
 
     text: str
     tokens: int
-    logprobs: list[dict[str, Any]] | None = None
+    logprobs: list[LogprobEntry] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +36,7 @@ class ThinkingPiece:
 
     text: str
     tokens: int
-    logprobs: list[dict[str, Any]] | None = None
+    logprobs: list[LogprobEntry] | None = None
 
 
 @dataclass(frozen=True, slots=True)

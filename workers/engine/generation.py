@@ -19,7 +19,7 @@ import llama_cpp
 from llama_cpp import _internals
 from llama_cpp.llama_grammar import JSON_GBNF, LlamaGrammar
 
-from workers.engine.logprobs import LogprobReader
+from workers.engine.logprobs import LogprobEntry, LogprobReader
 from workers.engine.requests import SamplingOptions
 from workers.engine.stepper import sequence_context
 from workers.engine.vocabulary import Vocabulary, vocabulary
@@ -56,7 +56,7 @@ class GenerationResult:
 
 # Emit receives each piece of text, how many tokens it holds and (when the request asked for
 # them) those tokens' logprob entries; it returns False to cancel.
-Emit = Callable[[str, int, list[dict[str, Any]] | None], bool]
+Emit = Callable[[str, int, list[LogprobEntry] | None], bool]
 
 
 @lru_cache(maxsize=64)
@@ -308,7 +308,7 @@ def run_generation(
 
 
 def _consume(
-    tokens: Iterable[tuple[int, dict[str, Any] | None]],
+    tokens: Iterable[tuple[int, LogprobEntry | None]],
     prompt_length: int,
     max_tokens: int,
     options: SamplingOptions,
@@ -322,7 +322,7 @@ def _consume(
     scanner = _StopScanner(options.stop)
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending_tokens = 0
-    pending_logprobs: list[dict[str, Any]] | None = [] if options.logprobs else None
+    pending_logprobs: list[LogprobEntry] | None = [] if options.logprobs else None
     first_token_at = started
     for token, logprob in tokens:
         if cancelled is not None and cancelled():

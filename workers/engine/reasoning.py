@@ -15,7 +15,8 @@ its answer keeps it there.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+from workers.engine.logprobs import LogprobEntry
 
 # (is_reasoning, text)
 Piece = tuple[bool, str]
@@ -113,7 +114,7 @@ def _partial_suffix(text: str, tag: str) -> int:
 
 
 # The generation's emit signature (workers.engine.generation.Emit).
-TextEmit = Callable[[str, int, list[dict[str, Any]] | None], bool]
+TextEmit = Callable[[str, int, list[LogprobEntry] | None], bool]
 
 
 class ReasoningStream:
@@ -125,9 +126,9 @@ class ReasoningStream:
         self._think = think
         self._answer = answer
         self._tokens = 0
-        self._logprobs: list[dict[str, Any]] | None = None
+        self._logprobs: list[LogprobEntry] | None = None
 
-    def emit(self, text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+    def emit(self, text: str, tokens: int, logprobs: list[LogprobEntry] | None) -> bool:
         self._tokens += tokens
         if logprobs is not None:
             self._logprobs = [*(self._logprobs or []), *logprobs]

@@ -38,6 +38,7 @@ from workers.engine.generation import (
     tokenize_chat,
     tokenize_prompt,
 )
+from workers.engine.logprobs import LogprobEntry
 from workers.engine.prompts import TemplateError, message_text, render_chat_prompt
 from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 from workers.engine.requests import EmbeddingRequest, EngineRequest, ModelProfile
@@ -77,7 +78,7 @@ def serve_generation(slot: Slot, profile: ModelProfile, request: EngineRequest, 
         send(Rejected(str(exc), "invalid_value", "tool_choice"))
         return
 
-    def answer(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+    def answer(text: str, tokens: int, logprobs: list[LogprobEntry] | None) -> bool:
         return send(TextPiece(text, tokens, logprobs))
 
     if request.echo:
@@ -147,7 +148,7 @@ class _ToolCalls:
         names = [f["name"] for f in plan.functions]
         self._forced = ForcedCallStream(names) if plan.mode == "forced" else None
 
-    def emit(self, text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+    def emit(self, text: str, tokens: int, logprobs: list[LogprobEntry] | None) -> bool:
         if self._forced is not None:
             alive = True
             for delta in self._forced.feed(text):
@@ -194,7 +195,7 @@ def _reasoning(
     tail = b"".join(vocabulary(llama).piece(t) for t in prompt[-16:]).decode("utf-8", "replace")
     splitter = ReasoningSplitter.after_prompt(tail, opening, closing)
 
-    def think(text: str, tokens: int, logprobs: list[dict[str, Any]] | None) -> bool:
+    def think(text: str, tokens: int, logprobs: list[LogprobEntry] | None) -> bool:
         return send(ThinkingPiece(text, tokens, logprobs))
 
     return ReasoningStream(splitter, think, answer)

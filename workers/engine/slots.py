@@ -17,12 +17,12 @@ from typing import Any, Protocol
 import llama_cpp
 
 from workers.engine.generation import grammar_for, is_plain_greedy, sampler_for
-from workers.engine.logprobs import LogprobReader
+from workers.engine.logprobs import LogprobEntry, LogprobReader
 from workers.engine.requests import SamplingOptions
 from workers.engine.stepper import Stepper
 
 # A sampled token and its logprob entry (None unless the request asked for logprobs).
-Sampled = tuple[int, dict[str, Any] | None]
+Sampled = tuple[int, LogprobEntry | None]
 
 
 class Tokens(Protocol):

@@ -43,7 +43,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals
 
-from workers.engine.logprobs import LogprobReader
+from workers.engine.logprobs import LogprobEntry, LogprobReader
 from workers.engine.planner import (
     LOOKAHEAD,
     Admission,
@@ -156,7 +156,7 @@ class TokenStream:
         self._stepper = stepper
         self._sequence = sequence
 
-    def __iter__(self) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    def __iter__(self) -> Iterator[tuple[int, LogprobEntry | None]]:
         sequence = self._sequence
         stepper = self._stepper
         while True:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.engine.logprobs import LogprobEntry
 from workers.engine.tool_stream import new_call_id, partial_call
 
 TOOL_CALL_OPEN = "<tool_call>"
@@ -111,7 +112,7 @@ def _as_call(item: Any, names: set[str]) -> dict[str, Any] | None:
     return {"id": new_call_id(), "name": item["name"], "arguments": arguments}
 
 
-Piece = tuple[str, int, list[dict[str, Any]] | None]
+Piece = tuple[str, int, list[LogprobEntry] | None]
 
 
 class ToolCallHold:

@@ -27,6 +27,7 @@ from workers.broker.wire import (
     Error,
     Event,
     GenerationPayload,
+    JsonObject,
     ModelSpec,
     Start,
     Timings,
@@ -37,6 +38,7 @@ from workers.broker.wire import (
 )
 from workers.engine import events
 from workers.engine.handle import RequestHandle
+from workers.engine.logprobs import LogprobEntry
 from workers.engine.requests import (
     BATCH,
     INTERACTIVE,
@@ -118,12 +120,17 @@ def generation_request(payload: GenerationPayload, cancel: Cancellation) -> Engi
     )
 
 
+def _wire_logprobs(entries: list[LogprobEntry] | None) -> list[JsonObject] | None:
+    """The engine's typed logprob entries as the wire's JSON objects."""
+    return None if entries is None else [dict(entry) for entry in entries]
+
+
 def wire_event(event: events.EngineEvent, load_ns: int, started: int) -> Event:
     """The wire event for an engine event (``Finished`` with the load and total times)."""
     if isinstance(event, events.TextPiece):
-        return Delta(event.text, event.tokens, event.logprobs)
+        return Delta(event.text, event.tokens, _wire_logprobs(event.logprobs))
     if isinstance(event, events.ThinkingPiece):
-        return Delta("", event.tokens, event.logprobs, thinking=event.text)
+        return Delta("", event.tokens, _wire_logprobs(event.logprobs), thinking=event.text)
     if isinstance(event, events.ToolCallPiece):
         return ToolDelta(event.index, event.arguments, event.id, event.name)
     if isinstance(event, events.Rejected):
