@@ -20,7 +20,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from project.edge.endpoint import read_json_body
-from project.edge.errors import ApiError
+from project.errors import ApiError
 
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Fields that name a model the request uses besides its own ``model`` (``name``):

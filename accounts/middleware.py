@@ -45,8 +45,8 @@ from accounts.usage import Tokens, do_record_usage, noted_tokens, tokens_of_requ
 from models_app.names import InvalidModelName, normalize_model_name
 from project.broker import async_client
 from project.edge.context import RequestContext, attach
-from project.edge.errors import ApiError
 from project.edge.families import FAMILIES, error_response, family_of
+from project.errors import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from models_app.services import find_ready_model
 from project.broker import sync_client
 from project.celery import app
 from project.edge.context import RequestContext
-from project.edge.errors import ServiceUnavailable
+from project.errors import ServiceUnavailable
 from workers.broker import keys
 from workers.broker.fairness import level_of, take_turn, waiting_set
 from workers.broker.placement import NoWorker, choose_worker

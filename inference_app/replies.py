@@ -21,7 +21,7 @@ from django.http.response import HttpResponseBase
 
 from accounts.usage import note_usage
 from inference_app.relay import RelayedEvent, RequestRelay
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from workers.broker.wire import Delta, Done, Embeddings, Error, ToolDelta
 
 FinalAnswer = TypeVar("FinalAnswer", Embeddings, Done)

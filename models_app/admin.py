@@ -23,6 +23,7 @@ from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.quantizations import do_cancel_quantize
 from models_app.references import PullRefused
 from models_app.services import ModelNotFound, do_delete_model
+from workers.models import Placement
 
 
 class PullForm(forms.Form):
@@ -229,3 +230,32 @@ class QuantizeJobAdmin(admin.ModelAdmin):
     def cancel_quantizations(self, request: HttpRequest, queryset: QuerySet[QuantizeJob]) -> None:
         cancelled = sum(do_cancel_quantize(job.pk) for job in queryset)
         self.message_user(request, f"cancelled {cancelled} quantization(s)")
+
+
+@admin.register(Placement)
+class PlacementAdmin(admin.ModelAdmin):
+    """Pins of models to workers (``workers.models``; its admin is here, with the other model
+    pages, so that nothing in ``workers/`` is web code); every change is audited."""
+
+    list_display = ("model", "worker", "created_at")
+    list_filter = ("worker",)
+    search_fields = ("model__name", "worker")
+    autocomplete_fields = ("model",)
+
+    def save_model(self, request: HttpRequest, obj: Placement, form: Any, change: bool) -> None:
+        before = Placement.objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        details: dict[str, Any] = {"model": obj.model.name, "worker": obj.worker}
+        if before is not None:
+            details["was"] = {"model": before.model.name, "worker": before.worker}
+        details["change"] = "changed" if before is not None else "pinned"
+        audit.record(request.user, AuditAction.PLACEMENT_CHANGED, str(obj), details)
+
+    def delete_model(self, request: HttpRequest, obj: Placement) -> None:
+        details = {"model": obj.model.name, "worker": obj.worker, "change": "unpinned"}
+        super().delete_model(request, obj)
+        audit.record(request.user, AuditAction.PLACEMENT_CHANGED, str(obj), details)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Placement]) -> None:
+        for placement in list(queryset):
+            self.delete_model(request, placement)

@@ -20,8 +20,8 @@ from models_app.pulls import check_pull_reference, do_cancel_pull, do_start_pull
 from models_app.quantizations import do_cancel_quantize
 from models_app.services import do_delete_model
 from project.edge.drf import FamilyErrors, drf_request_context
-from project.edge.errors import ApiError
 from project.edge.families import OLLAMA
+from project.errors import ApiError
 
 
 class ModelRecordSerializer(serializers.ModelSerializer[ModelRecord]):

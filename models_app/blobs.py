@@ -20,7 +20,7 @@ from django.conf import settings
 
 from models_app.hub import check_free_disk
 from models_app.references import PullRefused
-from project.edge.errors import ApiError
+from project.errors import ApiError
 
 _DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 # While a body of unknown length arrives, free disk is looked at again after this many bytes.

@@ -32,7 +32,7 @@ from models_app.quantizations import active_quantize, send_quantize
 from models_app.references import PullRefused
 from models_app.registration import do_apply_settings, do_import_model
 from models_app.services import find_ready_model
-from project.edge.errors import ApiError
+from project.errors import ApiError
 
 # The types Ollama's ``quantize`` accepts that llama.cpp writes, by Ollama's names.
 QUANTIZE_TYPES = (

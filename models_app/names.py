@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from project.edge.errors import ApiError
+from project.errors import ApiError
 
 # Ollama allows path-like names (hf.co/owner/repo:Q4_K_M); each path part is a plain token.
 _PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from models_app.names import InvalidModelName, normalize_model_name
-from project.edge.errors import ApiError
+from project.errors import ApiError
 
 HOSTS = ("hf.co", "huggingface.co")
 DEFAULT_QUANT = "Q4_K_M"

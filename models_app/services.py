@@ -13,8 +13,8 @@ from django.db.models import Exists, OuterRef
 from models_app.aliases import afind_by_alias, find_by_alias
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
-from project.edge.errors import NotFound
 from project.edge.families import OPENAI
+from project.errors import NotFound
 from workers.models import Placement
 
 log = logging.getLogger(__name__)

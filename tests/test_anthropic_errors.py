@@ -13,8 +13,8 @@ import pytest
 
 from inference_app.anthropic.format import MessageFormat
 from inference_app.replies import WorkerError
-from project.edge.errors import ApiError
 from project.edge.families import ANTHROPIC, error_body
+from project.errors import ApiError
 from tests.conftest import LIVE_MAX_BODY
 from tests.live import LiveServer
 from workers.broker.wire import Error

@@ -15,7 +15,7 @@ from inference_app.replies import Answer
 from inference_app.responses_api.format import ResponseObjectFormat
 from inference_app.responses_api.serializer import ResponseSerializer
 from inference_app.responses_api.storage import ado_store_response, afind_response
-from project.edge.errors import ApiError, ValidationFailed
+from project.errors import ApiError, ValidationFailed
 from tests.test_responses_api import strict_event, strict_response
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 

@@ -25,8 +25,8 @@ from inference_app.anthropic.bodies import (
     UsageOut,
 )
 from inference_app.replies import Answer
-from project.edge.errors import ApiError
 from project.edge.families import ANTHROPIC, error_body
+from project.errors import ApiError
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 
 # Done's finish reasons in Anthropic's words (``stop`` is ``end_turn`` or ``stop_sequence``,

@@ -35,7 +35,7 @@ from inference_app.openai.bodies import (
 from inference_app.openai.bodies import ToolIn as ChatToolIn
 from inference_app.openai.serializers import ChatCompletionSerializer
 from models_app.parameters import ModelOptions
-from project.edge.errors import ValidationFailed
+from project.errors import ValidationFailed
 from workers.broker.wire import GenerationPayload
 
 

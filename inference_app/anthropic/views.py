@@ -23,7 +23,7 @@ from inference_app.replies import only_event, respond
 from models_app.models import ModelRecord
 from project.edge.context import RequestContext
 from project.edge.endpoint import read_json_body
-from project.edge.errors import ValidationFailed
+from project.errors import ValidationFailed
 from workers.broker.wire import COUNT_TOKENS, Done, GenerationPayload
 
 

@@ -35,7 +35,7 @@ from inference_app.batches.validation import ENDPOINT_SERIALIZERS, check_batch_i
 from models_app.models import ModelRecord
 from project.broker import sync_client
 from project.durations import parse_duration
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from workers.broker import keys
 from workers.broker.placement import NoWorker, choose_among
 from workers.broker.placement import candidates as placement_candidates

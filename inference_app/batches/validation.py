@@ -23,7 +23,7 @@ from inference_app.openai.serializers import (
 from inference_app.responses_api.serializer import ResponseSerializer
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
-from project.edge.errors import ValidationFailed
+from project.errors import ValidationFailed
 
 ENDPOINT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "/v1/chat/completions": ChatCompletionSerializer,

@@ -25,8 +25,8 @@ from inference_app.batches.files import FilePurpose, StoredFile
 from inference_app.batches.models import BatchJob
 from inference_app.batches.services import do_cancel_batch, do_create_batch
 from project.edge.drf import FamilyErrors, drf_request_context
-from project.edge.errors import ApiError, NotFound, ValidationFailed
 from project.edge.families import OPENAI
+from project.errors import ApiError, NotFound, ValidationFailed
 
 UPLOAD_PURPOSES = (FilePurpose.BATCH, FilePurpose.USER_DATA)
 

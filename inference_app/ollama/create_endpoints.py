@@ -26,7 +26,7 @@ from models_app.blobs import BlobRefused, BlobWriter, blob_exists, parse_digest
 from models_app.create import CreatePlan, check_create, do_create
 from models_app.pull_progress import quantize_events
 from project.edge.context import RequestContext
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from project.json_types import JsonData
 
 _READ_BLOCK = 1 << 20

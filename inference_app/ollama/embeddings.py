@@ -18,7 +18,7 @@ from inference_app.ollama.serializers import (
 from inference_app.relay import RequestRelay
 from inference_app.replies import final_event
 from project.edge.context import RequestContext
-from project.edge.errors import ValidationFailed
+from project.errors import ValidationFailed
 from workers.broker.wire import Embeddings
 
 

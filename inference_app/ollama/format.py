@@ -15,8 +15,8 @@ from typing import Any
 
 from inference_app.ollama.bodies import GenerationObject, LogprobOut, MessageOut, ToolCallOut
 from inference_app.replies import Answer
-from project.edge.errors import ApiError
 from project.edge.families import OLLAMA, error_body
+from project.errors import ApiError
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta
 
 # Finish reasons Ollama names differently: a tool call ends the turn like EOS does.

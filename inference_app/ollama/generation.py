@@ -19,7 +19,7 @@ from inference_app.ollama.serializers import ChatSerializer, GenerateSerializer,
 from inference_app.relay import RequestRelay
 from inference_app.replies import respond
 from project.edge.context import RequestContext
-from project.edge.errors import ValidationFailed
+from project.errors import ValidationFailed
 
 
 @ollama_endpoint("POST")

@@ -29,7 +29,7 @@ from models_app.pull_progress import pull_events
 from models_app.pulls import check_pull_reference, do_start_pull
 from models_app.services import do_copy_model, do_delete_model, find_ready_model
 from project.edge.context import RequestContext
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from project.json_types import JsonMapping, JsonObject
 
 

@@ -26,7 +26,7 @@ from inference_app.openai.serializers import MAX_EMBEDDING_INPUTS, StringOrListF
 from models_app.models import ModelRecord
 from project.durations import parse_duration
 from project.edge.context import RequestContext
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 
 # Ollama's own sampling defaults (its API differs from OpenAI's here: a repeat penalty).

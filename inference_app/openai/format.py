@@ -29,8 +29,8 @@ from inference_app.openai.bodies import (
     UsageBody,
 )
 from inference_app.replies import Answer
-from project.edge.errors import ApiError
 from project.edge.families import OPENAI, error_body
+from project.errors import ApiError
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 
 FINGERPRINT = "herd"

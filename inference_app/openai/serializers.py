@@ -27,7 +27,7 @@ from inference_app.openai.bodies import (
 )
 from models_app.models import ModelRecord
 from models_app.parameters import ModelOptions
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from project.json_types import JsonObject
 from workers.broker.wire import EmbeddingsPayload, GenerationPayload
 

@@ -25,7 +25,7 @@ from models_app.models import ModelRecord, ModelStatus
 from models_app.services import ModelNotFound, afind_ready_model
 from project.edge.context import RequestContext
 from project.edge.endpoint import read_json_body
-from project.edge.errors import ApiError, ValidationFailed
+from project.errors import ApiError, ValidationFailed
 from workers.broker.wire import EmbeddingsPayload
 
 

@@ -40,7 +40,7 @@ from inference_app.responses_api.bodies import (
     TextPart,
 )
 from inference_app.responses_api.items import new_item_id, output_text_part
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from workers.broker.wire import Delta, Done, ToolCall, ToolDelta, Usage
 
 # A worker's finish reason as the response's status.

@@ -35,7 +35,7 @@ from inference_app.responses_api.items import normalize_input, to_messages
 from inference_app.responses_api.tools import ToolSet, left_out_name, log_left_out, split_tools
 from models_app.models import ModelRecord
 from models_app.parameters import ModelOptions
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from project.validation import first_error
 from workers.broker.wire import GenerationPayload
 

@@ -16,7 +16,7 @@ from accounts.lookup import KeyInfo
 from inference_app.responses_api.bodies import Item, ItemList, ResponseObject
 from inference_app.responses_api.items import to_messages
 from inference_app.responses_api.models import StoredResponse
-from project.edge.errors import ApiError, NotFound
+from project.errors import ApiError, NotFound
 
 # As OpenAI pages input items.
 DEFAULT_PAGE, MAX_PAGE = 20, 100

@@ -37,7 +37,7 @@ from inference_app.responses_api.storage import (
 from models_app.models import ModelRecord
 from project.edge.context import RequestContext
 from project.edge.endpoint import read_json_body
-from project.edge.errors import ApiError, ValidationFailed
+from project.errors import ApiError, ValidationFailed
 from workers.broker.wire import GenerationPayload
 
 Store = Callable[[ResponseObject], Awaitable[object]]

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET
 from inference_app.status.queries import queue_status, request_status
 from project.broker import sync_client
 from project.edge.context import request_context
-from project.edge.errors import NotFound
 from project.edge.families import OLLAMA, OPENAI, error_response
+from project.errors import NotFound
 
 
 @require_GET

@@ -21,7 +21,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.lookup import KeyInfo
-from project.edge.errors import ApiError
+from project.errors import ApiError
 from workers.broker.wire import Usage
 
 # The client's own X-Request-Id is used when it looks like one.

@@ -12,8 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from project.edge.context import ANONYMOUS, RequestContext, request_context
-from project.edge.errors import ApiError, BodyTooLarge, InvalidJson, NotFound, ValidationFailed
 from project.edge.families import error_body
+from project.errors import ApiError, BodyTooLarge, InvalidJson, NotFound, ValidationFailed
 
 
 class FamilyErrors:

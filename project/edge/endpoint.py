@@ -22,8 +22,8 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from project.edge.context import RequestContext, exchange_of, request_context
-from project.edge.errors import ApiError, BodyTooLarge, InvalidJson, MethodNotAllowed
 from project.edge.families import error_response
+from project.errors import ApiError, BodyTooLarge, InvalidJson, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 

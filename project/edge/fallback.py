@@ -12,8 +12,8 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 
 from project.edge.endpoint import internal_error
-from project.edge.errors import ApiError, BodyTooLarge, NotFound
 from project.edge.families import error_response, family_of
+from project.errors import ApiError, BodyTooLarge, NotFound
 
 
 @csrf_exempt

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.http import JsonResponse
 
-from project.edge.errors import ApiError
+from project.errors import ApiError
 
 OPENAI, OLLAMA, ANTHROPIC = "openai", "ollama", "anthropic"
 FAMILIES = (OPENAI, OLLAMA, ANTHROPIC)

@@ -36,9 +36,9 @@ from django.utils import timezone
 
 from accounts.lookup import afind_key, why_unusable
 from accounts.middleware import MISSING_KEY, READ_METHODS, area_of, refusal, secret_of
-from project.edge.errors import BodyTooLarge
 from project.edge.request_log import error_message, format_line
 from project.edge.request_log import log as request_log
+from project.errors import BodyTooLarge
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -1,4 +1,5 @@
-"""Errors a view raises; the endpoint decorator answers each in its API family's shape.
+"""Errors a view, or model code both processes share, raises; the endpoint decorator of the
+HTTP edge (``project.edge``) answers each in its API family's shape.
 
 An error is a class that knows its own status and code, as Zulip's ``JsonableError`` does:
 call sites raise it and pass only what varies (``raise NotFound("No such file: x")``).
