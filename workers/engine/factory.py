@@ -14,6 +14,7 @@ import llama_cpp
 from workers.engine.batched import BatchedEngine
 from workers.engine.jobs import Engine, SerialEngine
 from workers.engine.loading import Llama
+from workers.engine.ranking import Ranker, is_reranker
 from workers.engine.requests import ModelProfile
 from workers.engine.stepper import sequence_context
 from workers.kv_cache import cache_type, keeps_full_window
@@ -78,13 +79,15 @@ def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> En
         verbose=False,
     )
     n_ctx = sequence_context(llama)
+    # A reranker's pooled output is its classifier's scores: its second context ranks pairs.
+    second = _ranker if is_reranker(llama) else _embedder
     return make_engine(
         config.name,
         llama,
         config.parallel,
         config.cache_sequences,
         profile,
-        embedder=lambda: _embedder(config, n_ctx),
+        embedder=lambda: second(config, n_ctx),
     )
 
 
@@ -134,5 +137,18 @@ def _embedder(config: EngineConfig, n_ctx: int) -> llama_cpp.Llama:
         n_threads=config.threads,
         n_threads_batch=config.threads,
         pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        verbose=False,
+    )
+
+
+def _ranker(config: EngineConfig, n_ctx: int) -> llama_cpp.Llama:
+    """A second context on the same weights, for scoring (query, document) pairs
+    (``workers.engine.ranking``), as big as an embedder's for the same reason."""
+    return Ranker(
+        model_path=config.path,
+        repack=config.repack,
+        n_ctx=min(n_ctx, EMBEDDING_CONTEXT),
+        n_threads=config.threads,
+        n_threads_batch=config.threads,
         verbose=False,
     )
