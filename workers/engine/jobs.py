@@ -160,13 +160,12 @@ class Engine:
         """An embedding or rerank request, on the model's second context: a reranker's
         (``Ranker``) scores pairs and nothing else, any other model's embeds."""
         pooled = self.embedder()
-        ranks = isinstance(pooled, Ranker)
-        if isinstance(request, RerankRequest) and ranks:
+        if isinstance(request, RerankRequest) and isinstance(pooled, Ranker):
             serve_rerank(pooled, request, handle.send)
-        elif isinstance(request, EmbeddingRequest) and not ranks:
+        elif isinstance(request, EmbeddingRequest) and not isinstance(pooled, Ranker):
             serve_embeddings(pooled, request, handle.send)
         else:
-            what = "a reranker: it ranks documents" if ranks else "not a reranker"
+            what = "a reranker" if isinstance(pooled, Ranker) else "not a reranker"
             handle.send(Rejected(f"model '{self.name}' is {what}", "invalid_value", "model"))
 
     def use_profile(self, profile: ModelProfile) -> None:

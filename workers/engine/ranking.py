@@ -107,11 +107,10 @@ def decode_groups(lengths: list[int], cells: int, most: int) -> list[list[int]]:
     return groups
 
 
-def serve_rerank(ranker: llama_cpp.Llama, request: RerankRequest, send: Send) -> None:
+def serve_rerank(ranker: Ranker, request: RerankRequest, send: Send) -> None:
     """Score each document of ``request`` against its query with the ranking context
-    ``ranker`` (a ``Ranker``), in as few decodes as its cells allow."""
-    turn = getattr(ranker, "turn", None) or threading.Lock()
-    with turn:
+    ``ranker``, in as few decodes as its cells allow."""
+    with ranker.turn:
         pairs = [pair_tokens(ranker, request.query, doc) for doc in request.documents]
         cells = ranker.n_ctx()
         # A pair longer than the context keeps its start: the query and the document's head.
