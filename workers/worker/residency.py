@@ -314,13 +314,15 @@ class Residency:
         took = time.monotonic() - started
         cells = engine.cache_cells
         log.info(
-            "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a %s cache of %d tokens)",
+            # bench/common.py reads "in a cache of N tokens" from this line.
+            "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a cache of %d tokens, "
+            "in %s)",
             spec.name,
             took,
             n_ctx,
             parallel,
-            kind.name,
             cells,
+            kind.name,
         )
         context_length = engine.context_length
         return ResidentModel(
