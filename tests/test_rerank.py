@@ -19,6 +19,7 @@ from tests.isolation import new_member, wait_for_batch
 from tests.keyed import KeyedServer, start_keyed_server
 from tests.live import live_fixture
 from tests.tiny_gguf import write_tiny_reranker
+from workers.engine import ranking
 from workers.engine.events import Embedded, Ranked, Rejected
 from workers.engine.factory import EngineConfig, load_engine
 from workers.engine.jobs import Engine
@@ -90,6 +91,32 @@ def test_each_pair_scores_the_same_alone_as_among_others(engine: Engine) -> None
     assert scores_of(engine, QUERY, DOCUMENTS) == together  # and again, the same
     assert len(set(together)) == len(DOCUMENTS)  # the documents are told apart
     assert all(0.0 <= score <= 1.0 for score in together)  # the head's softmax
+
+
+@pytest.mark.live
+def test_the_pairs_of_a_request_go_through_in_as_few_decodes_as_fit(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decodes: list[int] = []
+    real = ranking._decode_pairs
+
+    def counted(ranker: Any, pairs: list[list[int]]) -> list[float]:
+        decodes.append(len(pairs))
+        return real(ranker, pairs)
+
+    monkeypatch.setattr(ranking, "_decode_pairs", counted)
+    scores_of(engine, QUERY, DOCUMENTS)
+    assert decodes == [len(DOCUMENTS)]  # one decode for the whole request
+
+    decodes.clear()
+    long_documents = [f"{doc} " * 6 for doc in DOCUMENTS] * 8  # 40 pairs, past 512 cells
+    scores_of(engine, QUERY, long_documents)
+    assert sum(decodes) == len(long_documents)
+    # Each decode as full as the ranking context's 512 cells allow.
+    ranker = engine.embedder()
+    lengths = [len(ranking.pair_tokens(ranker, QUERY, doc)) for doc in long_documents]
+    assert sum(lengths) > 512
+    assert len(decodes) == len(decode_groups(lengths, 512, 64)) < len(long_documents)
 
 
 @pytest.mark.live
