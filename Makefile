@@ -99,6 +99,8 @@ bench: install
 	$(BIN)/python bench/cold_load.py $(BENCH_FLAGS)
 	$(BIN)/python bench/first_answer.py $(BENCH_FLAGS)
 	$(BIN)/python bench/interactive_under_batch.py $(BENCH_FLAGS)
+	$(BIN)/python bench/kv_cache_types.py $(BENCH_FLAGS)
+	$(BIN)/python bench/rerank.py $(BENCH_FLAGS)
 	$(BIN)/python bench/must_show.py $(BENCH_FLAGS)
 
 # llama-cpp-python built with CUDA, for GPU workers (needs the CUDA toolkit).

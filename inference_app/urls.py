@@ -10,6 +10,7 @@ from inference_app.ollama import generation as ollama_generation
 from inference_app.ollama import model_endpoints as ollama_models
 from inference_app.ollama import status as ollama_status
 from inference_app.openai import views as openai
+from inference_app.rerank import views as rerank
 from inference_app.responses_api import views as responses
 
 urlpatterns = [
@@ -18,6 +19,10 @@ urlpatterns = [
     path("v1/chat/completions", openai.chat_completions),
     path("v1/completions", openai.completions),
     path("v1/embeddings", openai.embeddings),
+    path("v1/rerank", rerank.rerank),
+    # As vLLM serves them, for Jina's and Cohere's clients (``project.edge.families``).
+    path("rerank", rerank.rerank),
+    path("v2/rerank", rerank.rerank),
     path("v1/responses", responses.create_response),
     path("v1/responses/<str:response_id>", responses.response_detail),
     path("v1/responses/<str:response_id>/input_items", responses.input_items),

@@ -4,6 +4,9 @@ them (from the GGUF header and the chat template) and kept to what Herd's endpoi
 - ``embedding``: always, since ``/api/embed`` and ``/v1/embeddings`` pool any model's hidden
   states; a model whose header declares a pooling type is an embedding model and has nothing
   else.
+- ``rerank``: a model whose header declares rank pooling (llama.cpp's
+  ``LLAMA_POOLING_TYPE_RANK``, a reranker with a classifier head): ``/v1/rerank`` takes it,
+  and it has nothing else.
 - ``completion``: every other model.
 - ``tools``: a model with a chat template. Herd offers tools to any template, in its ``tools``
   variable or, for a template without one, as a system instruction, and forces a call with a
@@ -40,8 +43,9 @@ def derive_capabilities(
 ) -> list[str]:
     """The capabilities of a model with this header (``model_info``, the GGUF keys), chat
     template and ``reasoning_tags`` setting, in Ollama's order."""
-    if f"{architecture}.pooling_type" in model_info:
-        return ["embedding"]
+    pooling = model_info.get(f"{architecture}.pooling_type")
+    if pooling is not None:
+        return ["rerank"] if _is_rank(pooling) else ["embedding"]
     capabilities = ["completion"]
     if chat_template:
         capabilities.append("tools")
@@ -51,6 +55,17 @@ def derive_capabilities(
     if reasoning_tags(chat_template, tags_setting) is not None:
         capabilities.append("thinking")
     return capabilities
+
+
+# llama.cpp's LLAMA_POOLING_TYPE_RANK, as a GGUF header writes it.
+_RANK_POOLING = 4
+
+
+def _is_rank(pooling: Any) -> bool:
+    try:
+        return int(pooling) == _RANK_POOLING
+    except (TypeError, ValueError):
+        return False
 
 
 # ``reasoning_tags`` on a model record that says the model does not reason, whatever its

@@ -86,6 +86,17 @@ class ModelRecord(models.Model):
             self.aliases = check_aliases(self.aliases, self.name, exclude=self.pk)
         except ValueError as exc:
             raise ValidationError({"aliases": str(exc)}) from None
+        # The one parameter a worker reads at load time: a bad value would fail every load.
+        cache_type = (self.default_options or {}).get("kv_cache_type")
+        if cache_type is not None:
+            from models_app.parameters import ParameterError, coerce_parameter
+
+            try:
+                self.default_options["kv_cache_type"] = coerce_parameter(
+                    "kv_cache_type", cache_type
+                )
+            except ParameterError as exc:
+                raise ValidationError({"default_options": str(exc)}) from None
 
     @property
     def digest(self) -> str:

@@ -12,6 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from workers.kv_cache import CACHE_TYPES
+
 # Ollama's option names and types (api.Options and api.Runner). Herd uses the sampling and
 # context ones; the rest are accepted and kept, as Ollama's runner ignores what its backend
 # lacks.
@@ -39,7 +41,13 @@ PARAMETER_TYPES: dict[str, type] = {
     "use_mmap": bool,
     "penalize_newline": bool,
     "stop": list,
+    # Herd's own: the type the model's KV cache is kept in, over the worker's
+    # HERD_KV_CACHE_TYPE (workers.kv_cache).
+    "kv_cache_type": str,
 }
+
+# The values a text parameter may take.
+PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"kv_cache_type": tuple(CACHE_TYPES)}
 
 
 class ModelOptions(TypedDict, total=False):
@@ -69,6 +77,7 @@ class ModelOptions(TypedDict, total=False):
     use_mmap: bool
     penalize_newline: bool
     stop: list[str]
+    kv_cache_type: str
     truncate: bool
 
 
@@ -86,6 +95,14 @@ def _one(name: str, kind: type, value: Any) -> Any:
         if not all(isinstance(item, str) for item in items):
             raise ParameterError(f"parameter '{name}' must be a string or a list of strings")
         return list(items)
+    if kind is str:
+        choices = PARAMETER_CHOICES[name]
+        text = value.strip() if isinstance(value, str) else value
+        if text not in choices:
+            raise ParameterError(
+                f"parameter '{name}' must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return text
     if kind is bool:
         if isinstance(value, bool):
             return value

@@ -181,6 +181,14 @@ if HERD_CPU_REPACK not in ("auto", "on", "off"):
     raise ImproperlyConfigured(
         f"HERD_CPU_REPACK: expected auto, on or off, got {HERD_CPU_REPACK!r}"
     )
+# What a worker keeps its models' KV caches in (a model record's kv_cache_type parameter
+# wins): f16, or q8_0 and q4_0, which hold about twice and four times the tokens in the same
+# memory (workers.kv_cache).
+HERD_KV_CACHE_TYPE = env.str("HERD_KV_CACHE_TYPE", default="f16")
+if HERD_KV_CACHE_TYPE not in ("f16", "q8_0", "q4_0"):
+    raise ImproperlyConfigured(
+        f"HERD_KV_CACHE_TYPE: expected f16, q8_0 or q4_0, got {HERD_KV_CACHE_TYPE!r}"
+    )
 # The most sequences one resident model decodes together (continuous batching), each starting
 # once its KV cells are free; 1 runs one request at a time; 0 picks per device
 # (workers.worker.residency.parallel_slots and cache_sequences).

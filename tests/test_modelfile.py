@@ -148,3 +148,11 @@ def test_the_readmes_modelfile_parses() -> None:
         messages=[{"role": "assistant", "content": "hi"}], add_generation_prompt=True
     )
     assert rendered == "<|im_start|>assistant\nhi<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_the_kv_cache_type_is_a_parameter_that_takes_the_cache_types_only() -> None:
+    modelfile = parse_modelfile("FROM tiny\nPARAMETER kv_cache_type q8_0\n")
+    assert modelfile.parameters == {"kv_cache_type": "q8_0"}
+    with pytest.raises(ModelfileError) as caught:
+        parse_modelfile("FROM tiny\nPARAMETER kv_cache_type q5_1\n")
+    assert "f16, q8_0, q4_0" in str(caught.value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from gguf import GGUFWriter, Keys, LlamaFileType, TokenType
+from gguf import GGUFWriter, Keys, LlamaFileType, PoolingType, TokenType
 
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -187,3 +187,52 @@ def write_tiny_gguf(
     writer.close()
     shards = writer.format_shard_names(path)
     return shards[0]
+
+
+def write_tiny_reranker(
+    path: Path, *, n_embd: int = 64, n_layer: int = 2, n_head: int = 2, seed: int = 4321
+) -> Path:
+    """A tiny reranker: a qwen3-architecture model (llama.cpp loads its ``cls.output``
+    classifier head) with rank pooling in its header and two output labels, as Qwen3-Reranker
+    GGUFs have; llama.cpp takes the last token's state through the head and a softmax, and the
+    first output is the pair's score. Random weights: scores that differ by document and stay
+    the same from call to call, not meaningful ones."""
+    tokens, scores, types = _vocabulary()
+    rng = np.random.default_rng(seed)
+    n_ff = 2 * n_embd
+    head_dim = n_embd // n_head
+
+    def weight(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.4).astype(np.float32)
+
+    writer = GGUFWriter(str(path), "qwen3")
+    write_llama_header(
+        writer,
+        "tiny-reranker",
+        (tokens, scores, types),
+        n_ctx=2048,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_ff=n_ff,
+    )
+    writer.add_pooling_type(PoolingType.RANK)
+    writer.add_classifier_output_labels(["yes", "no"])
+    writer.add_tensor("token_embd.weight", weight(len(tokens), n_embd))
+    for i in range(n_layer):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{name}.weight", weight(n_embd, n_embd))
+        writer.add_tensor(f"blk.{i}.attn_q_norm.weight", np.ones(head_dim, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.attn_k_norm.weight", np.ones(head_dim, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(n_embd, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", weight(n_ff, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", weight(n_ff, n_embd))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", weight(n_embd, n_ff))
+    writer.add_tensor("output_norm.weight", np.ones(n_embd, dtype=np.float32))
+    writer.add_tensor("cls.output.weight", weight(2, n_embd))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

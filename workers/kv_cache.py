@@ -1,6 +1,7 @@
 """The KV-cache memory rule, in one place: what a model keeps per token (``KVLayout``, read
 from its GGUF header's keys), how many cells its sliding-window layers take, and the bytes a
-cache of so many cells shared by so many sequences costs.
+cache of so many cells shared by so many sequences costs, in the cache type it is kept in
+(``CacheType``: f16, or llama.cpp's q8_0 and q4_0 blocks, at their real size).
 
 Three callers hold to the same numbers: the worker's memory budget and default context
 (``workers.worker.residency``), what ``/api/ps`` shows of a model's size (the worker's
@@ -12,6 +13,7 @@ counted here (``keeps_full_window``: ``workers.engine.stepper.shared_context``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +26,70 @@ MIN_DEFAULT_CONTEXT = 4096
 
 
 @dataclass(frozen=True)
+class CacheType:
+    """How llama.cpp stores the KV cache's keys and values: ``block_bytes`` for each block of
+    ``block`` values (ggml's ``type_size`` and ``blck_size``)."""
+
+    name: str
+    block: int
+    block_bytes: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.block > 1
+
+    def bytes_of(self, f16_bytes: int) -> int:
+        """What a cache of ``f16_bytes`` in f16 (two bytes a value) takes in this type."""
+        return f16_bytes // 2 * self.block_bytes // self.block
+
+
+# The cache types Herd offers (``HERD_KV_CACHE_TYPE``, a record's ``kv_cache_type``), as
+# Ollama's OLLAMA_KV_CACHE_TYPE: q8_0 keeps 32 values in 34 bytes (32 one-byte values and an
+# f16 scale), q4_0 in 18 (32 half-byte values and the scale).
+CACHE_TYPES: dict[str, CacheType] = {
+    "f16": CacheType("f16", 1, 2),
+    "q8_0": CacheType("q8_0", 32, 34),
+    "q4_0": CacheType("q4_0", 32, 18),
+}
+F16 = CACHE_TYPES["f16"]
+
+
+def cache_type(name: str) -> CacheType:
+    """The cache type called ``name``. Raises ValueError naming the ones there are."""
+    try:
+        return CACHE_TYPES[name]
+    except KeyError:
+        known = ", ".join(CACHE_TYPES)
+        raise ValueError(f"unknown KV cache type {name!r} (expected one of {known})") from None
+
+
+@dataclass(frozen=True)
 class KVLayout:
     """A model's KV cache per token: ``whole_bytes`` in the layers that keep every token of a
-    sequence, ``window_bytes`` in those that keep only a sequence's last ``window`` tokens."""
+    sequence, ``window_bytes`` in those that keep only a sequence's last ``window`` tokens, in
+    f16 unless ``in_type`` gave another type. ``head_width``: the widest block size every key
+    and value head divides (0: unknown), which a quantized type's blocks must divide."""
 
     whole_bytes: int
     window_bytes: int
     window: int
+    head_width: int = 0
+    type_name: str = "f16"
+
+    def holds(self, kind: CacheType) -> bool:
+        """Whether llama.cpp can keep this model's heads in ``kind``: each head a whole
+        number of its blocks (it refuses the context otherwise)."""
+        return not kind.quantized or (self.head_width > 0 and self.head_width % kind.block == 0)
+
+    def in_type(self, kind: CacheType) -> KVLayout:
+        """The same cache kept in ``kind`` (this layout in f16)."""
+        return KVLayout(
+            kind.bytes_of(self.whole_bytes),
+            kind.bytes_of(self.window_bytes),
+            self.window,
+            self.head_width,
+            kind.name,
+        )
 
     @property
     def bytes_per_token(self) -> int:
@@ -91,6 +150,13 @@ def default_context(
     return min(train_ctx, max(fits, MIN_DEFAULT_CONTEXT))
 
 
+def cache_type_for(layout: KVLayout, wanted: str) -> CacheType:
+    """The cache type a model of ``layout`` (in f16) is given when ``wanted`` is asked for:
+    that type where its heads hold it, else f16."""
+    kind = cache_type(wanted)
+    return kind if layout.holds(kind) else F16
+
+
 def kv_layout_of(architecture: str, info: Mapping[str, Any], embedding_length: int) -> KVLayout:
     """What llama.cpp keeps in the KV cache for each token (keys and values in f16) of a model
     whose GGUF header holds ``info``, in the layers that attend to every earlier token and in
@@ -105,14 +171,16 @@ def kv_layout_of(architecture: str, info: Mapping[str, Any], embedding_length: i
     key_length = int(info.get(f"{arch}.attention.key_length", head_dim) or 0)
     value_length = int(info.get(f"{arch}.attention.value_length", head_dim) or 0)
     per_layer = [n * (key_length + value_length) * 2 for n in heads_kv]
+    head_width = math.gcd(key_length, value_length, 256)
     window = int(info.get(f"{arch}.attention.sliding_window", 0) or 0)
     windowed = _windowed_layers(info, arch, len(per_layer)) if window else []
     if not any(windowed):
-        return KVLayout(sum(per_layer), 0, 0)
+        return KVLayout(sum(per_layer), 0, 0, head_width)
     return KVLayout(
         sum(b for b, w in zip(per_layer, windowed, strict=True) if not w),
         sum(b for b, w in zip(per_layer, windowed, strict=True) if w),
         window,
+        head_width,
     )
 
 

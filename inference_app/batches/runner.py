@@ -29,6 +29,7 @@ from inference_app.batches.services import (
 from inference_app.batches.validation import ENDPOINT_SERIALIZERS
 from inference_app.openai.format import ChatFormat, CompletionFormat
 from inference_app.replies import Answer
+from inference_app.rerank.format import rerank_body
 from inference_app.responses_api.format import ResponseObjectFormat
 from inference_app.responses_api.models import new_response_id
 from models_app.models import ModelRecord
@@ -116,7 +117,9 @@ def _run_claimed(line: BatchLine, instance: str, record: ModelRecord | None) -> 
             started,
         )
         return
-    embeddings = line.batch.endpoint == "/v1/embeddings"
+    # A rerank line runs as an embedding request with a query (``EmbeddingsPayload``).
+    reranking = line.batch.endpoint == "/v1/rerank"
+    embeddings = reranking or line.batch.endpoint == "/v1/embeddings"
     serializer: Any = ENDPOINT_SERIALIZERS[line.batch.endpoint](data=line.body)
     serializer.is_valid(raise_exception=True)  # validated when the batch was created
     payload = serializer.to_payload() if embeddings else serializer.payload_for(record)
@@ -145,8 +148,11 @@ def _run_claimed(line: BatchLine, instance: str, record: ModelRecord | None) -> 
         )
         return
     model = line.body["model"]
-    if isinstance(final, Embeddings):
-        body: dict[str, Any] = {
+    body: dict[str, Any]
+    if isinstance(final, Embeddings) and reranking:
+        body = rerank_body(model, final.data, serializer.validated_data, final.usage.prompt_tokens)
+    elif isinstance(final, Embeddings):
+        body = {
             "object": "list",
             "data": [
                 {"object": "embedding", "index": i, "embedding": v}

@@ -20,6 +20,7 @@ from inference_app.openai.serializers import (
     CompletionSerializer,
     EmbeddingSerializer,
 )
+from inference_app.rerank.serializers import RerankSerializer
 from inference_app.responses_api.serializer import ResponseSerializer
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import InvalidModelName, normalize_model_name
@@ -31,7 +32,10 @@ ENDPOINT_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "/v1/embeddings": EmbeddingSerializer,
     # Batch responses are not stored, so a line cannot name a previous_response_id.
     "/v1/responses": ResponseSerializer,
+    "/v1/rerank": RerankSerializer,
 }
+# Endpoints whose lines must name a model with this capability (``models_app.capabilities``).
+ENDPOINT_CAPABILITIES = {"/v1/rerank": "rerank"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,10 @@ def check_batch_input(
     ``may_use`` says whether the key that creates the batch may call a model (normalized
     ``name:tag``): a line naming another is an error, as it would be a 403 on its own."""
     serializer_cls = ENDPOINT_SERIALIZERS[endpoint]
-    ready = set(ModelRecord.objects.filter(status=ModelStatus.READY).values_list("name", flat=True))
+    ready_records = ModelRecord.objects.filter(status=ModelStatus.READY)
+    capabilities = dict(ready_records.values_list("name", "capabilities"))
+    ready = set(capabilities)
+    needed = ENDPOINT_CAPABILITIES.get(endpoint)
     lines: list[ParsedLine] = []
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -146,6 +153,16 @@ def check_batch_input(
                     number,
                     "model_not_found",
                     f"The model '{body['model']}' does not exist",
+                    "body.model",
+                )
+            )
+            continue
+        if needed and needed not in (capabilities[model_name] or []):
+            errors.append(
+                _error(
+                    number,
+                    "invalid_value",
+                    f"model '{body['model']}' cannot serve {endpoint} (it has no '{needed}')",
                     "body.model",
                 )
             )

@@ -33,8 +33,15 @@ ANTHROPIC_TYPES = {
 }
 
 
+# Rerank paths outside /v1, as Jina's and Cohere's clients (and vLLM) call them: OpenAI's
+# family all the same, so keys, limits and error shapes hold there as under /v1.
+RERANK_ALIASES = ("/rerank", "/v2/rerank")
+
+
 def family_of(path: str) -> str | None:
     """The API family a request path belongs to, or None for the pages and the admin."""
+    if path in RERANK_ALIASES:
+        return OPENAI
     if path.startswith("/v1/messages/") or path == "/v1/messages":
         return ANTHROPIC
     if path.startswith("/v1/") or path == "/v1":

@@ -165,12 +165,15 @@ class GenerationPayload(_QueuedRequest):
 
 @dataclass(frozen=True, slots=True)
 class EmbeddingsPayload(_QueuedRequest):
-    """The texts of one embedding request, each a string or a list of token ids."""
+    """The texts of one embedding request, each a string or a list of token ids. With a
+    ``query``, a rerank request on a reranker model: ``input`` holds the documents (strings)
+    and the ``Embeddings`` event answers one relevance score per document, in their order."""
 
     input: list[str | list[int]] = field(default_factory=list)
     normalize: bool = True
     truncate: bool = True
     encoding_format: str = "float"  # or "base64"
+    query: str | None = None
 
     def to_json(self) -> JsonObject:
         return _to_json(self)

@@ -101,5 +101,14 @@ class Rejected:
     param: str | None
 
 
-EngineEvent = TextPiece | ThinkingPiece | ToolCallPiece | Finished | Embedded | Rejected
-FINAL = (Finished, Embedded, Rejected)
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """The end of a rerank request: each document's relevance score, in the order given, and
+    the tokens of every (query, document) pair together."""
+
+    scores: list[float]
+    prompt_tokens: int
+
+
+EngineEvent = TextPiece | ThinkingPiece | ToolCallPiece | Finished | Embedded | Ranked | Rejected
+FINAL = (Finished, Embedded, Ranked, Rejected)

@@ -3,6 +3,7 @@ sequence at a time or a batched one for more (``EngineConfig`` says which and ho
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +14,19 @@ import llama_cpp
 from workers.engine.batched import BatchedEngine
 from workers.engine.jobs import Engine, SerialEngine
 from workers.engine.loading import Llama
+from workers.engine.ranking import Ranker, is_reranker
 from workers.engine.requests import ModelProfile
 from workers.engine.stepper import sequence_context
-from workers.kv_cache import keeps_full_window
+from workers.kv_cache import cache_type, keeps_full_window
+
+log = logging.getLogger(__name__)
+
+# The ggml tensor type of each KV cache type (``workers.kv_cache.CACHE_TYPES``).
+_GGML_TYPES = {
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+    "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+}
 
 # Tokens an embedding input may hold (see ``_embedder``); longer inputs are truncated, or
 # refused when the request says ``truncate: false``.
@@ -27,7 +38,8 @@ class EngineConfig:
     """How to load a model: its file, the context each sequence holds (``n_ctx``), the
     threads and GPU layers, llama.cpp's weight repacking (``workers.engine.loading``), and
     how many sequences decode at once (``parallel``) in a KV cache of how many whole contexts
-    (``cache_sequences``)."""
+    (``cache_sequences``), kept in which type (``kv_cache_type``, a name of
+    ``workers.kv_cache.CACHE_TYPES``)."""
 
     name: str
     path: str
@@ -37,10 +49,20 @@ class EngineConfig:
     repack: bool = True
     parallel: int = 1
     cache_sequences: int = 1
+    kv_cache_type: str = "f16"
 
 
 def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> Engine:
     """Load the model of ``config`` and start its engine."""
+    # llama.cpp keeps a quantized V cache only with flash attention, and refuses the context
+    # without it (llama-cpp-python turns it off unless asked).
+    quantized = cache_type(config.kv_cache_type).quantized
+    if quantized:
+        log.info(
+            "%s: flash attention on, as llama.cpp needs it for a %s V cache",
+            config.name,
+            config.kv_cache_type,
+        )
     llama = Llama(
         model_path=config.path,
         repack=config.repack,
@@ -51,16 +73,21 @@ def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> En
         # A batched engine replaces this context at once (``shared_context``): no need to
         # fill a full-size sliding-window cache first.
         swa_full=keeps_full_window(config.parallel),
+        type_k=_GGML_TYPES[config.kv_cache_type],
+        type_v=_GGML_TYPES[config.kv_cache_type],
+        flash_attn=quantized,
         verbose=False,
     )
     n_ctx = sequence_context(llama)
+    # A reranker's pooled output is its classifier's scores: its second context ranks pairs.
+    second = _ranker if is_reranker(llama) else _embedder
     return make_engine(
         config.name,
         llama,
         config.parallel,
         config.cache_sequences,
         profile,
-        embedder=lambda: _embedder(config, n_ctx),
+        embedder=lambda: second(config, n_ctx),
     )
 
 
@@ -110,5 +137,18 @@ def _embedder(config: EngineConfig, n_ctx: int) -> llama_cpp.Llama:
         n_threads=config.threads,
         n_threads_batch=config.threads,
         pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        verbose=False,
+    )
+
+
+def _ranker(config: EngineConfig, n_ctx: int) -> llama_cpp.Llama:
+    """A second context on the same weights, for scoring (query, document) pairs
+    (``workers.engine.ranking``), as big as an embedder's for the same reason."""
+    return Ranker(
+        model_path=config.path,
+        repack=config.repack,
+        n_ctx=min(n_ctx, EMBEDDING_CONTEXT),
+        n_threads=config.threads,
+        n_threads_batch=config.threads,
         verbose=False,
     )

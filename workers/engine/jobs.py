@@ -31,13 +31,16 @@ from typing import Any
 
 import llama_cpp
 
+from workers.engine.events import Rejected
 from workers.engine.handle import Listener, RequestHandle
+from workers.engine.ranking import Ranker, serve_rerank
 from workers.engine.requests import (
     BATCH,
     INTERACTIVE,
     AnyRequest,
     EmbeddingRequest,
     ModelProfile,
+    RerankRequest,
 )
 from workers.engine.serving import serve_embeddings, serve_generation
 from workers.engine.slots import SerialSlot, Slot
@@ -136,8 +139,8 @@ class Engine:
             try:
                 if request.cancel.cancelled_at_start():
                     return
-                if isinstance(request, EmbeddingRequest):
-                    serve_embeddings(self.embedder(), request, handle.send)
+                if isinstance(request, EmbeddingRequest | RerankRequest):
+                    self._serve_pooled(request, handle)
                 else:
                     serve_generation(slot, profile, request, handle.send)
             except BaseException as exc:  # the handle's caller decides what it means
@@ -150,6 +153,20 @@ class Engine:
             work, lane=request.priority, sharer=request.sharer, on_failure=handle.finish
         )
         return handle
+
+    def _serve_pooled(
+        self, request: EmbeddingRequest | RerankRequest, handle: RequestHandle
+    ) -> None:
+        """An embedding or rerank request, on the model's second context: a reranker's
+        (``Ranker``) scores pairs and nothing else, any other model's embeds."""
+        pooled = self.embedder()
+        if isinstance(request, RerankRequest) and isinstance(pooled, Ranker):
+            serve_rerank(pooled, request, handle.send)
+        elif isinstance(request, EmbeddingRequest) and not isinstance(pooled, Ranker):
+            serve_embeddings(pooled, request, handle.send)
+        else:
+            what = "a reranker" if isinstance(pooled, Ranker) else "not a reranker"
+            handle.send(Rejected(f"model '{self.name}' is {what}", "invalid_value", "model"))
 
     def use_profile(self, profile: ModelProfile) -> None:
         """Requests submitted from now on use ``profile`` (the record's template changed)."""

@@ -129,4 +129,17 @@ class EmbeddingRequest:
     cancel: Cancellation = field(default_factory=Cancellation, compare=False)
 
 
-AnyRequest = EngineRequest | EmbeddingRequest
+@dataclass(frozen=True)
+class RerankRequest:
+    """How relevant each of ``documents`` is to ``query``, as a reranker model (rank pooling,
+    a classifier head) scores each pair. A pair longer than the ranking context is cut to
+    fit."""
+
+    query: str
+    documents: tuple[str, ...]
+    priority: int = INTERACTIVE
+    sharer: str | None = None
+    cancel: Cancellation = field(default_factory=Cancellation, compare=False)
+
+
+AnyRequest = EngineRequest | EmbeddingRequest | RerankRequest

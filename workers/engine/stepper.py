@@ -97,8 +97,10 @@ def shared_context(llama: llama_cpp.Llama, sequences: int, cells: int) -> None:
     params.n_seq_max = sequences
     params.kv_unified = True
     # As llama-server has it: llama.cpp turns flash attention on where the device supports it
-    # (a step of eight on the demo model: 45 ms instead of 52 on the CPU).
-    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+    # (a step of eight on the demo model: 45 ms instead of 52 on the CPU). A quantized V cache
+    # keeps it on, as it was loaded (``workers.engine.factory``): it cannot do without.
+    if params.flash_attn_type != llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED:
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
     # As llama-server has it: a model's sliding-window layers keep each sequence's last window
     # of tokens only, not every cell (llama-cpp-python's default), as the memory budget counts
     # them (``workers.kv_cache``). For the demo model the cache is then a sixth of the

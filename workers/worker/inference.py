@@ -45,6 +45,7 @@ from workers.engine.requests import (
     Cancellation,
     EmbeddingRequest,
     EngineRequest,
+    RerankRequest,
     SamplingOptions,
 )
 from workers.worker.events import BackgroundPublisher, EventPublisher
@@ -225,7 +226,8 @@ def _load(
 
 
 def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayload) -> None:
-    """Embed each input and publish one ``embeddings`` event."""
+    """Embed each input (or, with a query, score each document) and publish one
+    ``embeddings`` event."""
     leave_queue(runtime().redis, payload.waiting_set, request_id)
     publisher = EventPublisher(runtime().redis, request_id)
     if not _announce(publisher):
@@ -236,13 +238,19 @@ def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayloa
         return
     load_ns = time.perf_counter_ns() - started
 
-    request = EmbeddingRequest(
-        tuple(item if isinstance(item, str) else tuple(item) for item in payload.input),
-        normalize=payload.normalize,
-        truncate=payload.truncate,
-        priority=BATCH if payload.is_batch else INTERACTIVE,
-        sharer=payload.sharer,
-    )
+    lane = BATCH if payload.is_batch else INTERACTIVE
+    request: EmbeddingRequest | RerankRequest
+    if payload.query is not None:
+        documents = tuple(item for item in payload.input if isinstance(item, str))
+        request = RerankRequest(payload.query, documents, priority=lane, sharer=payload.sharer)
+    else:
+        request = EmbeddingRequest(
+            tuple(item if isinstance(item, str) else tuple(item) for item in payload.input),
+            normalize=payload.normalize,
+            truncate=payload.truncate,
+            priority=lane,
+            sharer=payload.sharer,
+        )
     try:
         handle = resident.engine.submit(request)
         try:
@@ -256,6 +264,14 @@ def serve_embeddings(request_id: str, spec: ModelSpec, payload: EmbeddingsPayloa
             publisher.publish(
                 Embeddings(
                     [_encode_vector(v, payload.encoding_format) for v in final.vectors],
+                    Usage(prompt_tokens=final.prompt_tokens),
+                    Timings(load_ns=load_ns, total_ns=time.perf_counter_ns() - started),
+                )
+            )
+        elif isinstance(final, events.Ranked):
+            publisher.publish(
+                Embeddings(
+                    list(final.scores),
                     Usage(prompt_tokens=final.prompt_tokens),
                     Timings(load_ns=load_ns, total_ns=time.perf_counter_ns() - started),
                 )

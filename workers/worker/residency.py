@@ -2,11 +2,11 @@
 
 Contract: ``get(spec)`` returns the resident model for a model spec (``ModelRecord.to_spec``),
 loading it first when needed, and counts the caller as a user until ``release``; concurrent
-first calls for one model cause one load. A spec whose file or context size changed (new path,
-digest or ``num_ctx``) replaces the old copy. ``release`` sets when the model may go: after its
-keep-alive (``HERD_KEEP_ALIVE`` unless the request says; negative: never; 0: as soon as nobody
-uses it). ``expire_idle`` (the heartbeat thread calls it) unloads models past their time that
-nobody uses.
+first calls for one model cause one load. A spec whose file, context size or KV cache type
+changed (new path, digest, ``num_ctx`` or ``kv_cache_type``) replaces the old copy. ``release``
+sets when the model may go: after its keep-alive (``HERD_KEEP_ALIVE`` unless the request says;
+negative: never; 0: as soon as nobody uses it). ``expire_idle`` (the heartbeat thread calls it)
+unloads models past their time that nobody uses.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from workers.engine.factory import EngineConfig, load_engine
 from workers.engine.jobs import Engine
 from workers.engine.loading import repack_weights
 from workers.engine.requests import ModelProfile
-from workers.kv_cache import MIN_DEFAULT_CONTEXT, NO_LAYOUT, KVLayout
+from workers.kv_cache import MIN_DEFAULT_CONTEXT, NO_LAYOUT, CacheType, KVLayout, cache_type_for
 from workers.worker.cpus import default_threads
 from workers.worker.devices import parse_device
 
@@ -51,7 +51,14 @@ DEFAULT_PARALLEL = {"cpu": 32, "cuda": 32}
 # Whole contexts a model's KV cache holds when HERD_PARALLEL does not say: the memory the
 # budget counts for it. Short answers fit many to a context.
 DEFAULT_CACHE_SEQUENCES = {"cpu": 4, "cuda": 8}
-__all__ = ["MIN_DEFAULT_CONTEXT", "Residency", "ResidentModel", "default_context", "kv_layout"]
+__all__ = [
+    "MIN_DEFAULT_CONTEXT",
+    "Residency",
+    "ResidentModel",
+    "default_context",
+    "kv_cache_type",
+    "kv_layout",
+]
 
 
 def parallel_slots(device: str) -> int:
@@ -71,6 +78,18 @@ def _by_kind(defaults: dict[str, int], device: str) -> int:
     return defaults.get(device.split(":", 1)[0], defaults["cpu"])
 
 
+def kv_cache_type(spec: ModelSpec) -> CacheType:
+    """The type ``spec``'s KV cache is kept in: the record's ``kv_cache_type`` parameter, else
+    ``HERD_KV_CACHE_TYPE``; f16 where the model's heads do not divide into the type's blocks
+    (llama.cpp would refuse the context)."""
+    return cache_type_for(kv_layout(spec.path), wanted_cache_type(spec))
+
+
+def wanted_cache_type(spec: ModelSpec) -> str:
+    """The KV cache type asked for: the record's, else the worker's."""
+    return str((spec.default_options or {}).get("kv_cache_type") or settings.HERD_KV_CACHE_TYPE)
+
+
 @dataclass
 class ResidentModel:
     spec: ModelSpec
@@ -86,6 +105,7 @@ class ResidentModel:
     # The context size asked for at load (llama.cpp may round what it allocates).
     requested_ctx: int = 0
     context_length: int = 0  # what llama.cpp allocated
+    cache_type: str = "f16"  # what its KV cache is kept in (kv_cache_type)
     kv_bytes: int = 0  # the KV cache of all its sequences (see kv_cache_bytes)
 
     def describe(self, device: str) -> dict[str, Any]:
@@ -140,7 +160,9 @@ class Residency:
             resident = self._models.get(model_id)
             wanted = (spec.path, spec.sha256)
             if resident is not None and (
-                resident.identity != wanted or resident.requested_ctx != self.context_size(spec)
+                resident.identity != wanted
+                or resident.requested_ctx != self.context_size(spec)
+                or resident.cache_type != kv_cache_type(spec).name
             ):
                 self.unload(model_id)
                 resident = None
@@ -211,7 +233,7 @@ class Residency:
         weights = _file_size(spec.path)
         parallel = parallel_slots(self.device)
         cells = self.context_size(spec) * cache_sequences(self.device)
-        cache = kv_cache_bytes(spec.path, cells, parallel)
+        cache = kv_cache_bytes(spec.path, cells, parallel, kv_cache_type(spec).name)
         need = weights + cache
         if need > self.budget:
             raise ModelTooLarge(
@@ -267,6 +289,16 @@ class Residency:
         n_ctx = self.context_size(spec)
         parallel = parallel_slots(self.device)
         contexts = cache_sequences(self.device)
+        kind = kv_cache_type(spec)
+        if kind.name != wanted_cache_type(spec):
+            log.warning(
+                "%s: its attention heads (%d values wide) do not divide into %s blocks: its KV "
+                "cache stays in %s",
+                spec.name,
+                kv_layout(spec.path).head_width,
+                wanted_cache_type(spec),
+                kind.name,
+            )
         config = EngineConfig(
             name=spec.name,
             path=spec.path,
@@ -276,17 +308,21 @@ class Residency:
             repack=repack_weights(str(settings.HERD_CPU_REPACK)),
             parallel=parallel,
             cache_sequences=contexts,
+            kv_cache_type=kind.name,
         )
         engine = load_engine(config, model_profile(spec))
         took = time.monotonic() - started
         cells = engine.cache_cells
         log.info(
-            "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a cache of %d tokens)",
+            # bench/common.py reads "in a cache of N tokens" from this line.
+            "loaded %s in %.2fs (n_ctx=%d a sequence, up to %d at once in a cache of %d tokens, "
+            "in %s)",
             spec.name,
             took,
             n_ctx,
             parallel,
             cells,
+            kind.name,
         )
         context_length = engine.context_length
         return ResidentModel(
@@ -296,7 +332,8 @@ class Residency:
             took,
             requested_ctx=n_ctx,
             context_length=context_length,
-            kv_bytes=kv_cache_bytes(spec.path, cells, parallel),
+            cache_type=kind.name,
+            kv_bytes=kv_cache_bytes(spec.path, cells, parallel, kind.name),
         )
 
 
@@ -317,10 +354,10 @@ def model_profile(spec: ModelSpec) -> ModelProfile:
 
 
 def default_context(spec: ModelSpec, budget: int, contexts: int, sequences: int) -> int:
-    """The model's own context, cut down to what ``budget`` leaves for its KV cache
-    (``workers.kv_cache.default_context``)."""
+    """The model's own context, cut down to what ``budget`` leaves for its KV cache in its
+    cache type (``workers.kv_cache.default_context``)."""
     return kv_cache.default_context(
-        kv_layout(spec.path),
+        kv_layout(spec.path, kv_cache_type(spec).name),
         int(spec.context_length or 0),
         _file_size(spec.path),
         budget,
@@ -334,19 +371,22 @@ def _kv_layout(path: str, mtime_ns: int) -> KVLayout:
     return read_gguf_metadata(Path(path)).kv_layout
 
 
-def kv_layout(path: str) -> KVLayout:
-    """The KV cache per token of the model at ``path``, from its GGUF header; empty when the
-    header cannot be read (the weights are then all the budget counts)."""
+def kv_layout(path: str, cache_type: str = "f16") -> KVLayout:
+    """The KV cache per token of the model at ``path``, from its GGUF header, kept in
+    ``cache_type`` (one its heads hold: see ``kv_cache_type``); empty when the header cannot
+    be read (the weights are then all the budget counts)."""
     try:
-        return _kv_layout(path, os.stat(path).st_mtime_ns)
+        layout = _kv_layout(path, os.stat(path).st_mtime_ns)
     except (OSError, GGUFError):
         return NO_LAYOUT
+    return layout.in_type(kv_cache.cache_type(cache_type))
 
 
-def kv_cache_bytes(path: str, cells: int, sequences: int) -> int:
+def kv_cache_bytes(path: str, cells: int, sequences: int, cache_type: str = "f16") -> int:
     """The KV cache llama.cpp allocates for ``cells`` tokens of context shared by up to
-    ``sequences`` sequences, of the model at ``path`` (``workers.kv_cache``)."""
-    return kv_cache.kv_cache_bytes(kv_layout(path), cells, sequences)
+    ``sequences`` sequences, of the model at ``path``, in ``cache_type``
+    (``workers.kv_cache``)."""
+    return kv_cache.kv_cache_bytes(kv_layout(path, cache_type), cells, sequences)
 
 
 def _file_size(path: str) -> int:
