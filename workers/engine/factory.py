@@ -13,6 +13,7 @@ import llama_cpp
 from workers.engine.batched import BatchedEngine
 from workers.engine.jobs import Engine, SerialEngine
 from workers.engine.loading import Llama
+from workers.engine.media import Projector, ProjectorError
 from workers.engine.requests import ModelProfile
 from workers.engine.stepper import sequence_context
 from workers.kv_cache import keeps_full_window
@@ -27,7 +28,8 @@ class EngineConfig:
     """How to load a model: its file, the context each sequence holds (``n_ctx``), the
     threads and GPU layers, llama.cpp's weight repacking (``workers.engine.loading``), and
     how many sequences decode at once (``parallel``) in a KV cache of how many whole contexts
-    (``cache_sequences``)."""
+    (``cache_sequences``), and the vision projector beside the model (``projector``, a path;
+    empty: none)."""
 
     name: str
     path: str
@@ -37,6 +39,7 @@ class EngineConfig:
     repack: bool = True
     parallel: int = 1
     cache_sequences: int = 1
+    projector: str = ""
 
 
 def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> Engine:
@@ -54,7 +57,16 @@ def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> En
         verbose=False,
     )
     n_ctx = sequence_context(llama)
-    return make_engine(
+    projector = None
+    if config.projector:
+        try:
+            projector = Projector.load(
+                config.projector, llama, config.threads, use_gpu=config.gpu_layers != 0
+            )
+        except ProjectorError:
+            llama.close()
+            raise
+    engine = make_engine(
         config.name,
         llama,
         config.parallel,
@@ -62,6 +74,8 @@ def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> En
         profile,
         embedder=lambda: _embedder(config, n_ctx),
     )
+    engine.projector = projector
+    return engine
 
 
 def make_engine(
