@@ -133,13 +133,13 @@ def _user_messages(
 ) -> list[dict[str, Any]]:
     """A user turn: its text, and a ``tool`` message for each result, in their order."""
     out: list[dict[str, Any]] = []
-    text: list[str] = []
+    text: list[dict[str, Any]] = []  # text blocks, and images among them
     for block in blocks:
-        if block["type"] == "text":
-            text.append(block["text"])
+        if block["type"] in ("text", "image"):
+            text.append(block)
             continue
         if text:
-            out.append({"role": "user", "content": _joined(text)})
+            out.append({"role": "user", "content": _user_content(text)})
             text = []
         content = block["content"]
         if block["is_error"]:
@@ -154,8 +154,27 @@ def _user_messages(
             }
         )
     if text or not out:
-        out.append({"role": "user", "content": _joined(text)})
+        out.append({"role": "user", "content": _user_content(text)})
     return out
+
+
+def _user_content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """A user's text blocks as one text; with images among them, chat content parts in their
+    order (each image an ``image_url`` part, its base64 source as a data: URL)."""
+    if not any(block["type"] == "image" for block in blocks):
+        return _joined([block["text"] for block in blocks])
+    return [
+        {"type": "image_url", "image_url": {"url": _image_url(block["source"])}}
+        if block["type"] == "image"
+        else {"type": "text", "text": block["text"]}
+        for block in blocks
+    ]
+
+
+def _image_url(source: dict[str, Any]) -> str:
+    if source["type"] == "url":
+        return str(source["url"])
+    return f"data:{source['media_type']};base64,{source['data']}"
 
 
 def _joined(texts: list[str]) -> str:

@@ -111,6 +111,7 @@ def _modelfile(record: ModelRecord) -> str:
         messages=record.messages,
         license_=record.license,
         aliases=list(record.aliases or []),
+        projector=record.projector,
     )
 
 

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from rest_framework import serializers
 
 from accounts.lookup import KeyInfo
+from inference_app.images import ImageList
 from inference_app.input_checks import (
     MAX_C_INT,
     MAX_MODEL_NAME,
@@ -224,6 +225,17 @@ def check_images(record: ModelRecord, images: list[str]) -> None:
         raise ApiError(f"model '{record.name}' does not support images: it has no vision input")
 
 
+def _with_images(
+    content: str, images: list[str], read: ImageList, param: str
+) -> str | list[dict[str, Any]]:
+    """A message's content with its ``images`` (base64) ahead of its text, as Ollama places
+    them; the images go to ``read``."""
+    if not images:
+        return content
+    parts = [read.add_base64(image, f"{param}.{i}") for i, image in enumerate(images)]
+    return [*parts, {"type": "text", "text": content}]
+
+
 def bare_action(keep_alive: float | None) -> str:
     """An empty prompt loads the model; with ``keep_alive: 0`` it unloads it."""
     return "unload" if keep_alive == 0 else "load"
@@ -241,7 +253,11 @@ class ChatSerializer(_GenerationSerializer):
         if not messages:
             payload.action = bare_action(data.get("keep_alive"))
             return payload
-        payload.messages = [_worker_message(m) for m in messages]
+        images = ImageList()
+        payload.messages = [
+            _worker_message(m, images, f"messages.{i}.images") for i, m in enumerate(messages)
+        ]
+        payload.images = images.encoded or None
         if data.get("tools"):
             payload.tools = [
                 {"type": "function", "function": dict(t["function"])} for t in data["tools"]
@@ -250,8 +266,9 @@ class ChatSerializer(_GenerationSerializer):
         return payload
 
 
-def _worker_message(message: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message["role"], "content": message.get("content", "")}
+def _worker_message(message: dict[str, Any], images: ImageList, param: str) -> dict[str, Any]:
+    content = _with_images(message.get("content", ""), message.get("images") or [], images, param)
+    out: dict[str, Any] = {"role": message["role"], "content": content}
     if message.get("tool_calls"):
         out["tool_calls"] = [
             {"type": "function", "function": dict(call["function"])}
@@ -287,6 +304,9 @@ class GenerateSerializer(_GenerationSerializer):
                 **(payload.template_variables or {}),
                 "suffix": data["suffix"],
             }
+        if data["images"] and (data["raw"] or not record.chat_template):
+            # The template places an image; a raw prompt has nowhere to put one.
+            raise ApiError("images need the model's chat template: send them without raw")
         if not prompt:
             payload.action = bare_action(data.get("keep_alive"))
         elif data["raw"]:
@@ -295,7 +315,10 @@ class GenerateSerializer(_GenerationSerializer):
         elif record.chat_template:
             # Ollama renders a generate prompt as one user turn of the model's template.
             system_turn = [{"role": "system", "content": system}] if system else []
-            payload.messages = [*system_turn, {"role": "user", "content": prompt}]
+            images = ImageList()
+            content = _with_images(prompt, data["images"], images, "images")
+            payload.messages = [*system_turn, {"role": "user", "content": content}]
+            payload.images = images.encoded or None
         else:
             payload.prompt = f"{system}\n\n{prompt}" if system else prompt
         return payload

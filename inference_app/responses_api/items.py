@@ -108,7 +108,7 @@ def _normalize_message(item: dict[str, Any], path: str) -> dict[str, Any]:
         parts = [{"type": part_type, "text": content}]
     elif isinstance(content, list):
         parts = [
-            _text_part(part, f"{path}.content.{i}", part_type) for i, part in enumerate(content)
+            _content_part(part, f"{path}.content.{i}", part_type) for i, part in enumerate(content)
         ]
     else:
         raise _fail(f"{path}.content", "must be a string or a list of content parts")
@@ -128,6 +128,19 @@ def _message(role: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
         "status": "completed",
         "content": parts,
     }
+
+
+def _content_part(part: Any, path: str, part_type: str) -> dict[str, Any]:
+    """A message's part: text, or (in a user's or system's message) an ``input_image`` named
+    by its ``image_url`` (a data: URL, or http(s) where the server fetches images)."""
+    if isinstance(part, dict) and part.get("type") == "input_image" and part_type == "input_text":
+        if not isinstance(part.get("image_url"), str):
+            raise _fail(
+                f"{path}.image_url",
+                "an input_image needs a string 'image_url' (file_id is not supported)",
+            )
+        return {"type": "input_image", "image_url": part["image_url"]}
+    return _text_part(part, path, part_type)
 
 
 def _text_part(part: Any, path: str, part_type: str) -> dict[str, Any]:
@@ -172,6 +185,19 @@ def message_text(item: dict[str, Any]) -> str:
     return "".join(part["text"] for part in item["content"] if "text" in part)
 
 
+def _chat_content(item: dict[str, Any]) -> str | list[dict[str, Any]]:
+    """A message item's content as a chat message holds it: its text, or with images, chat
+    content parts in the item's order (``image_url`` parts the chat serializer reads)."""
+    if not any(part["type"] == "input_image" for part in item["content"]):
+        return message_text(item)
+    return [
+        {"type": "image_url", "image_url": {"url": part["image_url"]}}
+        if part["type"] == "input_image"
+        else {"type": "text", "text": part["text"]}
+        for part in item["content"]
+    ]
+
+
 def known_call_ids(messages: list[dict[str, Any]]) -> set[str]:
     """The ids of the tool calls the assistant messages in ``messages`` made."""
     return {
@@ -198,7 +224,7 @@ def to_messages(
     for index, item in enumerate(items):
         kind = item["type"]
         if kind == "message":
-            messages.append({"role": item["role"], "content": message_text(item)})
+            messages.append({"role": item["role"], "content": _chat_content(item)})
         elif kind == "function_call":
             calls.add(item["call_id"])
             call = {

@@ -97,8 +97,9 @@ class Projector:
     Calls into it take a lock: a batched engine tokenizes one request's images while its
     stepper decodes another's."""
 
-    def __init__(self, ctx: int, path: str) -> None:
+    def __init__(self, ctx: mtmd.mtmd_context_p, path: str) -> None:
         self._ctx = ctx
+        self._closed = False
         self.path = path
         self._lock = threading.Lock()
         # Models that place image embeddings by 2-D positions (Qwen2-VL's M-RoPE) need a
@@ -188,6 +189,6 @@ class Projector:
 
     def close(self) -> None:
         with self._lock:
-            if self._ctx:
+            if not self._closed:
                 mtmd.mtmd_free(self._ctx)
-                self._ctx = 0
+                self._closed = True

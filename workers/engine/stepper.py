@@ -379,10 +379,11 @@ class Stepper:
     def _run(self, plan: StepPlan[_Sequence]) -> None:
         """One decode as planned, then each member's next state."""
         members = plan.members
-        for sequence in [m for m in members if m.media is not None]:
-            if sequence.state is SequenceState.PROMPT:
+        for sequence in members:
+            media = sequence.media
+            if media is not None and sequence.state is SequenceState.PROMPT:
                 try:
-                    self._decode_images(sequence, sequence.media)
+                    self._decode_images(sequence, media)
                 except RuntimeError as exc:
                     members = [m for m in members if m is not sequence]
                     self._fail([sequence], DecodeFailed(str(exc)))
