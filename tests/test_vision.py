@@ -25,6 +25,11 @@ DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 NOT_AN_IMAGE = "data:image/png;base64," + base64.b64encode(b"hello, not an image").decode()
 
 
+def untyped(value: Any) -> Any:
+    """A message list as JSON: the clients' TypedDict unions cannot tell these parts apart."""
+    return value
+
+
 @pytest.fixture(scope="module")
 def vision_model(server: LiveServer, tiny_gguf: Path, tiny_mmproj: Path) -> Iterator[str]:
     client = ollama.Client(host=server.base_url, timeout=60)
@@ -52,7 +57,7 @@ def openai_chat(client: openai.OpenAI, model: str, url: str | None, text: str = 
         content.insert(0, {"type": "image_url", "image_url": {"url": url}})
     return client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": content}],  # type: ignore[misc,list-item]
+        messages=untyped([{"role": "user", "content": content}]),
         temperature=0,
         max_tokens=12,
     )
@@ -89,7 +94,7 @@ def test_a_responses_input_image_reaches_the_model(
     def respond(parts: list[dict[str, Any]]) -> Any:
         return client.responses.create(
             model=vision_model,
-            input=[{"role": "user", "content": parts}],  # type: ignore[typeddict-item,list-item]
+            input=untyped([{"role": "user", "content": parts}]),
             temperature=0,
             max_output_tokens=16,
         )
@@ -114,7 +119,7 @@ def test_an_anthropic_image_block_reaches_the_model(
         return claude.messages.create(
             model=vision_model,
             max_tokens=12,
-            messages=[{"role": "user", "content": content}],  # type: ignore[typeddict-item,list-item]
+            messages=untyped([{"role": "user", "content": content}]),
             extra_body={"temperature": 0},
         )
 
@@ -159,9 +164,9 @@ def test_bad_images_are_400s_in_each_familys_shape(
     with pytest.raises(openai.BadRequestError) as responses_error:
         client.responses.create(
             model=vision_model,
-            input=[
-                {"role": "user", "content": [{"type": "input_image", "image_url": NOT_AN_IMAGE}]}
-            ],  # type: ignore[typeddict-item,list-item]
+            input=untyped(
+                [{"role": "user", "content": [{"type": "input_image", "image_url": NOT_AN_IMAGE}]}]
+            ),
         )
     assert responses_error.value.code == "invalid_image"
 
@@ -179,7 +184,7 @@ def test_bad_images_are_400s_in_each_familys_shape(
                         }
                     ],
                 }
-            ],  # type: ignore[typeddict-item,list-item]
+            ],
         )
     body = claude_error.value.body
     assert isinstance(body, dict) and body["type"] == "error"
@@ -204,7 +209,7 @@ def test_too_many_images_and_image_urls_are_refused(
     with pytest.raises(openai.BadRequestError) as many:
         client.chat.completions.create(
             model=vision_model,
-            messages=[{"role": "user", "content": content}],  # type: ignore[misc,list-item]
+            messages=untyped([{"role": "user", "content": content}]),
         )
     assert "at most 8 images" in many.value.message
     with pytest.raises(openai.BadRequestError) as fetched:
@@ -221,7 +226,9 @@ def test_a_model_without_a_projector_refuses_images_in_each_family(
     with pytest.raises(openai.BadRequestError) as responses_error:
         client.responses.create(
             model="tiny",
-            input=[{"role": "user", "content": [{"type": "input_image", "image_url": DATA_URL}]}],  # type: ignore[typeddict-item,list-item]
+            input=untyped(
+                [{"role": "user", "content": [{"type": "input_image", "image_url": DATA_URL}]}]
+            ),
         )
     assert "does not support images" in responses_error.value.message
     with pytest.raises(anthropic.BadRequestError) as claude_error:
@@ -242,7 +249,7 @@ def test_a_model_without_a_projector_refuses_images_in_each_family(
                         }
                     ],
                 }
-            ],  # type: ignore[typeddict-item,list-item]
+            ],
         )
     assert "vision projector" in str(claude_error.value.body)
     with pytest.raises(ollama.ResponseError) as ollama_error:
