@@ -148,3 +148,26 @@ def test_the_readmes_modelfile_parses() -> None:
         messages=[{"role": "assistant", "content": "hi"}], add_generation_prompt=True
     )
     assert rendered == "<|im_start|>assistant\nhi<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_a_second_from_names_the_vision_projector() -> None:
+    modelfile = parse_modelfile("FROM ./model.gguf\nFROM ./mmproj-model-f16.gguf\n")
+    assert (modelfile.from_, modelfile.projector) == ("./model.gguf", "./mmproj-model-f16.gguf")
+    assert modelfile.projector_line == 2
+    with pytest.raises(ModelfileError, match="line 3 \\(FROM\\): a second FROM"):
+        parse_modelfile("FROM ./m.gguf\nFROM ./p.gguf\nFROM ./q.gguf\n")
+
+
+def test_a_model_with_a_projector_renders_both_froms() -> None:
+    written = render_modelfile(
+        "seer",
+        "/models/m.gguf",
+        template="",
+        system="",
+        parameters={},
+        messages=[],
+        license_="",
+        projector="/models/mmproj.gguf",
+    )
+    assert "\nFROM /models/m.gguf\nFROM /models/mmproj.gguf\n" in written
+    assert parse_modelfile(written).projector == "/models/mmproj.gguf"
