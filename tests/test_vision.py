@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import ollama
 import openai
 import pytest
@@ -64,11 +65,14 @@ def openai_chat(client: openai.OpenAI, model: str, url: str | None, text: str = 
 
 
 def test_a_model_with_a_projector_lists_vision(
-    ollama_client: ollama.Client, vision_model: str
+    server: LiveServer, ollama_client: ollama.Client, vision_model: str
 ) -> None:
     shown = ollama_client.show(vision_model)
     assert "vision" in (shown.capabilities or [])
     assert "vision" not in (ollama_client.show("tiny").capabilities or [])
+    # Ollama's projector_info, which the client does not model: the projector's header.
+    raw = httpx.post(f"{server.base_url}/api/show", json={"model": vision_model}, timeout=10)
+    assert raw.json()["projector_info"]["clip.vision.projection_dim"] == 64  # the model's width
     # Its Modelfile recreates it: the model, then the projector.
     froms = [line for line in (shown.modelfile or "").splitlines() if line.startswith("FROM ")]
     assert len(froms) == 2
