@@ -78,6 +78,22 @@ def test_a_model_with_a_projector_lists_vision(
     assert len(froms) == 2
 
 
+def test_a_projector_alone_joins_a_model_named_by_from(
+    ollama_client: ollama.Client, tiny_mmproj: Path, tiny_gguf: Path
+) -> None:
+    projector = ollama_client.create_blob(tiny_mmproj)
+    ollama_client.create(model="tiny-seer", from_="tiny", files={"mmproj.gguf": projector})
+    try:
+        assert "vision" in (ollama_client.show("tiny-seer").capabilities or [])
+    finally:
+        ollama_client.delete("tiny-seer")
+    with pytest.raises(ollama.ResponseError, match="a vision projector but no model"):
+        ollama_client.create(model="eyes-only", files={"mmproj.gguf": projector})
+    model = ollama_client.create_blob(tiny_gguf)
+    with pytest.raises(ollama.ResponseError, match="one GGUF file"):
+        ollama_client.create(model="two", files={"a.gguf": model, "b.gguf": model})
+
+
 def test_an_openai_image_reaches_the_model(client: openai.OpenAI, vision_model: str) -> None:
     plain = openai_chat(client, vision_model, None)
     seen = openai_chat(client, vision_model, DATA_URL)
