@@ -17,7 +17,8 @@ them (from the GGUF header and the chat template) and kept to what Herd's endpoi
   its template writes one or takes ``enable_thinking``, or its record names the tags
   (``reasoning_tags``). The endpoints then answer its reasoning apart from its answer, and
   ``/api/chat`` refuses ``think: true`` for any other model.
-- ``vision``: never; Herd has no image input, and both APIs refuse images.
+- ``vision``: the record has a vision projector (an ``mmproj`` GGUF beside the model); the
+  chat endpoints of every API family then take images, and refuse them for any other model.
 """
 
 from __future__ import annotations
@@ -39,10 +40,15 @@ _THINKING_TAGS = (
 
 
 def derive_capabilities(
-    architecture: str, model_info: dict[str, Any], chat_template: str, tags_setting: str = ""
+    architecture: str,
+    model_info: dict[str, Any],
+    chat_template: str,
+    tags_setting: str = "",
+    has_projector: bool = False,
 ) -> list[str]:
     """The capabilities of a model with this header (``model_info``, the GGUF keys), chat
-    template and ``reasoning_tags`` setting, in Ollama's order."""
+    template, ``reasoning_tags`` setting and vision projector (``has_projector``), in
+    Ollama's order."""
     pooling = model_info.get(f"{architecture}.pooling_type")
     if pooling is not None:
         return ["rerank"] if _is_rank(pooling) else ["embedding"]
@@ -51,6 +57,8 @@ def derive_capabilities(
         capabilities.append("tools")
         if _SUFFIX.search(chat_template):
             capabilities.append("insert")
+        if has_projector:
+            capabilities.append("vision")
     capabilities.append("embedding")
     if reasoning_tags(chat_template, tags_setting) is not None:
         capabilities.append("thinking")

@@ -3,9 +3,12 @@
 
 A model is made ``from`` another (a variant: the same file, no copy, with its own template,
 system prompt, parameters, messages and license, and the other named as its parent) or from
-``files`` (a GGUF uploaded as a blob first). Either way the record is written at once, unless
-the request asks to ``quantize``: then a ``QuantizeJob`` goes to the ``pulls``
-queue and a worker writes the new file with llama.cpp's quantizer, as a pull writes a download.
+``files`` (a GGUF uploaded as a blob first). ``files`` may hold a second GGUF, the model's
+vision projector (an ``mmproj`` file: its header's architecture is ``clip``, as Ollama tells
+them apart), which a ``from`` request may give alone to add one to a model. Either way the
+record is written at once, unless the request asks to ``quantize``: then a ``QuantizeJob`` goes
+to the ``pulls`` queue and a worker writes the new file with llama.cpp's quantizer, as a pull
+writes a download.
 """
 
 from __future__ import annotations
@@ -130,12 +133,39 @@ def _check_license(raw: Any) -> str:
     raise CreateRefused("license must be a string or a list of strings")
 
 
-def _check_blob(files: Any) -> tuple[str, str]:
+def _check_blobs(files: Any) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """The model's blob and the projector's (``(file name, sha256)``, either may be None)."""
     if not isinstance(files, dict) or not files:
         raise CreateRefused('files must be an object of {"name.gguf": "sha256:<digest>"}')
-    if len(files) != 1:
-        raise CreateRefused("files must name one GGUF file (split GGUFs are not supported)")
-    ((filename, digest),) = files.items()
+    if len(files) > 2:
+        raise CreateRefused(
+            "files must name one GGUF file, and its vision projector if it has one "
+            "(split GGUFs are not supported)"
+        )
+    model: tuple[str, str] | None = None
+    projector: tuple[str, str] | None = None
+    for filename, digest in files.items():
+        blob = _check_blob(filename, digest)
+        try:
+            architecture = read_gguf_metadata(blob_path(blob[1])).architecture
+        except GGUFError:
+            raise CreateRefused(f"{filename} is not a GGUF file") from None
+        if architecture == PROJECTOR_ARCHITECTURE:
+            if projector is not None:
+                raise CreateRefused("files name two vision projectors: a model has one")
+            projector = blob
+        elif model is not None:
+            raise CreateRefused("files must name one GGUF file (split GGUFs are not supported)")
+        else:
+            model = blob
+    return model, projector
+
+
+# The architecture a vision projector's header names (llama.cpp's clip loader reads it).
+PROJECTOR_ARCHITECTURE = "clip"
+
+
+def _check_blob(filename: Any, digest: Any) -> tuple[str, str]:
     if not isinstance(filename, str) or not filename.lower().endswith(".gguf"):
         raise CreateRefused(f"{filename!r} is not a GGUF file: only .gguf files are supported")
     if not isinstance(digest, str):
@@ -185,10 +215,15 @@ def check_create(body: dict[str, Any]) -> CreatePlan:
         )
     from_ = _string(body, "from")
     files = body.get("files")
-    if from_ and files is not None:
-        raise CreateRefused("give 'from' or 'files', not both")
     if not from_ and files is None:
         raise CreateRefused("neither 'from' or 'files' was specified")
+    if from_ and files is not None and not (isinstance(files, dict) and files):
+        raise CreateRefused("give 'from' or 'files', not both")
+    model_blob, projector_blob = _check_blobs(files) if files is not None else (None, None)
+    if from_ and model_blob is not None:
+        raise CreateRefused("give 'from' or 'files', not both")
+    if not from_ and model_blob is None:
+        raise CreateRefused("files name a vision projector but no model")
 
     chosen: dict[str, Any] = {}
     template = _string(body, "template")
@@ -227,13 +262,17 @@ def check_create(body: dict[str, Any]) -> CreatePlan:
         chosen["parent_model"] = base.name if base.name != name else base.parent_model
         source_type = base.quantization
     else:
-        blob = _check_blob(files)
+        blob = model_blob
+        assert blob is not None
         layers.append("parsing GGUF")
         try:
             source_type = read_gguf_metadata(blob_path(blob[1])).quantization
         except GGUFError:
             raise CreateRefused(f"{blob[0]} is not a GGUF file") from None
         layers.append(f"using existing layer sha256:{blob[1]}")
+    if projector_blob is not None:
+        chosen["projector"] = str(blob_path(projector_blob[1]))
+        layers.append(f"using existing layer sha256:{projector_blob[1]}")
     for kind, value in (
         ("template", chosen.get("chat_template")),
         ("system", chosen.get("system_prompt")),

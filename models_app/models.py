@@ -31,6 +31,11 @@ class ModelRecord(models.Model):
     path = models.CharField(max_length=1000, help_text="the GGUF file (first part when split)")
     size = models.BigIntegerField(default=0, help_text="bytes on disk")
     sha256 = models.CharField(max_length=64, blank=True)
+    projector = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="the vision projector (an mmproj GGUF) the model reads images with, if any",
+    )
     architecture = models.CharField(max_length=64, blank=True)
     family = models.CharField(max_length=64, blank=True)
     parameter_count = models.BigIntegerField(default=0)
@@ -110,7 +115,11 @@ class ModelRecord(models.Model):
     def derived_capabilities(self) -> list[str]:
         """Ollama's ``capabilities`` for the record as it stands (models_app.capabilities)."""
         return derive_capabilities(
-            self.architecture, self.model_info or {}, self.chat_template, self.reasoning_tags
+            self.architecture,
+            self.model_info or {},
+            self.chat_template,
+            self.reasoning_tags,
+            has_projector=bool(self.projector),
         )
 
     def reasoning_tag_pair(self) -> tuple[str, str] | None:
@@ -131,6 +140,7 @@ class ModelRecord(models.Model):
             name=self.name,
             path=self.path,
             sha256=self.sha256,
+            projector=self.projector,
             context_length=self.context_length or 0,
             chat_template=self.chat_template,
             system_prompt=self.system_prompt,

@@ -98,6 +98,27 @@ def _is_model_file(filename: str) -> bool:
     return base.endswith(".gguf") and not base.startswith("mmproj")
 
 
+def is_projector_file(filename: str) -> bool:
+    """A vision projector's file, as repos name them: ``mmproj-model-f16.gguf``,
+    ``model.mmproj-Q8_0.gguf``."""
+    base = filename.rsplit("/", 1)[-1].lower()
+    return base.endswith(".gguf") and "mmproj" in base
+
+
+# Of several projectors in a repo, the one pulled: llama.cpp's converters write F16 by default.
+_PROJECTOR_PREFERENCE = ("f16", "bf16", "q8_0", "f32")
+
+
+def _projector(files: list[HubFile]) -> list[HubFile]:
+    """The repo's vision projector, when it has one (at most one: see the preference)."""
+    projectors = sorted((f for f in files if is_projector_file(f.name)), key=lambda f: f.name)
+    for kind in _PROJECTOR_PREFERENCE:
+        for hub_file in projectors:
+            if file_quant(hub_file.name).lower() == kind:
+                return [hub_file]
+    return projectors[:1]
+
+
 def _with_parts(chosen: HubFile, files: list[HubFile]) -> list[HubFile]:
     """``chosen`` alone, or every part of the split GGUF it belongs to, in order."""
     split = _SPLIT.match(chosen.name)
@@ -113,7 +134,8 @@ def _with_parts(chosen: HubFile, files: list[HubFile]) -> list[HubFile]:
 
 
 def select_files(reference: HubReference, files: list[HubFile]) -> list[HubFile]:
-    """The files ``reference`` means among a repo's ``files``: first part first.
+    """The files ``reference`` means among a repo's ``files``: first part first, then the
+    repo's vision projector when it has one (a file whose name holds ``mmproj``).
 
     Raises PullRefused (404) for a repo without GGUF files, an unknown quant or file, and
     (400) for a bare repo reference whose repo has no Q4_K_M, naming the quants there are.
@@ -125,7 +147,7 @@ def select_files(reference: HubReference, files: list[HubFile]) -> list[HubFile]
         match = next((f for f in models if f.name == reference.filename), None)
         if match is None:
             raise PullRefused(f"{reference.repo_id} has no file {reference.filename}", 404)
-        return _with_parts(match, files)
+        return _with_parts(match, files) + _projector(files)
     wanted = (reference.quant or DEFAULT_QUANT).lower()
     candidates = sorted(
         (f for f in models if file_quant(f.name).lower() == wanted),
@@ -141,7 +163,7 @@ def select_files(reference: HubReference, files: list[HubFile]) -> list[HubFile]
         raise PullRefused(
             f"{reference.repo_id} has no {DEFAULT_QUANT}; name a quant, one of: {listed}", 400
         )
-    return _with_parts(candidates[0], files)
+    return _with_parts(candidates[0], files) + _projector(files)
 
 
 def _is_first_part(filename: str) -> bool:

@@ -35,10 +35,12 @@ def do_import_model(
     chat_template: str | None = None,
     sha256: str | None = None,
     parts: Sequence[Path] = (),
+    projector: Path | None = None,
 ) -> ModelRecord:
     """Register the local GGUF at ``path`` as ``name`` (replacing a record of that name).
 
-    ``parts`` are the further files of a split GGUF whose first part is ``path``. Reads the
+    ``parts`` are the further files of a split GGUF whose first part is ``path``; ``projector``
+    is the model's vision projector (an mmproj GGUF), when it has one. Reads the
     header for the metadata; ``chat_template`` overrides the file's own. Raises
     InvalidModelName or GGUFError before anything is written.
     """
@@ -47,6 +49,7 @@ def do_import_model(
     meta = read_gguf_metadata(path, parts)
     fields = {
         "path": str(path),
+        "projector": str(projector.expanduser().resolve()) if projector else "",
         "size": sum(p.stat().st_size for p in (path, *parts)),
         "sha256": sha256 or file_sha256(path),
         "architecture": meta.architecture,

@@ -166,6 +166,17 @@ HERD_PULL_CHUNK = parsed("HERD_PULL_CHUNK", parse_size, "1MiB")
 MAX_BODY_BYTES = parsed("HERD_MAX_BODY", parse_size, "16MB")
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
 
+# Images in chat requests (inference_app.images): how many one request may hold, how large
+# each may be (its bytes, decoded), and whether the web process fetches an http(s) image URL
+# a request names. Off by default: a server that fetches what a user names can be made to
+# reach hosts only it can reach (SSRF). A fetch waits at most HERD_IMAGE_FETCH_TIMEOUT.
+HERD_MAX_IMAGES = env.int("HERD_MAX_IMAGES", default=8)
+if HERD_MAX_IMAGES < 0:
+    raise ImproperlyConfigured(f"HERD_MAX_IMAGES: expected 0 or more, got {HERD_MAX_IMAGES}")
+HERD_MAX_IMAGE_BYTES = parsed("HERD_MAX_IMAGE_BYTES", parse_size, "10MB")
+HERD_FETCH_IMAGES = env.bool("HERD_FETCH_IMAGES", default=False)
+HERD_IMAGE_FETCH_TIMEOUT = env.float("HERD_IMAGE_FETCH_TIMEOUT", default=10.0)
+
 # Inference.
 # 0: the model's own context, as far as the worker's memory budget allows
 # (workers.worker.residency).

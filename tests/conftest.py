@@ -13,6 +13,7 @@ from tests.hub_server import FakeHub, populate
 from tests.keyed import KEYED_ORIGIN, KEYED_PARALLEL, KeyedServer, start_keyed_server
 from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
 from tests.tiny_gguf import write_tiny_gguf
+from tests.tiny_mmproj import write_tiny_mmproj
 
 # The server's body limit in the live tests, small enough to test 413 cheaply.
 LIVE_MAX_BODY = 1_000_000
@@ -49,6 +50,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     started = start_broker(tmp_path_factory.mktemp("broker"))
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_mmproj(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A vision projector for the tiny model: 32x32 pixels in, 16 embeddings out."""
+    return write_tiny_mmproj(tmp_path_factory.mktemp("projectors") / "tiny-mmproj.gguf")
 
 
 @pytest.fixture(scope="session")

@@ -225,6 +225,7 @@ def populate(hub: FakeHub, folder: Path) -> None:
     """The repos the pull tests use, each with its own bytes (a distinct seed), so that no
     test resumes another's partial file."""
     from tests.tiny_gguf import write_tiny_gguf
+    from tests.tiny_mmproj import write_tiny_mmproj
 
     def tiny(name: str, seed: int, **options: Any) -> Path:
         return write_tiny_gguf(folder / name, n_ctx=2048, seed=seed, **options)
@@ -234,7 +235,8 @@ def populate(hub: FakeHub, folder: Path) -> None:
         {
             "tiny-Q4_K_M.gguf": tiny("tiny-q4.gguf", 1),
             "tiny-Q8_0.gguf": tiny("tiny-q8.gguf", 2),
-            "mmproj-tiny-F16.gguf": tiny("mmproj.gguf", 3),
+            # The tiny model's vision projector: pulled beside whichever quant is asked for.
+            "mmproj-tiny-F16.gguf": write_tiny_mmproj(folder / "mmproj.gguf", seed=3),
             "README.md": _readme(folder),
         },
     )

@@ -88,3 +88,15 @@ def test_think_follows_the_thinking_capability(
         ollama_client.chat(model="tiny", messages=ask, think=True, options=options)
     assert caught.value.status_code == 400
     assert "does not support thinking" in caught.value.error
+
+
+def test_a_projector_adds_vision_to_a_chat_model_only() -> None:
+    template = "{{ messages }}"
+    assert derive_capabilities("llama", {}, template, has_projector=True) == [
+        "completion",
+        "tools",
+        "vision",
+        "embedding",
+    ]
+    pooled = {"llama.pooling_type": 1}
+    assert derive_capabilities("llama", pooled, template, has_projector=True) == ["embedding"]

@@ -3,6 +3,9 @@ payload becomes an ``EngineRequest``, and each engine event the wire event web r
 
 from __future__ import annotations
 
+import base64
+import json
+
 from workers.broker.wire import COUNT_TOKENS, Delta, Done, Error, GenerationPayload, ToolDelta
 from workers.engine import events
 from workers.engine.requests import BATCH, INTERACTIVE, Cancellation, SamplingOptions
@@ -32,6 +35,19 @@ def test_a_chat_payload_becomes_an_engine_request() -> None:
     assert request.template_variables == {"enable_thinking": False}
     assert request.priority == INTERACTIVE and request.cancel is cancel
     assert not request.count_tokens_only
+
+
+def test_a_chats_images_cross_the_wire_as_base64_and_reach_the_engine_as_bytes() -> None:
+    parts = [{"type": "image"}, {"type": "text", "text": "what is this"}]
+    payload = GenerationPayload(
+        messages=[{"role": "user", "content": parts}],
+        images=[base64.b64encode(b"\x89PNG first").decode(), base64.b64encode(b"GIF89a").decode()],
+    )
+    sent = GenerationPayload.from_json(json.loads(json.dumps(payload.to_json())))
+    request = generation_request(sent, Cancellation())
+    assert request.images == (b"\x89PNG first", b"GIF89a")
+    assert request.messages == ({"role": "user", "content": parts},)
+    assert generation_request(GenerationPayload(prompt="hi"), Cancellation()).images == ()
 
 
 def test_a_batch_line_counting_tokens_queues_in_the_batch_lane() -> None:

@@ -36,6 +36,25 @@ def test_a_template_file_overrides_the_files_own(tiny_gguf: Path, tmp_path: Path
     assert ModelRecord.objects.get(name="tiny:latest").chat_template == template.read_text()
 
 
+def test_a_projector_makes_it_a_vision_model(tiny_gguf: Path, tiny_mmproj: Path) -> None:
+    call_command(
+        "import_model", "seer", str(tiny_gguf), "--projector", str(tiny_mmproj), stdout=StringIO()
+    )
+    record = ModelRecord.objects.get(name="seer:latest")
+    assert record.projector == str(tiny_mmproj)
+    assert "vision" in record.capabilities
+    assert record.to_spec().projector == str(tiny_mmproj)
+    with pytest.raises(CommandError, match="no such projector file"):
+        call_command(
+            "import_model",
+            "seer",
+            str(tiny_gguf),
+            "--projector",
+            "/nowhere.gguf",
+            stdout=StringIO(),
+        )
+
+
 def test_it_refuses_a_bad_name_and_writes_nothing(tiny_gguf: Path) -> None:
     with pytest.raises(CommandError, match="invalid model name"):
         call_command("import_model", "../evil", str(tiny_gguf))

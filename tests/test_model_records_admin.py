@@ -44,7 +44,8 @@ def test_the_pull_form_starts_a_pull_once_committed(
         "queued",
         "tester/tiny-GGUF",
     )
-    assert [f["name"] for f in job.files] == ["tiny-Q8_0.gguf"]
+    # The model's quant, then the repo's vision projector.
+    assert [f["name"] for f in job.files] == ["tiny-Q8_0.gguf", "mmproj-tiny-F16.gguf"]
     assert len(callbacks) == 1  # the send to the pulls queue, after commit
     listing = admin_client.get("/admin/models_app/pulljob/")
     assert b"hf.co/tester/tiny-GGUF:Q8_0" in listing.content

@@ -156,3 +156,26 @@ def test_the_kv_cache_type_is_a_parameter_that_takes_the_cache_types_only() -> N
     with pytest.raises(ModelfileError) as caught:
         parse_modelfile("FROM tiny\nPARAMETER kv_cache_type q5_1\n")
     assert "f16, q8_0, q4_0" in str(caught.value)
+
+
+def test_a_second_from_names_the_vision_projector() -> None:
+    modelfile = parse_modelfile("FROM ./model.gguf\nFROM ./mmproj-model-f16.gguf\n")
+    assert (modelfile.from_, modelfile.projector) == ("./model.gguf", "./mmproj-model-f16.gguf")
+    assert modelfile.projector_line == 2
+    with pytest.raises(ModelfileError, match="line 3 \\(FROM\\): a second FROM"):
+        parse_modelfile("FROM ./m.gguf\nFROM ./p.gguf\nFROM ./q.gguf\n")
+
+
+def test_a_model_with_a_projector_renders_both_froms() -> None:
+    written = render_modelfile(
+        "seer",
+        "/models/m.gguf",
+        template="",
+        system="",
+        parameters={},
+        messages=[],
+        license_="",
+        projector="/models/mmproj.gguf",
+    )
+    assert "\nFROM /models/m.gguf\nFROM /models/mmproj.gguf\n" in written
+    assert parse_modelfile(written).projector == "/models/mmproj.gguf"

@@ -72,7 +72,8 @@ def test_show_gives_details_model_info_template_parameters_and_capabilities(
     assert shown.details.family == "llama"
     assert shown.details.quantization_level == "F32"
     assert shown.template == CHAT_TEMPLATE
-    assert shown.capabilities == ["completion", "tools", "embedding"]
+    # The repo ships a vision projector, pulled beside the model.
+    assert shown.capabilities == ["completion", "tools", "vision", "embedding"]
     assert shown.modelinfo is not None
     assert shown.modelinfo["general.architecture"] == "llama"
     assert shown.modelinfo["llama.block_count"] == 2

@@ -39,6 +39,18 @@ def test_a_bare_repo_reference_pulls_q4_k_m_and_answers_chat(pull_server: LiveSe
     assert reply.json()["usage"]["completion_tokens"] > 0
 
 
+def test_a_repos_vision_projector_is_pulled_beside_the_model(
+    pull_server: LiveServer, hub: FakeHub
+) -> None:
+    name = "hf.co/tester/tiny-GGUF/tiny-Q4_K_M.gguf"
+    assert pull_whole(pull_server, name).json() == {"status": "success"}
+    projector = repo_folder(pull_server, "tester/tiny-GGUF") / "mmproj-tiny-F16.gguf"
+    assert projector.read_bytes() == hub.repos["tester/tiny-GGUF"].files["mmproj-tiny-F16.gguf"]
+    record = show(pull_server, f"{name}:latest")
+    assert "vision" in record["capabilities"]
+    assert f"FROM {projector}" in record["modelfile"]
+
+
 def test_the_quant_is_matched_without_case(pull_server: LiveServer, hub: FakeHub) -> None:
     assert pull_whole(pull_server, "hf.co/tester/tiny-GGUF:q8_0").json() == {"status": "success"}
     path = repo_folder(pull_server, "tester/tiny-GGUF") / "tiny-Q8_0.gguf"

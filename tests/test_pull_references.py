@@ -75,3 +75,11 @@ def test_projectors_are_not_models() -> None:
     with pytest.raises(PullRefused, match="has no quant F16; it has: Q8_0") as caught:
         select_files(parse_reference("hf.co/o/r:F16"), repo)
     assert caught.value.status == 404
+
+
+def test_a_repos_projector_comes_after_the_model_f16_first() -> None:
+    repo = files("mmproj-m-F32.gguf", "m-Q8_0.gguf", "mmproj-m-F16.gguf", "m-Q4_K_M.gguf")
+    chosen = select_files(parse_reference("hf.co/o/r:Q8_0"), repo)
+    assert [f.name for f in chosen] == ["m-Q8_0.gguf", "mmproj-m-F16.gguf"]
+    only = files("m-Q4_K_M.gguf")
+    assert [f.name for f in select_files(parse_reference("hf.co/o/r"), only)] == ["m-Q4_K_M.gguf"]

@@ -37,7 +37,24 @@ class ToolResultBlock(TypedDict):
     cache_control: NotRequired[JsonObject | None]
 
 
-ContentBlock = TextBlock | ToolUseBlock | ToolResultBlock
+class ImageSource(TypedDict):
+    """Where an image block's image is: base64 ``data`` of a ``media_type``, or a ``url``."""
+
+    type: Literal["base64", "url"]
+    media_type: NotRequired[str]
+    data: NotRequired[str]
+    url: NotRequired[str]
+
+
+class ImageBlock(TypedDict):
+    """An image in a user's message."""
+
+    type: Literal["image"]
+    source: ImageSource
+    cache_control: NotRequired[JsonObject | None]
+
+
+ContentBlock = TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock
 
 
 class MessageIn(TypedDict):

@@ -4,8 +4,10 @@ serializers as Anthropic validates them.
 A message's content is a string or a list of content blocks; each block is checked by the
 serializer of its ``type`` (``BLOCKS``), and comes out as a dict with that type. Blocks that
 an earlier answer of the model carried and that Anthropic leaves out of a prompt (``thinking``)
-are dropped; block types Herd's models cannot read (images, documents) and unknown types are
-a 400. ``translation`` turns the validated body into a chat request.
+are dropped; block types Herd's models cannot read (documents, server tools) and unknown
+types are a 400. An ``image`` block (a base64 or URL source) is read by the chat serializer,
+and refused there for a model without a vision projector. ``translation`` turns the
+validated body into a chat request.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ ROLES = ("user", "assistant", "system")
 DROPPED_BLOCKS = ("thinking", "redacted_thinking")
 # Anthropic's, but nothing a text model here can read or run.
 UNSUPPORTED_BLOCKS = (
-    "image",
     "document",
     "search_result",
     "server_tool_use",
@@ -117,8 +118,43 @@ class ToolResultBlockSerializer(serializers.Serializer):
     cache_control = CacheControlSerializer(required=False, allow_null=True)
 
 
+class ImageSourceSerializer(serializers.Serializer):
+    """Where an image block's image is: base64 ``data`` of a ``media_type``, or a ``url``.
+    Its fields are named as Anthropic names them, and ``data`` is a serializer's own attribute:
+    they are declared in ``get_fields``."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "type": serializers.ChoiceField(choices=("base64", "url")),
+            "media_type": serializers.ChoiceField(
+                choices=("image/jpeg", "image/png", "image/gif", "image/webp"), required=False
+            ),
+            "data": StrictCharField(required=False),
+            "url": StrictCharField(required=False),
+        }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        needed = ("media_type", "data") if attrs["type"] == "base64" else ("url",)
+        for name in needed:
+            if not attrs.get(name):
+                raise serializers.ValidationError({name: ["This field is required."]})
+        return attrs
+
+
+class ImageBlockSerializer(serializers.Serializer):
+    """An image in a user's message (``source`` is a field's own attribute: see above)."""
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {
+            "type": serializers.ChoiceField(choices=("image",)),
+            "source": ImageSourceSerializer(),
+            "cache_control": CacheControlSerializer(required=False, allow_null=True),
+        }
+
+
 BLOCKS: dict[str, type[serializers.Serializer]] = {
     "text": TextBlockSerializer,
+    "image": ImageBlockSerializer,
     "tool_use": ToolUseBlockSerializer,
     "tool_result": ToolResultBlockSerializer,
 }
@@ -174,6 +210,11 @@ class SystemField(serializers.Field):
     def to_internal_value(self, data: Any) -> str:
         if isinstance(data, str):
             return data
+        if isinstance(data, list):
+            for index, block in enumerate(data):
+                if isinstance(block, dict) and block.get("type") not in (None, "text"):
+                    message = "a system prompt holds text blocks only"
+                    raise serializers.ValidationError({str(index): {"type": [message]}})
         blocks = ContentField().to_internal_value(data)
         texts = [b["text"] for b in blocks if b["type"] == "text"]
         if len(texts) != len(blocks):

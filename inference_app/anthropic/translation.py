@@ -19,8 +19,11 @@ from typing import TypeGuard
 from inference_app.anthropic.bodies import (
     ContentBlock,
     CountTokensRequest,
+    ImageBlock,
+    ImageSource,
     MessageIn,
     MessagesRequest,
+    TextBlock,
     ThinkingIn,
     ToolChoiceIn,
     ToolIn,
@@ -36,6 +39,7 @@ from inference_app.openai.bodies import ToolIn as ChatToolIn
 from inference_app.openai.serializers import ChatCompletionSerializer
 from models_app.parameters import ModelOptions
 from project.errors import ValidationFailed
+from project.json_types import JsonObject
 from workers.broker.wire import GenerationPayload
 
 
@@ -165,15 +169,15 @@ def _assistant_message(blocks: list[ContentBlock], tool_names: dict[str, str]) -
 def _user_messages(blocks: list[ContentBlock], tool_names: dict[str, str]) -> list[ChatMessageIn]:
     """A user turn: its text, and a ``tool`` message for each result, in their order."""
     out: list[ChatMessageIn] = []
-    text: list[str] = []
+    text: list[TextBlock | ImageBlock] = []  # text blocks, and images among them
     for block in blocks:
-        if block["type"] == "text":
-            text.append(block["text"])
+        if block["type"] == "text" or block["type"] == "image":
+            text.append(block)
             continue
         if block["type"] != "tool_result":
             continue  # a user's tool_use: the serializer refuses it
         if text:
-            out.append({"role": "user", "content": _joined(text)})
+            out.append({"role": "user", "content": _user_content(text)})
             text = []
         content = block["content"]
         if block["is_error"]:
@@ -188,8 +192,28 @@ def _user_messages(blocks: list[ContentBlock], tool_names: dict[str, str]) -> li
             }
         )
     if text or not out:
-        out.append({"role": "user", "content": _joined(text)})
+        out.append({"role": "user", "content": _user_content(text)})
     return out
+
+
+def _user_content(blocks: list[TextBlock | ImageBlock]) -> str | list[JsonObject]:
+    """A user's text blocks as one text; with images among them, chat content parts in their
+    order (each image an ``image_url`` part, its base64 source as a data: URL)."""
+    if not any(block["type"] == "image" for block in blocks):
+        return _joined([block["text"] for block in blocks if block["type"] == "text"])
+    parts: list[JsonObject] = []
+    for block in blocks:
+        if block["type"] == "image":
+            parts.append({"type": "image_url", "image_url": {"url": _image_url(block["source"])}})
+        else:
+            parts.append({"type": "text", "text": block["text"]})
+    return parts
+
+
+def _image_url(source: ImageSource) -> str:
+    if source["type"] == "url":
+        return source.get("url", "")
+    return f"data:{source.get('media_type', '')};base64,{source.get('data', '')}"
 
 
 def _joined(texts: list[str]) -> str:

@@ -67,6 +67,7 @@ class ShowBody(TypedDict):
     template: str
     details: OllamaDetails
     model_info: JsonObject
+    projector_info: NotRequired[JsonObject]
     capabilities: list[str]
     modified_at: str
     system: NotRequired[str]

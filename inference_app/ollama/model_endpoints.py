@@ -10,6 +10,7 @@ Each view reads the body, calls one service from ``models_app.services`` or
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -21,6 +22,7 @@ from accounts.models import AuditAction
 from inference_app.ollama.bodies import ShowBody
 from inference_app.ollama.endpoint import ollama_endpoint, read_body
 from inference_app.ollama.format import ndjson_stream
+from models_app.gguf_metadata import GGUFError, read_gguf_metadata
 from models_app.modelfile import render_modelfile
 from models_app.models import ModelRecord, ModelStatus
 from models_app.names import normalize_model_name
@@ -93,11 +95,22 @@ def _show(record: ModelRecord) -> ShowBody:
         "capabilities": record.derived_capabilities(),
         "modified_at": record.modified_at.isoformat(),
     }
+    if record.projector:
+        answer["projector_info"] = _projector_info(record.projector)
     if record.system_prompt:
         answer["system"] = record.system_prompt
     if record.messages:
         answer["messages"] = record.messages
     return answer
+
+
+def _projector_info(path: str) -> JsonObject:
+    """Ollama's ``projector_info``: the vision projector's header keys (empty when its file
+    cannot be read here)."""
+    try:
+        return read_gguf_metadata(Path(path)).model_info()
+    except (GGUFError, OSError):
+        return {}
 
 
 def _parameters(options: ModelOptions) -> str:
@@ -115,6 +128,7 @@ def _modelfile(record: ModelRecord) -> str:
         messages=record.messages,
         license_=record.license,
         aliases=list(record.aliases or []),
+        projector=record.projector,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from inference_app.images import ImageList
 from inference_app.input_checks import (
     MAX_C_INT,
     MAX_MODEL_NAME,
@@ -224,6 +225,17 @@ def check_images(record: ModelRecord, images: list[str]) -> None:
         raise ApiError(f"model '{record.name}' does not support images: it has no vision input")
 
 
+def _with_images(
+    content: str, images: list[str], read: ImageList, param: str
+) -> str | list[dict[str, Any]]:
+    """A message's content with its ``images`` (base64) ahead of its text, as Ollama places
+    them; the images go to ``read``."""
+    if not images:
+        return content
+    parts = [read.add_base64(image, f"{param}.{i}") for i, image in enumerate(images)]
+    return [*parts, {"type": "text", "text": content}]
+
+
 def bare_action(keep_alive: float | None) -> str:
     """An empty prompt loads the model; with ``keep_alive: 0`` it unloads it."""
     return "unload" if keep_alive == 0 else "load"
@@ -240,15 +252,20 @@ class ChatSerializer(_GenerationSerializer):
         check_images(record, [i for m in messages for i in m.get("images", [])])
         if not messages:
             return replace(payload, action=bare_action(data.get("keep_alive")))
-        payload = replace(payload, messages=[_worker_message(m) for m in messages])
+        images = ImageList()
+        worker_messages = [
+            _worker_message(m, images, f"messages.{i}.images") for i, m in enumerate(messages)
+        ]
+        payload = replace(payload, messages=worker_messages, images=images.encoded or None)
         if data.get("tools"):
             tools = [{"type": "function", "function": dict(t["function"])} for t in data["tools"]]
             payload = replace(payload, tools=tools, tool_choice="auto")
         return payload
 
 
-def _worker_message(message: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message["role"], "content": message.get("content", "")}
+def _worker_message(message: dict[str, Any], images: ImageList, param: str) -> dict[str, Any]:
+    content = _with_images(message.get("content", ""), message.get("images") or [], images, param)
+    out: dict[str, Any] = {"role": message["role"], "content": content}
     if message.get("tool_calls"):
         out["tool_calls"] = [
             {"type": "function", "function": dict(call["function"])}
@@ -282,6 +299,9 @@ class GenerateSerializer(_GenerationSerializer):
                 )
             variables = {**(payload.template_variables or {}), "suffix": data["suffix"]}
             payload = replace(payload, template_variables=variables)
+        if data["images"] and (data["raw"] or not record.chat_template):
+            # The template places an image; a raw prompt has nowhere to put one.
+            raise ApiError("images need the model's chat template: send them without raw")
         if not prompt:
             return replace(payload, action=bare_action(data.get("keep_alive")))
         if data["raw"]:
@@ -290,7 +310,13 @@ class GenerateSerializer(_GenerationSerializer):
         if record.chat_template:
             # Ollama renders a generate prompt as one user turn of the model's template.
             system_turn = [{"role": "system", "content": system}] if system else []
-            return replace(payload, messages=[*system_turn, {"role": "user", "content": prompt}])
+            images = ImageList()
+            content = _with_images(prompt, data["images"], images, "images")
+            return replace(
+                payload,
+                messages=[*system_turn, {"role": "user", "content": content}],
+                images=images.encoded or None,
+            )
         return replace(payload, prompt=f"{system}\n\n{prompt}" if system else prompt)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
+from inference_app.images import ImageList, check_vision
 from inference_app.input_checks import (
     MAX_C_INT,
     MAX_MODEL_NAME,
@@ -102,7 +103,9 @@ def _is_token(value: Any) -> bool:
 
 
 class MessageContentField(serializers.Field):
-    """A message's content: a string, a list of content parts, or null."""
+    """A message's content: a string, a list of content parts (``text``, ``image_url``), or
+    null. An ``image_url`` part's ``image_url`` is an object with a string ``url`` (a bare
+    string is taken too); the image is read in ``to_payload``."""
 
     def to_internal_value(self, data: Any) -> Any:
         if data is None or isinstance(data, str):
@@ -111,7 +114,11 @@ class MessageContentField(serializers.Field):
             for part in data:
                 if part["type"] == "text" and not isinstance(part.get("text"), str):
                     raise serializers.ValidationError("a text part needs a string 'text'")
-                if part["type"] not in ("text",):
+                if part["type"] == "image_url" and image_part_url(part) is None:
+                    raise serializers.ValidationError(
+                        "an image_url part needs an 'image_url' object with a string 'url'"
+                    )
+                if part["type"] not in ("text", "image_url"):
                     raise serializers.ValidationError(
                         f"content part type '{part['type']}' is not supported by this model"
                     )
@@ -120,6 +127,40 @@ class MessageContentField(serializers.Field):
 
     def to_representation(self, value: Any) -> Any:
         return value
+
+
+def image_part_url(part: dict[str, Any]) -> str | None:
+    """The URL of an ``image_url`` content part, or None when it has none."""
+    image = part.get("image_url")
+    if isinstance(image, dict):
+        image = image.get("url")
+    return image if isinstance(image, str) else None
+
+
+def _has_images(messages: list[dict[str, Any]]) -> bool:
+    return any(
+        isinstance(m.get("content"), list)
+        and any(part["type"] == "image_url" for part in m["content"])
+        for m in messages
+    )
+
+
+def _read_images(messages: list[dict[str, Any]], images: ImageList) -> list[dict[str, Any]]:
+    """``messages`` with each ``image_url`` part read into ``images`` and marked in its place
+    by an image part (``inference_app.images``)."""
+    out = []
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [
+                images.add_url(url, f"messages.{i}.content.{j}.image_url")
+                if (url := image_part_url(part)) is not None and part["type"] == "image_url"
+                else part
+                for j, part in enumerate(content)
+            ]
+            message = {**message, "content": content}
+        out.append(message)
+    return out
 
 
 class CalledFunctionSerializer(serializers.Serializer):
@@ -359,6 +400,8 @@ class ChatCompletionSerializer(SamplingSerializer):
         return attrs
 
     def check_model(self, record: ModelRecord) -> None:
+        if _has_images(self.validated_data["messages"]):
+            check_vision(record.name, record.derived_capabilities(), "messages")
         effort = self.validated_data.get("reasoning_effort")
         if effort not in (None, "none") and "thinking" not in record.derived_capabilities():
             raise ApiError(
@@ -383,6 +426,8 @@ class ChatCompletionSerializer(SamplingSerializer):
             options["logprobs"] = True
             options["top_logprobs"] = data.get("top_logprobs") or 0
         messages = [{k: v for k, v in m.items() if v is not None} for m in data["messages"]]
+        images = ImageList()
+        messages = _read_images(messages, images)
         effort = data.get("reasoning_effort")
         asked_tools = data.get("tools")
         tools = (
@@ -392,6 +437,7 @@ class ChatCompletionSerializer(SamplingSerializer):
         )
         return GenerationPayload(
             messages=messages,
+            images=images.encoded or None,
             options=options,
             # The model record may opt in to cutting an over-long prompt down, as /api does.
             truncate=bool(defaults.get("truncate")),

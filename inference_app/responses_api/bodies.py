@@ -33,6 +33,17 @@ class OutputTextPart(TypedDict):
 TextPart = InputTextPart | OutputTextPart
 
 
+class InputImagePart(TypedDict):
+    """An image in a user's or system's message: a data: URL, or http(s) where the server
+    fetches images (``HERD_FETCH_IMAGES``)."""
+
+    type: Literal["input_image"]
+    image_url: str
+
+
+MessagePart = TextPart | InputImagePart
+
+
 class ReasoningTextPart(TypedDict):
     type: Literal["reasoning_text"]
     text: str
@@ -111,7 +122,7 @@ class MessageItem(TypedDict):
     id: str
     role: Literal["user", "system", "developer", "assistant"]
     status: str
-    content: list[TextPart]
+    content: list[MessagePart]
 
 
 class FunctionCallItem(TypedDict):

@@ -29,6 +29,7 @@ from inference_app.responses_api.bodies import (
     IncompleteDetails,
     Item,
     MessageItem,
+    MessagePart,
     OutputTextPart,
     PartEvent,
     ReasoningItem,
@@ -37,7 +38,6 @@ from inference_app.responses_api.bodies import (
     ResponseObject,
     ResponseUsage,
     TextDoneEvent,
-    TextPart,
 )
 from inference_app.responses_api.items import new_item_id, output_text_part
 from project.errors import ApiError
@@ -130,7 +130,9 @@ class MessageBlock(OutputBlock):
         ]
 
     def item(self, status: str) -> MessageItem:
-        content: list[TextPart] = [] if status == "in_progress" else [output_text_part(self.text)]
+        content: list[MessagePart] = (
+            [] if status == "in_progress" else [output_text_part(self.text)]
+        )
         return {
             "id": self.id,
             "type": "message",

@@ -26,11 +26,13 @@ from rest_framework import serializers
 from inference_app.openai.bodies import ChatMessageIn, ToolCallIn
 from inference_app.responses_api.bodies import (
     FunctionCallItem,
+    InputImagePart,
+    InputTextPart,
     Item,
     MessageItem,
+    MessagePart,
     OutputTextPart,
     ReasoningItem,
-    TextPart,
 )
 from project.json_types import JsonObject, JsonValue
 
@@ -119,34 +121,55 @@ def _normalize_message(item: JsonObject, path: str) -> MessageItem:
     if role is None:
         raise _fail(f"{path}.role", f"must be one of {', '.join(INPUT_ROLES)}")
     content = item.get("content")
+    parts: list[str | InputImagePart]
     if isinstance(content, str):
-        texts = [content]
+        parts = [content]
     elif isinstance(content, list):
-        texts = [_part_text(part, f"{path}.content.{i}") for i, part in enumerate(content)]
+        parts = [
+            _content_part(part, f"{path}.content.{i}", images=role != "assistant")
+            for i, part in enumerate(content)
+        ]
     else:
         raise _fail(f"{path}.content", "must be a string or a list of content parts")
-    message = _message(role, texts)
+    message = _message(role, parts)
     given_id = item.get("id")
     if isinstance(given_id, str) and given_id:
         message["id"] = given_id
     return message
 
 
-def _message(role: Role, texts: list[str]) -> MessageItem:
+def _message(role: Role, parts: list[str | InputImagePart]) -> MessageItem:
     """A message item of ``role``: an assistant's parts are ``output_text``, the others'
-    ``input_text``."""
-    parts: list[TextPart]
-    if role == "assistant":
-        parts = [output_text_part(text) for text in texts]
-    else:
-        parts = [{"type": "input_text", "text": text} for text in texts]
+    ``input_text`` (and their images ``input_image``)."""
+    content: list[MessagePart] = [
+        part
+        if not isinstance(part, str)
+        else output_text_part(part)
+        if role == "assistant"
+        else InputTextPart(type="input_text", text=part)
+        for part in parts
+    ]
     return {
         "type": "message",
         "id": new_item_id("message"),
         "role": role,
         "status": "completed",
-        "content": parts,
+        "content": content,
     }
+
+
+def _content_part(part: JsonValue, path: str, *, images: bool) -> str | InputImagePart:
+    """A message's part: its text, or (where ``images``: a user's or system's message) an
+    ``input_image`` named by its ``image_url``."""
+    if images and isinstance(part, dict) and part.get("type") == "input_image":
+        url = part.get("image_url")
+        if not isinstance(url, str):
+            raise _fail(
+                f"{path}.image_url",
+                "an input_image needs a string 'image_url' (file_id is not supported)",
+            )
+        return InputImagePart(type="input_image", image_url=url)
+    return _part_text(part, path)
 
 
 def _part_text(part: JsonValue, path: str) -> str:
@@ -189,7 +212,20 @@ def _optional_string(item: JsonObject, name: str, path: str) -> str | None:
 
 
 def message_text(item: MessageItem) -> str:
-    return "".join(part["text"] for part in item["content"])
+    return "".join(part["text"] for part in item["content"] if part["type"] != "input_image")
+
+
+def _chat_content(item: MessageItem) -> str | list[JsonObject]:
+    """A message item's content as a chat message holds it: its text, or with images, chat
+    content parts in the item's order (``image_url`` parts the chat serializer reads)."""
+    if not any(part["type"] == "input_image" for part in item["content"]):
+        return message_text(item)
+    return [
+        {"type": "image_url", "image_url": {"url": part["image_url"]}}
+        if part["type"] == "input_image"
+        else {"type": "text", "text": part["text"]}
+        for part in item["content"]
+    ]
 
 
 def known_call_ids(messages: Sequence[Mapping[str, object]]) -> set[str]:
@@ -220,7 +256,7 @@ def to_messages(
     messages: list[ChatMessageIn] = []
     for index, item in enumerate(items):
         if item["type"] == "message":
-            messages.append({"role": item["role"], "content": message_text(item)})
+            messages.append({"role": item["role"], "content": _chat_content(item)})
         elif item["type"] == "function_call":
             calls.add(item["call_id"])
             call: ToolCallIn = {

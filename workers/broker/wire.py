@@ -75,6 +75,8 @@ class ModelSpec:
     name: str
     path: str
     sha256: str = ""
+    # The vision projector (an mmproj GGUF) the model reads images with; empty: none.
+    projector: str = ""
     context_length: int = 0
     chat_template: str = ""
     system_prompt: str = ""
@@ -93,6 +95,7 @@ class ModelSpec:
             "name": self.name,
             "path": self.path,
             "sha256": self.sha256,
+            "projector": self.projector,
             "context_length": self.context_length,
             "chat_template": self.chat_template,
             "system_prompt": self.system_prompt,
@@ -135,9 +138,13 @@ class GenerationPayload(_QueuedRequest):
     ``Done.usage.prompt_tokens``).
     ``options`` holds the sampling options under ``workers.engine.generation.SamplingOptions``'
     names. A completion may ask for the prompt ahead of the answer (``echo``) and for the
-    answer to fill the gap before ``suffix`` (the model's fill-in-the-middle tokens)."""
+    answer to fill the gap before ``suffix`` (the model's fill-in-the-middle tokens).
+    A chat with images holds a ``{"type": "image"}`` content part where each one goes, and
+    the images themselves in ``images``, in the same order, base64-encoded (PNG, JPEG, GIF:
+    the web checked them)."""
 
     messages: list[JsonObject] | None = None
+    images: list[str] | None = None
     prompt: str | None = None
     prompt_tokens: list[int] | None = None
     echo: bool = False

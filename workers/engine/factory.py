@@ -14,6 +14,7 @@ import llama_cpp
 from workers.engine.batched import BatchedEngine
 from workers.engine.jobs import Engine, SerialEngine
 from workers.engine.loading import Llama
+from workers.engine.media import Projector, ProjectorError
 from workers.engine.ranking import Ranker, is_reranker
 from workers.engine.requests import ModelProfile
 from workers.engine.stepper import sequence_context
@@ -39,7 +40,8 @@ class EngineConfig:
     threads and GPU layers, llama.cpp's weight repacking (``workers.engine.loading``), and
     how many sequences decode at once (``parallel``) in a KV cache of how many whole contexts
     (``cache_sequences``), kept in which type (``kv_cache_type``, a name of
-    ``workers.kv_cache.CACHE_TYPES``)."""
+    ``workers.kv_cache.CACHE_TYPES``), and the vision projector beside the model
+    (``projector``, a path; empty: none)."""
 
     name: str
     path: str
@@ -50,6 +52,7 @@ class EngineConfig:
     parallel: int = 1
     cache_sequences: int = 1
     kv_cache_type: str = "f16"
+    projector: str = ""
 
 
 def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> Engine:
@@ -81,7 +84,16 @@ def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> En
     n_ctx = sequence_context(llama)
     # A reranker's pooled output is its classifier's scores: its second context ranks pairs.
     second = _ranker if is_reranker(llama) else _embedder
-    return make_engine(
+    projector = None
+    if config.projector:
+        try:
+            projector = Projector.load(
+                config.projector, llama, config.threads, use_gpu=config.gpu_layers != 0
+            )
+        except ProjectorError:
+            llama.close()
+            raise
+    engine = make_engine(
         config.name,
         llama,
         config.parallel,
@@ -89,6 +101,8 @@ def load_engine(config: EngineConfig, profile: ModelProfile | None = None) -> En
         profile,
         embedder=lambda: second(config, n_ctx),
     )
+    engine.projector = projector
+    return engine
 
 
 def make_engine(

@@ -25,6 +25,7 @@ from workers.engine.stepper import sequence_context
 from workers.engine.vocabulary import Vocabulary, vocabulary
 
 if TYPE_CHECKING:
+    from workers.engine.media import MediaPrompt
     from workers.engine.slots import Slot
 
 __all__ = ["Emit", "GenerationResult", "RequestRejected", "SamplingOptions", "run_generation"]
@@ -137,19 +138,25 @@ def infill_tokens(llama: llama_cpp.Llama, prefix: list[int], suffix: str) -> lis
     return [*bos, pre, *prefix, suf, *suffix_tokens, mid]
 
 
-def tokenize_prompt(llama: llama_cpp.Llama, prompt: str) -> list[int]:
-    """Tokenize with special tokens parsed; add BOS unless the template already wrote it."""
+def tokenize_prompt(llama: llama_cpp.Llama, prompt: str, *, first: bool = True) -> list[int]:
+    """Tokenize with special tokens parsed; add BOS unless the template already wrote it (or
+    the text is not the prompt's ``first`` piece: the text after an image)."""
     bos_text = llama._model.token_get_text(llama.token_bos()) if llama.token_bos() >= 0 else ""
-    add_bos = llama._model.add_bos_token() and not (bos_text and prompt.startswith(bos_text))
+    add_bos = (
+        first and llama._model.add_bos_token() and not (bos_text and prompt.startswith(bos_text))
+    )
     return llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
 
 
-def tokenize_chat(llama: llama_cpp.Llama, prompt: str, contents: Sequence[str]) -> list[int]:
+def tokenize_chat(
+    llama: llama_cpp.Llama, prompt: str, contents: Sequence[str], *, first: bool = True
+) -> list[int]:
     """The tokens of a chat ``prompt`` the template rendered, with the messages' ``contents``
     (in the order the template wrote them) read as text: a control token's text written in
     a message (``<end_of_turn>``, ``</s>``) stays text, so no message can close its turn and
     open a forged one; only the template's own markup yields control tokens. A prompt whose
-    contents hold no such text tokenizes as ``tokenize_prompt`` does, token for token."""
+    contents hold no such text tokenizes as ``tokenize_prompt`` does, token for token. A piece
+    that is not the prompt's ``first`` (the text after an image) gets no BOS."""
     spans: list[tuple[int, int]] = []
     at = 0
     for content in contents:
@@ -163,8 +170,8 @@ def tokenize_chat(llama: llama_cpp.Llama, prompt: str, contents: Sequence[str]) 
         ):
             spans.append(found)
     if not spans:
-        return tokenize_prompt(llama, prompt)
-    tokens = tokenize_prompt(llama, prompt[: spans[0][0]])
+        return tokenize_prompt(llama, prompt, first=first)
+    tokens = tokenize_prompt(llama, prompt[: spans[0][0]], first=first)
     edge = spans[0][0]
     for start, end in spans:
         if start > edge:
@@ -286,10 +293,12 @@ def run_generation(
     options: SamplingOptions,
     emit: Emit,
     cancelled: Callable[[], bool] | None = None,
+    media: MediaPrompt | None = None,
 ) -> GenerationResult:
     """Generate from ``prompt_tokens`` on ``slot`` until EOG, a stop string, ``max_tokens``,
     the context end, until ``emit`` returns False or ``cancelled()`` is true. Text goes out
-    through ``emit`` as whole UTF-8 characters."""
+    through ``emit`` as whole UTF-8 characters. A prompt with images comes with its
+    ``media`` (``prompt_tokens`` is then ``media.tokens``)."""
     llama = slot.llama
     max_tokens = min(options.max_tokens, sequence_context(llama) - len(prompt_tokens))
     tokens_of = vocabulary(llama)
@@ -299,7 +308,9 @@ def run_generation(
     )
     started = time.perf_counter_ns()
     # At least one token, as llama.generate gives before the loop can count.
-    with slot.generate(prompt_tokens, options, max(1, max_tokens), reader, cancelled) as tokens:
+    with slot.generate(
+        prompt_tokens, options, max(1, max_tokens), reader, cancelled, media
+    ) as tokens:
         result = _consume(
             tokens, len(prompt_tokens), max_tokens, options, tokens_of, emit, started, cancelled
         )

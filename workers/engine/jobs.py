@@ -33,6 +33,7 @@ import llama_cpp
 
 from workers.engine.events import Rejected
 from workers.engine.handle import Listener, RequestHandle
+from workers.engine.media import Projector
 from workers.engine.ranking import Ranker, serve_rerank
 from workers.engine.requests import (
     BATCH,
@@ -119,6 +120,8 @@ class Engine:
         self.name = name
         self.llama = llama
         self.profile = profile or ModelProfile()
+        # The model's vision projector, when it has one (set by the factory that loads it).
+        self.projector: Projector | None = None
         self._make_embedder = embedder
         self._embedder: llama_cpp.Llama | None = None
         self._embedder_lock = threading.Lock()
@@ -142,7 +145,7 @@ class Engine:
                 if isinstance(request, EmbeddingRequest | RerankRequest):
                     self._serve_pooled(request, handle)
                 else:
-                    serve_generation(slot, profile, request, handle.send)
+                    serve_generation(slot, profile, request, handle.send, self.projector)
             except BaseException as exc:  # the handle's caller decides what it means
                 error = exc
             finally:
@@ -254,6 +257,8 @@ class Engine:
             job.done.set()
 
     def _close_model(self) -> None:
+        if self.projector is not None:
+            self.projector.close()  # before the model it was opened beside
         if self._embedder is not None:
             self._embedder.close()
         self.llama.close()

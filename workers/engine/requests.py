@@ -97,11 +97,14 @@ class EngineRequest:
     than the context down to leave room for the answer; ``echo`` gives the prompt back ahead of
     the answer; ``count_tokens_only`` renders and tokenizes the prompt and answers its length.
     ``priority`` is the lane (``INTERACTIVE`` or ``BATCH``), ``sharer`` the key whose requests
-    take fair turns with other keys' (``workers.engine.jobs``)."""
+    take fair turns with other keys' (``workers.engine.jobs``). ``images`` are the encoded
+    images (PNG, JPEG, GIF) of the messages' ``{"type": "image"}`` content parts, in their
+    order; the model's projector reads them."""
 
     prompt: str | None = None
     prompt_tokens: tuple[int, ...] | None = None
     messages: tuple[dict[str, Any], ...] | None = None
+    images: tuple[bytes, ...] = ()
     suffix: str | None = None
     template_variables: Mapping[str, Any] | None = None
     sampling: SamplingOptions = field(default_factory=SamplingOptions)

@@ -9,6 +9,7 @@ generation, its text split into reasoning, answer and tool calls as it streams, 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -39,6 +40,7 @@ from workers.engine.generation import (
     tokenize_prompt,
 )
 from workers.engine.logprobs import LogprobEntry
+from workers.engine.media import ImageUnreadable, MediaPrompt, Projector
 from workers.engine.prompts import TemplateError, message_text, render_chat_prompt
 from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 from workers.engine.requests import EmbeddingRequest, EngineRequest, ModelProfile
@@ -53,13 +55,53 @@ from workers.engine.vocabulary import vocabulary
 Send = Callable[[EngineEvent], bool]
 
 
-def serve_generation(slot: Slot, profile: ModelProfile, request: EngineRequest, send: Send) -> None:
-    """Run ``request`` on ``slot`` and send its events, the last one final."""
+def serve_generation(
+    slot: Slot,
+    profile: ModelProfile,
+    request: EngineRequest,
+    send: Send,
+    projector: Projector | None = None,
+) -> None:
+    """Run ``request`` on ``slot`` and send its events, the last one final. A request with
+    images needs the model's ``projector``."""
+    media: MediaPrompt | None = None
+    try:
+        if request.images:
+            media = _media_prompt(slot.llama, profile, request, projector)
+            if media is None:
+                send(Rejected(*_NO_VISION))
+                return
+        _serve_generation(slot, profile, request, send, media)
+    except RequestRejected as exc:
+        send(Rejected(str(exc), exc.code, exc.param))
+    finally:
+        if media is not None:
+            media.close()
+
+
+# A model without a projector: the same words the web answers with.
+_NO_VISION = (
+    "this model has no vision projector, so it cannot read images",
+    "unsupported_content",
+    "messages",
+)
+
+
+def _serve_generation(
+    slot: Slot,
+    profile: ModelProfile,
+    request: EngineRequest,
+    send: Send,
+    media: MediaPrompt | None,
+) -> None:
     llama = slot.llama
     options = request.sampling
     try:
         plan = plan_tools(_list(request.tools), request.tool_choice)
-        tokens, param = _prompt_tokens(llama, profile, request, plan)
+        if media is not None:
+            tokens, param = media.tokens, "messages"
+        else:
+            tokens, param = _prompt_tokens(llama, profile, request, plan)
         if request.count_tokens_only:
             # Counted as the prompt would be read, over the context or not.
             send(Finished(COUNTED, Usage(prompt_tokens=len(tokens))))
@@ -91,6 +133,7 @@ def serve_generation(slot: Slot, profile: ModelProfile, request: EngineRequest, 
         options,
         reasoning.emit if reasoning else calls.emit,
         request.cancel.cancelled,
+        media,
     )
     if reasoning is not None and result.finish_reason != "cancelled":
         reasoning.finish()
@@ -191,8 +234,10 @@ def _reasoning(
     if options.response_format and options.response_format.get("type") != "text":
         return None
     opening, closing = profile.reasoning_tags
-    # The end of the prompt says whether the template opened the block for the model.
-    tail = b"".join(vocabulary(llama).piece(t) for t in prompt[-16:]).decode("utf-8", "replace")
+    # The end of the prompt says whether the template opened the block for the model (an
+    # image's placeholders in it are no text).
+    pieces = (vocabulary(llama).piece(t) for t in prompt[-16:] if t >= 0)
+    tail = b"".join(pieces).decode("utf-8", "replace")
     splitter = ReasoningSplitter.after_prompt(tail, opening, closing)
 
     def think(text: str, tokens: int, logprobs: list[LogprobEntry] | None) -> bool:
@@ -258,6 +303,99 @@ def _prompt_tokens(
             code="context_length_exceeded",
             param="messages",
         ) from exc
+
+
+def _media_prompt(
+    llama: llama_cpp.Llama,
+    profile: ModelProfile,
+    request: EngineRequest,
+    projector: Projector | None,
+) -> MediaPrompt | None:
+    """The prompt of a chat with images: the template rendered with a marker where each image
+    part is, the text between markers tokenized as a chat's text is, each image through the
+    projector. None for a model without a projector. Tools and truncation are not offered
+    with images: a tool plan's prompt or a cut-down chat would have to keep every image."""
+    if projector is None:
+        return None
+    if not projector.positions_are_indices:
+        raise RequestRejected(
+            "this model's projector places images by 2-D positions (M-RoPE), which Herd's "
+            "engine does not do yet",
+            code="unsupported_content",
+            param="messages",
+        )
+    if request.messages is None or request.tools:
+        raise RequestRejected(
+            "images go in chat messages, without tools",
+            code="unsupported_content",
+            param="messages",
+        )
+    # A marker no message can hold, so that no text a user writes is taken for an image.
+    marker = f"<herd-image-{secrets.token_hex(8)}>"
+    messages, count = _with_markers([*profile.messages, *request.messages], marker)
+    if count != len(request.images):
+        raise RequestRejected(
+            f"the messages hold {count} image parts for {len(request.images)} images",
+            code="invalid_messages",
+            param="messages",
+        )
+    variables = dict(request.template_variables) if request.template_variables else None
+    try:
+        prompt = render_chat_prompt(
+            profile.chat_template,
+            messages,
+            bos_token=_token_text(llama, llama.token_bos()),
+            eos_token=_token_text(llama, llama.token_eos()),
+            system_prompt=profile.system_prompt,
+            variables=variables,
+        )
+    except TemplateError as exc:
+        raise RequestRejected(str(exc), code="invalid_messages", param="messages") from exc
+    texts = prompt.split(marker)
+    if len(texts) != count + 1:
+        raise RequestRejected(
+            "the model's chat template did not write every image of the messages",
+            code="invalid_messages",
+            param="messages",
+        )
+    contents = [piece for m in messages for piece in message_text(m.get("content")).split(marker)]
+    segments: list[list[int] | bytes] = []
+    for index, text in enumerate(texts):
+        if index:
+            segments.append(request.images[index - 1])
+        if text:
+            segments.append(tokenize_chat(llama, text, contents, first=index == 0))
+    try:
+        media = projector.media_prompt(segments)
+    except ImageUnreadable as exc:
+        raise RequestRejected(str(exc), code="invalid_image", param="messages") from exc
+    if not media.ends_with_text():
+        media.close()
+        raise RequestRejected(
+            "the prompt must end with text after its last image",
+            code="invalid_messages",
+            param="messages",
+        )
+    return media
+
+
+def _with_markers(messages: list[dict[str, Any]], marker: str) -> tuple[list[dict[str, Any]], int]:
+    """``messages`` with each ``{"type": "image"}`` content part turned into a text part
+    holding ``marker``, and how many there were."""
+    count = 0
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                if part.get("type") == "image":
+                    count += 1
+                    part = {"type": "text", "text": marker}
+                parts.append(part)
+            message = {**message, "content": parts}
+        out.append(message)
+    return out, count
 
 
 def _token_text(llama: llama_cpp.Llama, token: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import llama_cpp
 
@@ -20,6 +20,9 @@ from workers.engine.generation import grammar_for, is_plain_greedy, sampler_for
 from workers.engine.logprobs import LogprobEntry, LogprobReader
 from workers.engine.requests import SamplingOptions
 from workers.engine.stepper import Stepper
+
+if TYPE_CHECKING:
+    from workers.engine.media import MediaPrompt
 
 # A sampled token and its logprob entry (None unless the request asked for logprobs).
 Sampled = tuple[int, LogprobEntry | None]
@@ -50,9 +53,11 @@ class Slot(Protocol):
         max_tokens: int,
         reader: LogprobReader | None,
         cancelled: Callable[[], bool] | None,
+        media: MediaPrompt | None = None,
     ) -> Any:
-        """A context manager giving ``Tokens``: decode ``prompt`` and sample with
-        ``options``, up to ``max_tokens``; leaving the block frees the slot."""
+        """A context manager giving ``Tokens``: decode ``prompt`` (its images through
+        ``media``) and sample with ``options``, up to ``max_tokens``; leaving the block frees
+        the slot."""
         ...
 
 
@@ -82,13 +87,37 @@ class SerialSlot:
         max_tokens: int,
         reader: LogprobReader | None,
         cancelled: Callable[[], bool] | None = None,
+        media: MediaPrompt | None = None,
     ) -> Iterator[_SerialTokens]:
         llama = self.llama
         # What llama.generate keeps of its context: the start it shares with the prompt,
         # less the prompt's last token, whose logits it decodes again.
         held = llama._input_ids[: llama.n_tokens].tolist()
         cached = min(llama.longest_token_prefix(held, prompt), len(prompt) - 1)
+        if media is not None:
+            cached = media.keep(max(0, cached))
+            _prefill(llama, media, cached)
         yield _SerialTokens(_serial_tokens(llama, prompt, options, reader), max(0, cached))
+
+
+def _prefill(llama: llama_cpp.Llama, media: MediaPrompt, cached: int) -> None:
+    """Decode a prompt with images from ``cached`` on, but for its last token: text through
+    ``llama.eval``, each image through the projector, with its placeholder ids written where
+    llama-cpp-python keeps the context's tokens. ``llama.generate`` then finds all of it
+    cached, decodes the last token and samples, as for a prompt of text."""
+    llama._ctx.kv_cache_seq_rm(-1, cached, -1)
+    llama.n_tokens = cached
+    prompt = media.tokens
+    end = len(prompt) - 1
+    while llama.n_tokens < end:
+        at = llama.n_tokens
+        span = media.span_at(at)
+        if span is None:
+            llama.eval(prompt[at : min(media.text_end(at), end)])
+            continue
+        media.projector.decode(llama._ctx.ctx, span, at, 0, llama.n_batch)
+        llama.input_ids[at : at + span.length] = prompt[at : at + span.length]
+        llama.n_tokens = at + span.length
 
 
 def _serial_tokens(
@@ -131,6 +160,7 @@ class BatchSlot:
         max_tokens: int,
         reader: LogprobReader | None,
         cancelled: Callable[[], bool] | None = None,
+        media: MediaPrompt | None = None,
     ) -> Iterator[Tokens]:
         """The stepper owns the sampler chain from here; ``cancelled`` is read before each
         step, so a cancelled sequence leaves between its prompt's pieces too."""
@@ -142,6 +172,7 @@ class BatchSlot:
             is_plain_greedy(options),
             interactive=self.interactive,
             cancelled=cancelled,
+            media=media,
         )
         try:
             yield stream

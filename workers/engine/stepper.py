@@ -37,7 +37,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llama_cpp
 import numpy as np
@@ -56,6 +56,9 @@ from workers.engine.planner import (
 )
 from workers.engine.vocabulary import vocabulary
 from workers.kv_cache import keeps_full_window
+
+if TYPE_CHECKING:
+    from workers.engine.media import MediaPrompt
 
 __all__ = ["LOOKAHEAD", "DecodeFailed", "StepStats", "Stepper", "TokenStream"]
 
@@ -140,8 +143,10 @@ class _Sequence(Sequence):
         plain_greedy: bool = False,
         interactive: bool = True,
         cancelled: Callable[[], bool] | None = None,
+        media: MediaPrompt | None = None,
     ) -> None:
         super().__init__(prompt, max_tokens, interactive)
+        self.media = media  # the prompt's images, decoded as pieces of their own
         self.cancelled = cancelled  # read before each step: its request was cancelled
         self.next_token: int | None = None  # sampled, not yet decoded: set while GENERATING
         self.sampler = sampler
@@ -222,15 +227,18 @@ class Stepper:
         plain_greedy: bool = False,
         interactive: bool = True,
         cancelled: Callable[[], bool] | None = None,
+        media: MediaPrompt | None = None,
     ) -> TokenStream:
         """Queue a sequence; it takes a free stream before a step once the cells it needs are
         free (a batch line's ``interactive`` is False). At most ``slots`` sequences may be
         open at once; ``prompt`` holds at least one token. Once ``cancelled()`` is true the
-        sequence leaves before the next step and its stream ends, mid-prompt or not."""
+        sequence leaves before the next step and its stream ends, mid-prompt or not. A prompt
+        with images comes with its ``media``: each image is decoded, before the step that
+        takes the text after it, into the sequence's cells as a prompt piece of its own."""
         if not prompt:
             raise ValueError("a sequence needs a prompt of at least one token")
         sequence = _Sequence(
-            list(prompt), sampler, max_tokens, reader, plain_greedy, interactive, cancelled
+            list(prompt), sampler, max_tokens, reader, plain_greedy, interactive, cancelled, media
         )
         if max_tokens <= 0:
             # Nothing to decode: it never takes a stream.
@@ -333,6 +341,8 @@ class Stepper:
     def _admit(self, sequence: _Sequence, admission: Admission) -> None:
         """Give ``sequence`` the stream the plan chose, cut back to the start it shares."""
         slot, keep = admission.slot, admission.keep
+        if sequence.media is not None:
+            keep = sequence.media.keep(keep)  # an image decodes whole
         if (
             keep <= 0
             or not llama_cpp.llama_memory_seq_rm(self._memory, slot, keep, -1)
@@ -371,7 +381,17 @@ class Stepper:
     def _run(self, plan: StepPlan[_Sequence]) -> None:
         """One decode as planned, then each member's next state."""
         members = plan.members
+        for sequence in members:
+            media = sequence.media
+            if media is not None and sequence.state is SequenceState.PROMPT:
+                try:
+                    self._decode_images(sequence, media)
+                except RuntimeError as exc:
+                    members = [m for m in members if m is not sequence]
+                    self._fail([sequence], DecodeFailed(str(exc)))
         rows, n = self._fill(members)
+        if n == 0:
+            return
         batch = self._batch
         batch.n_tokens = n
         status = llama_cpp.llama_decode(self._ctx, batch)
@@ -396,6 +416,17 @@ class Stepper:
             for item in items:
                 sequence.delivered.put(item)
 
+    def _decode_images(self, sequence: _Sequence, media: MediaPrompt) -> None:
+        """Decode the images ``sequence``'s prompt has next, each in a decode of its own (an
+        image's embeddings are not tokens, so they cannot share the step's batch)."""
+        while (span := media.span_at(sequence.fed)) is not None:
+            media.projector.decode(self._ctx, span, sequence.fed, sequence.slot, self._n_batch)
+            self._streams.cached[sequence.slot].extend(
+                sequence.prompt[span.start : span.start + span.length]
+            )
+            sequence.fed += span.length
+            self.stats.tokens += span.length
+
     def _fill(self, members: list[_Sequence]) -> tuple[list[tuple[_Sequence, int]], int]:
         """Put each member's tokens in the batch, in the plan's order: a generating sequence's
         next token, a prompting one's next prompt tokens (up to ``n_batch`` in all). Returns
@@ -412,7 +443,10 @@ class Stepper:
                 self._batch.logits[n - 1] = True
                 rows.append((sequence, n - 1))
                 continue
-            take = min(len(sequence.prompt) - sequence.fed, self._n_batch - n)
+            end = len(sequence.prompt)
+            if sequence.media is not None:
+                end = sequence.media.text_end(sequence.fed)  # the next image goes alone
+            take = min(end - sequence.fed, self._n_batch - n)
             for i in range(take):
                 self._put(n + i, sequence.prompt[sequence.fed + i], sequence.fed + i, sequence)
             sequence.fed += take

@@ -106,6 +106,7 @@ def generation_request(payload: GenerationPayload, cancel: Cancellation) -> Engi
         prompt=payload.prompt,
         prompt_tokens=tuple(payload.prompt_tokens) if payload.prompt_tokens is not None else None,
         messages=tuple(payload.messages) if payload.messages is not None else None,
+        images=tuple(base64.b64decode(image) for image in payload.images or ()),
         suffix=payload.suffix,
         template_variables=payload.template_variables,
         sampling=SamplingOptions.from_json(payload.options),

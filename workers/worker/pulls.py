@@ -38,7 +38,7 @@ from models_app.pulls import (
     do_mark_verifying,
     do_record_progress,
 )
-from models_app.references import HubFile, PullRefused
+from models_app.references import HubFile, PullRefused, is_projector_file
 from models_app.registration import do_import_model, file_sha256
 
 log = logging.getLogger(__name__)
@@ -117,11 +117,17 @@ def _pull(job: PullJob, instance: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(partial, target)
 
+    # The plan lists the model's parts, then its vision projector when the repo has one.
+    projector = next(
+        (t for f, t in zip(files, targets, strict=True) if is_projector_file(f.name)), None
+    )
+    parts = [t for t in targets[1:] if t != projector]
     record = do_import_model(
         job.name,
         targets[0],
         sha256=files[0].sha256,
-        parts=targets[1:],
+        parts=parts,
+        projector=projector,
     )
     if not do_finish_pull(job.pk, instance, record):
         raise PullCancelled()

@@ -111,7 +111,7 @@ class ResidentModel:
     def describe(self, device: str) -> dict[str, Any]:
         """What the worker registry (and so ``/api/ps``) shows about this model."""
         # As Ollama's /api/ps counts it: the weights and the KV cache together.
-        size = _file_size(self.spec.path) + self.kv_bytes
+        size = _weights_size(self.spec) + self.kv_bytes
         return {
             "id": self.spec.id,
             "name": self.spec.name,
@@ -125,8 +125,9 @@ class ResidentModel:
         }
 
     @property
-    def identity(self) -> tuple[str, str]:
-        return (self.spec.path, self.spec.sha256)
+    def identity(self) -> tuple[str, str, str]:
+        """What a reload follows: the file, its digest and the projector beside it."""
+        return (self.spec.path, self.spec.sha256, self.spec.projector)
 
 
 class ModelTooLarge(RuntimeError):
@@ -158,7 +159,7 @@ class Residency:
         model_id = spec.id
         with self._lock_of(model_id):
             resident = self._models.get(model_id)
-            wanted = (spec.path, spec.sha256)
+            wanted = (spec.path, spec.sha256, spec.projector)
             if resident is not None and (
                 resident.identity != wanted
                 or resident.requested_ctx != self.context_size(spec)
@@ -224,13 +225,14 @@ class Residency:
                 lock.release()
 
     def memory_used(self) -> int:
-        """Bytes held: each resident model's weights (its file, memory-mapped) and KV cache."""
-        return sum(_file_size(m.spec.path) + m.kv_bytes for m in self.resident())
+        """Bytes held: each resident model's weights (its file, memory-mapped, and its vision
+        projector's) and KV cache."""
+        return sum(_weights_size(m.spec) + m.kv_bytes for m in self.resident())
 
     def _make_room(self, spec: ModelSpec) -> None:
         if not self.budget:
             return
-        weights = _file_size(spec.path)
+        weights = _weights_size(spec)
         parallel = parallel_slots(self.device)
         cells = self.context_size(spec) * cache_sequences(self.device)
         cache = kv_cache_bytes(spec.path, cells, parallel, kv_cache_type(spec).name)
@@ -309,6 +311,7 @@ class Residency:
             parallel=parallel,
             cache_sequences=contexts,
             kv_cache_type=kind.name,
+            projector=spec.projector,
         )
         engine = load_engine(config, model_profile(spec))
         took = time.monotonic() - started
@@ -359,7 +362,7 @@ def default_context(spec: ModelSpec, budget: int, contexts: int, sequences: int)
     return kv_cache.default_context(
         kv_layout(spec.path, kv_cache_type(spec).name),
         int(spec.context_length or 0),
-        _file_size(spec.path),
+        _weights_size(spec),
         budget,
         contexts,
         sequences,
@@ -387,6 +390,12 @@ def kv_cache_bytes(path: str, cells: int, sequences: int, cache_type: str = "f16
     ``sequences`` sequences, of the model at ``path``, in ``cache_type``
     (``workers.kv_cache``)."""
     return kv_cache.kv_cache_bytes(kv_layout(path, cache_type), cells, sequences)
+
+
+def _weights_size(spec: ModelSpec) -> int:
+    """The model's weights in memory: its file, and its vision projector's (loaded in full,
+    on the model's device)."""
+    return _file_size(spec.path) + (_file_size(spec.projector) if spec.projector else 0)
 
 
 def _file_size(path: str) -> int:

@@ -2,7 +2,8 @@
 as ``ollama create`` does.
 
 ``FROM`` names a model the server has, or a local GGUF file (a path, relative to the
-Modelfile): the file is sent as a blob first unless the server holds it already.
+Modelfile): the file is sent as a blob first unless the server holds it already. A second
+``FROM`` names the model's vision projector file, sent the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +34,17 @@ def local_file(modelfile: Modelfile, folder: Path) -> Path | None:
     return candidate
 
 
+def projector_file(modelfile: Modelfile, folder: Path) -> Path | None:
+    """The vision projector file a second ``FROM`` names, or None. Raises ModelfileError for a
+    path with no file behind it."""
+    if not modelfile.projector:
+        return None
+    candidate = (folder / Path(modelfile.projector).expanduser()).resolve()
+    if not candidate.is_file():
+        raise ModelfileError(modelfile.projector_line, "FROM", f"no such file: {candidate}")
+    return candidate
+
+
 def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -60,6 +72,7 @@ class Command(BaseCommand):
         try:
             modelfile = parse_modelfile(text)
             source = local_file(modelfile, path.parent)
+            projector = projector_file(modelfile, path.parent)
         except ModelfileError as exc:
             raise CommandError(f"{path}: {exc}") from None
 
@@ -67,13 +80,18 @@ class Command(BaseCommand):
         body: dict[str, Any] = {"model": options["name"], **modelfile.create_fields()}
         if options["quantize"]:
             body["quantize"] = options["quantize"]
+        files = {}
         if source is None:
             body["from"] = modelfile.from_
-        else:
+        for local in (source, projector):
+            if local is None:
+                continue
             self.stdout.write("gathering model components")
-            digest = file_digest(source)
+            digest = file_digest(local)
             if not client.has_blob(digest):
                 self.stdout.write(f"copying file {digest}")
-                client.upload_blob(source, digest)
-            body["files"] = {source.name: digest}
+                client.upload_blob(local, digest)
+            files[local.name] = digest
+        if files:
+            body["files"] = files
         show_progress(client.stream("/api/create", body), self.stdout.write)

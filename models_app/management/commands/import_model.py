@@ -1,4 +1,5 @@
-"""``herd import NAME PATH [--template FILE]``: register a local GGUF as a model."""
+"""``herd import NAME PATH [--template FILE] [--projector FILE]``: register a local GGUF as a
+model (with its vision projector, when it has one)."""
 
 from __future__ import annotations
 
@@ -24,11 +25,22 @@ class Command(BaseCommand):
             default=None,
             help="a file holding a Jinja chat template to use instead of the file's own",
         )
+        parser.add_argument(
+            "--projector",
+            type=Path,
+            default=None,
+            help="the model's vision projector (an mmproj .gguf), so that it reads images",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         template = options["template"].read_text() if options["template"] else None
+        projector = options["projector"]
+        if projector is not None and not projector.is_file():
+            raise CommandError(f"no such projector file: {projector}")
         try:
-            record = do_import_model(options["name"], options["path"], chat_template=template)
+            record = do_import_model(
+                options["name"], options["path"], chat_template=template, projector=projector
+            )
         except (InvalidModelName, GGUFError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
