@@ -24,7 +24,8 @@ from urllib.parse import unquote_to_bytes
 
 import httpx
 from django.conf import settings
-from project.edge.errors import ApiError
+
+from project.errors import ApiError
 
 # The widest or tallest image read; llama.cpp resizes every image to its projector's size.
 MAX_SIDE = 16384

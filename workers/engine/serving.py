@@ -46,7 +46,7 @@ from workers.engine.reasoning import ReasoningSplitter, ReasoningStream
 from workers.engine.requests import EmbeddingRequest, EngineRequest, ModelProfile
 from workers.engine.slots import Slot
 from workers.engine.stepper import sequence_context
-from workers.engine.tool_stream import ForcedCallStream
+from workers.engine.tool_stream import ForcedCallStream, ParsedCall
 from workers.engine.tools import ToolCallHold, ToolChoiceError, ToolPlan, plan_tools
 from workers.engine.truncation import PromptTooLong, answer_room, fit_chat, keep_end
 from workers.engine.vocabulary import vocabulary
@@ -246,7 +246,7 @@ def _reasoning(
     return ReasoningStream(splitter, think, answer)
 
 
-def _tool_call(call: dict[str, Any]) -> ToolCall:
+def _tool_call(call: ParsedCall) -> ToolCall:
     return ToolCall(call["id"], call["name"], call["arguments"], call.get("arguments_text"))
 
 

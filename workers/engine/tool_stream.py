@@ -15,7 +15,19 @@ import itertools
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, NotRequired, TypedDict
+
+
+class ParsedCall(TypedDict):
+    """A call read from the model's text: its function, its arguments (a JSON object) and,
+    for a call cut short, the text of its arguments as written (``partial``)."""
+
+    id: str
+    name: str
+    arguments: dict[str, object]
+    arguments_text: NotRequired[str]
+    partial: NotRequired[bool]
+
 
 # The wrapper up to the arguments' value, as llama.cpp's JSON grammar lets it be spaced.
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*')
@@ -111,7 +123,7 @@ class ForcedCallStream:
     def text(self) -> str:
         return self._head if self.name is None else self._arguments
 
-    def finish(self) -> dict[str, Any] | None:
+    def finish(self) -> ParsedCall | None:
         """The call: whole when its arguments closed, else what was written of it (marked
         ``partial``); None when not even the name was written."""
         if self.name is None:
@@ -132,7 +144,7 @@ class ForcedCallStream:
         }
 
 
-def partial_call(text: str, names: list[str], *, forced: bool) -> dict[str, Any] | None:
+def partial_call(text: str, names: list[str], *, forced: bool) -> ParsedCall | None:
     """The call that ``text`` (a wrapper ``{"name": ..., "arguments": ...}``, maybe inside
     ``<tool_call>``, cut short) had begun: its function, and the arguments written so far.
     A forced call always has one (the function whose name was begun, else the first); an

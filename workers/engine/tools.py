@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workers.engine.logprobs import LogprobEntry
-from workers.engine.tool_stream import new_call_id, partial_call
+from workers.engine.tool_stream import ParsedCall, new_call_id, partial_call
 
 TOOL_CALL_OPEN = "<tool_call>"
 _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
@@ -74,7 +74,7 @@ def call_schema(functions: list[dict[str, Any]]) -> dict[str, Any]:
     return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
 
-def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]] | None:
+def parse_tool_calls(text: str, names: set[str]) -> list[ParsedCall] | None:
     """The calls in ``text`` when all of it is calls: ``<tool_call>{...}</tool_call>`` blocks,
     or one JSON object (or a list of them) with ``name`` and ``arguments`` (or ``parameters``).
     None when it is anything else, or names a function that was not offered."""
@@ -84,7 +84,7 @@ def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]] | None:
     else:
         fenced = _FENCE.match(stripped)
         blocks = [fenced.group(1) if fenced else stripped]
-    calls = []
+    calls: list[ParsedCall] = []
     for block in blocks:
         try:
             parsed = json.loads(block)
@@ -98,7 +98,7 @@ def parse_tool_calls(text: str, names: set[str]) -> list[dict[str, Any]] | None:
     return calls or None
 
 
-def _as_call(item: Any, names: set[str]) -> dict[str, Any] | None:
+def _as_call(item: Any, names: set[str]) -> ParsedCall | None:
     if not isinstance(item, dict) or item.get("name") not in names:
         return None
     arguments = item.get("arguments", item.get("parameters", {}))
@@ -144,7 +144,7 @@ class ToolCallHold:
         released, self._held = self._held, []
         return released
 
-    def finish(self, cut: bool = False) -> tuple[list[dict[str, Any]] | None, list[Piece]]:
+    def finish(self, cut: bool = False) -> tuple[list[ParsedCall] | None, list[Piece]]:
         """(the calls, if the held text is calls; else the held pieces to send as text). An
         answer ``cut`` short by its token limit in the middle of a call gives that call, as
         far as it was written (``workers.engine.tool_stream.partial_call``)."""
