@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('models_app', '0005_modelrecord_aliases'),
+        ('models_app', '0007_pulljob_without_quantize_fields'),
     ]
 
     operations = [
