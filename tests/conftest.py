@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ollama
 import pytest
@@ -10,6 +11,7 @@ from openai import OpenAI
 
 from tests.broker import Broker, start_broker
 from tests.hub_server import FakeHub, populate
+from tests.inprocess import InProcessServer, in_process_server
 from tests.keyed import KEYED_ORIGIN, KEYED_PARALLEL, KeyedServer, start_keyed_server
 from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
 from tests.tiny_gguf import write_tiny_gguf
@@ -87,6 +89,20 @@ def server(
         "DATABASE_URL"
     ] != os.environ.get("DATABASE_URL"):
         drop_postgres_database(live.env["DATABASE_URL"])
+
+
+@pytest.fixture
+def web(
+    db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path
+) -> Iterator[InProcessServer]:
+    """The web process in this one (tests.inprocess), set as ``server`` is (keys off, the
+    same body limit, the same models), for the tests whose answer it decides before any
+    worker is asked: not live."""
+    settings.MAX_BODY_BYTES = LIVE_MAX_BODY
+    settings.HERD_AUTH = "off"
+    settings.HERD_AUTH_REQUIRED = False
+    with in_process_server(settings.HERD_HOST, {"tiny": tiny_gguf, "slow": slow_gguf}) as web:
+        yield web
 
 
 @pytest.fixture(scope="session")
