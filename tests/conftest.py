@@ -18,6 +18,8 @@ from tests.tiny_gguf import write_tiny_gguf
 
 # The server's body limit in the live tests, small enough to test 413 cheaply.
 LIVE_MAX_BODY = 1_000_000
+# Where the in-process web server looks for its broker: a port nothing listens on.
+NO_BROKER = "redis://127.0.0.1:1/0"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,15 +94,17 @@ def server(
 
 
 @pytest.fixture
-def web(
-    db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path
-) -> Iterator[InProcessServer]:
+def web(db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path) -> Iterator[InProcessServer]:
     """The web process in this one (tests.inprocess), set as ``server`` is (keys off, the
     same body limit, the same models), for the tests whose answer it decides before any
     worker is asked: not live."""
     settings.MAX_BODY_BYTES = LIVE_MAX_BODY
     settings.HERD_AUTH = "off"
     settings.HERD_AUTH_REQUIRED = False
+    # No broker: where the web process counts metrics it logs that it could not, as it does
+    # when its broker is down; a test that needs one fails rather than finding one that
+    # happens to run on this machine.
+    settings.REDIS_URL = NO_BROKER
     with in_process_server(settings.HERD_HOST, {"tiny": tiny_gguf, "slow": slow_gguf}) as web:
         yield web
 

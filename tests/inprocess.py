@@ -25,13 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 from asgiref.sync import async_to_sync
 from django.core import signals
 from django.core.management import call_command
 from django.db import close_old_connections
 
+from tests.http_methods import RequestMethods
+
 # The client address the application sees (the live server sees loopback too).
 CLIENT = ("127.0.0.1", 50000)
+
+
+Exchange = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
 class ASGIApplicationTransport(httpx.BaseTransport):
@@ -42,17 +48,36 @@ class ASGIApplicationTransport(httpx.BaseTransport):
         self._asgi = httpx.ASGITransport(app=app, client=CLIENT)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        forwarded = httpx.Request(
-            request.method, request.url, headers=request.headers, content=body
+        status, headers, content = self.exchange(
+            request.method, str(request.url), list(request.headers.raw), request.read()
         )
-        status, headers, content = async_to_sync(self._send)(forwarded)
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def _send(self, request: httpx.Request) -> tuple[int, httpx.Headers, bytes]:
+    def exchange(
+        self, method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> Exchange:
+        """The application's status, headers and body (as sent: a compressed body stays
+        compressed, for the client's response to decode as it would a socket's)."""
+        request = httpx.Request(method, url, headers=headers, content=body)
+        return async_to_sync(self._send)(request)
+
+    async def _send(self, request: httpx.Request) -> Exchange:
         response = await self._asgi.handle_async_request(request)
-        content = await response.aread()
-        return response.status_code, response.headers, content
+        content = b"".join([part async for part in response.aiter_raw()])
+        return response.status_code, list(response.headers.raw), content
+
+
+class Httpx2Bridge(httpx2.BaseTransport):
+    """The same, for the official clients built on ``httpx2`` (OpenAI's and Anthropic's)."""
+
+    def __init__(self, inner: ASGIApplicationTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        status, headers, content = self._inner.exchange(
+            request.method, str(request.url), list(request.headers.raw), request.read()
+        )
+        return httpx2.Response(status, headers=headers, content=content, request=request)
 
 
 @contextmanager
@@ -70,44 +95,23 @@ def requests_keep_the_connection() -> Iterator[None]:
 
 
 @dataclass
-class InProcessServer:
+class InProcessServer(RequestMethods):
     """The web process in this one (see the module docstring). ``base_url`` names the host
     the settings answer to (``HERD_HOST``), as a client of the live server would."""
 
     base_url: str
-    transport: httpx.BaseTransport
+    transport: ASGIApplicationTransport
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(transport=self.transport)
 
-    def http_client(self) -> httpx.Client:
-        """An httpx client for an official client's ``http_client`` (OpenAI, Anthropic); for
-        one that takes httpx's options instead, ``transport`` (``ollama.Client``)."""
-        return httpx.Client(transport=self.transport)
+    def http_client(self) -> httpx2.Client:
+        """A client for the ``http_client`` of the official clients built on ``httpx2``
+        (OpenAI, Anthropic); for one that takes httpx's options, ``transport`` (Ollama's)."""
+        return httpx2.Client(transport=Httpx2Bridge(self.transport))
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, url, **kwargs)
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.get(url, **kwargs)
-
-    def head(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.head(url, **kwargs)
-
-    def options(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.options(url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.post(url, **kwargs)
-
-    def put(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.put(url, **kwargs)
-
-    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.patch(url, **kwargs)
-
-    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.http.delete(url, **kwargs)
 
 
 @contextmanager

@@ -26,6 +26,8 @@ import httpx
 import pytest
 import redis
 
+from tests.http_methods import RequestMethods
+
 REPO = Path(__file__).resolve().parent.parent
 
 # The fixtures that start a live server: tests/conftest.py marks every test that uses one
@@ -103,7 +105,7 @@ def drop_postgres_database(url: str) -> None:
 
 
 @dataclass
-class LiveServer:
+class LiveServer(RequestMethods):
     home: Path
     env: dict[str, str]
     port: int
@@ -126,6 +128,9 @@ class LiveServer:
         if self.env.get("REDIS_URL"):
             return self.env["REDIS_URL"]
         return (self.home / "run" / "valkey.url").read_text().strip()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, url, **kwargs)
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)

@@ -82,7 +82,9 @@ def test_pages_keep_djangos_own_404(web: InProcessServer) -> None:
 
 
 @pytest.mark.parametrize("path", OPENAI_POSTS)
-def test_a_deeply_nested_body_is_a_400_on_every_openai_post(web: InProcessServer, path: str) -> None:
+def test_a_deeply_nested_body_is_a_400_on_every_openai_post(
+    web: InProcessServer, path: str
+) -> None:
     body = '{"model": "tiny", "input": ' + DEEP + "}"
     headers = {"content-type": "application/json"}
     reply = web.post(f"{web.base_url}{path}", content=body, headers=headers, timeout=60)
@@ -90,7 +92,9 @@ def test_a_deeply_nested_body_is_a_400_on_every_openai_post(web: InProcessServer
 
 
 @pytest.mark.parametrize("path", OLLAMA_POSTS)
-def test_a_deeply_nested_body_is_a_400_on_every_ollama_post(web: InProcessServer, path: str) -> None:
+def test_a_deeply_nested_body_is_a_400_on_every_ollama_post(
+    web: InProcessServer, path: str
+) -> None:
     body = '{"model": "tiny", "messages": ' + DEEP + "}"
     headers = {"content-type": "application/json"}
     reply = web.post(f"{web.base_url}{path}", content=body, headers=headers, timeout=60)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 
 HELLO = [{"role": "user", "content": "hi"}]
@@ -22,9 +23,9 @@ def deep_schema(depth: int) -> dict[str, Any]:
     return schema
 
 
-def post_raw(server: LiveServer, path: str, text: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.base_url}{path}",
+def post_raw(web: InProcessServer, path: str, text: str) -> httpx.Response:
+    return web.post(
+        f"{web.base_url}{path}",
         content=text.encode(),
         headers={"Content-Type": "application/json"},
         timeout=60,
@@ -139,9 +140,9 @@ OPENAI_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ids=[case[0] for case in OPENAI_CASES],
 )
 def test_openai_refuses_with_400_naming_the_param(
-    server: LiveServer, path: str, body: dict[str, Any], param: str
+    web: InProcessServer, path: str, body: dict[str, Any], param: str
 ) -> None:
-    assert_openai_400(post_raw(server, path, json.dumps(body)), param)
+    assert_openai_400(post_raw(web, path, json.dumps(body)), param)
 
 
 # Lone surrogates: JSON can escape them, UTF-8 cannot encode them. ``json.dumps`` writes the
@@ -164,9 +165,9 @@ SURROGATE = json.dumps("a\ud800b")
     ids=["content", "prompt", "input"],
 )
 def test_openai_refuses_lone_surrogates(
-    server: LiveServer, path: str, text: str, param: str
+    web: InProcessServer, path: str, text: str, param: str
 ) -> None:
-    assert_openai_400(post_raw(server, path, text), param)
+    assert_openai_400(post_raw(web, path, text), param)
 
 
 @pytest.mark.live
@@ -182,8 +183,8 @@ def test_openai_refuses_lone_surrogates(
     ],
     ids=["system", "content", "input"],
 )
-def test_ollama_refuses_lone_surrogates(server: LiveServer, path: str, text: str) -> None:
-    assert_ollama_400(post_raw(server, path, text), "lone surrogate")
+def test_ollama_refuses_lone_surrogates(web: InProcessServer, path: str, text: str) -> None:
+    assert_ollama_400(post_raw(web, path, text), "lone surrogate")
 
 
 OLLAMA_CASES: list[tuple[str, str, str, str]] = [
@@ -273,8 +274,8 @@ OLLAMA_CASES: list[tuple[str, str, str, str]] = [
     [case[1:] for case in OLLAMA_CASES],
     ids=[case[0] for case in OLLAMA_CASES],
 )
-def test_ollama_refuses_with_400(server: LiveServer, path: str, text: str, mentions: str) -> None:
-    assert_ollama_400(post_raw(server, path, text), mentions)
+def test_ollama_refuses_with_400(web: InProcessServer, path: str, text: str, mentions: str) -> None:
+    assert_ollama_400(post_raw(web, path, text), mentions)
 
 
 GRAMMAR_REFUSED = [{"foo": {}}, {"": None}]
@@ -283,30 +284,30 @@ GRAMMAR_REFUSED = [{"foo": {}}, {"": None}]
 @pytest.mark.live
 @pytest.mark.parametrize("schema", GRAMMAR_REFUSED, ids=["unknown-key", "empty-key"])
 def test_a_schema_llama_cpp_cannot_convert_is_400_naming_response_format(
-    server: LiveServer, schema: dict[str, Any]
+    web: InProcessServer, schema: dict[str, Any]
 ) -> None:
     body = chat(
         response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
     )
-    response = post_raw(server, "/v1/chat/completions", json.dumps(body))
+    response = post_raw(web, "/v1/chat/completions", json.dumps(body))
     assert_openai_400(response, "response_format.json_schema.schema")
     assert response.json()["error"]["code"] == "invalid_schema"
 
 
 @pytest.mark.live
 def test_tool_parameters_llama_cpp_cannot_convert_are_400_naming_tools(
-    server: LiveServer,
+    web: InProcessServer,
 ) -> None:
     body = chat(tools=[tool({"foo": 1})], tool_choice="required")
-    assert_openai_400(post_raw(server, "/v1/chat/completions", json.dumps(body)), "tools")
+    assert_openai_400(post_raw(web, "/v1/chat/completions", json.dumps(body)), "tools")
 
 
 @pytest.mark.live
 def test_an_ollama_format_llama_cpp_cannot_convert_is_400_naming_format(
-    server: LiveServer,
+    web: InProcessServer,
 ) -> None:
     body = {"model": "tiny", "prompt": "hi", "stream": False, "format": {"foo": {}}}
-    assert_ollama_400(post_raw(server, "/api/generate", json.dumps(body)), "format")
+    assert_ollama_400(post_raw(web, "/api/generate", json.dumps(body)), "format")
 
 
 @pytest.mark.live

@@ -1,0 +1,39 @@
+"""httpx's request functions on a test server, so that a test or helper reads the same against
+the live server (a socket) and the web process in the test's own (tests.inprocess):
+``server.post(url, ...)`` where it would write ``httpx.post(url, ...)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class RequestMethods:
+    """``get``, ``post``... over the subclass's ``request``."""
+
+    base_url: str
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        raise NotImplementedError
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
