@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import huggingface_hub
 import ollama
 import pytest
 from openai import OpenAI
@@ -105,7 +106,8 @@ def web(db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path) -> Iterator[I
     # when its broker is down; a test that needs one fails rather than finding one that
     # happens to run on this machine.
     settings.REDIS_URL = NO_BROKER
-    with in_process_server(settings.HERD_HOST, {"tiny": tiny_gguf, "slow": slow_gguf}) as web:
+    models = {"tiny": tiny_gguf, "slow": slow_gguf}
+    with in_process_server(settings.HERD_HOST, settings.HERD_HOME, models) as web:
         yield web
 
 
@@ -117,6 +119,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def pull_web(
+    web: InProcessServer, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> InProcessServer:
+    """The web process in this one, asking the fake hub what ``pull_server`` asks it (for the
+    pulls it refuses before any is queued)."""
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    return web
 
 
 @pytest.fixture(scope="session")

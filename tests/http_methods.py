@@ -4,6 +4,7 @@ the live server (a socket) and the web process in the test's own (tests.inproces
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -15,6 +16,12 @@ class RequestMethods:
     base_url: str
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        raise NotImplementedError
+
+    def stream(
+        self, method: str, url: str, **kwargs: Any
+    ) -> AbstractContextManager[httpx.Response]:
+        """``httpx.stream``: the response, its body read as the test iterates."""
         raise NotImplementedError
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:

@@ -18,7 +18,7 @@ the test's transaction as the test does.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -101,6 +101,7 @@ class InProcessServer(RequestMethods):
 
     base_url: str
     transport: ASGIApplicationTransport
+    home: Path
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(transport=self.transport)
@@ -113,15 +114,21 @@ class InProcessServer(RequestMethods):
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return self.http.request(method, url, **kwargs)
 
+    def stream(
+        self, method: str, url: str, **kwargs: Any
+    ) -> AbstractContextManager[httpx.Response]:
+        # The application has answered in full by then: the body comes from memory.
+        return self.http.stream(method, url, **kwargs)
+
 
 @contextmanager
-def in_process_server(host: str, models: dict[str, Path]) -> Iterator[InProcessServer]:
-    """The web process answering as ``host``, with ``models`` imported as ``herd import``
-    would. The caller provides the database (pytest-django's ``db``) and the settings."""
+def in_process_server(host: str, home: Path, models: dict[str, Path]) -> Iterator[InProcessServer]:
+    """The web process answering as ``host`` from ``home`` (its HERD_HOME), with ``models``
+    imported as ``herd import`` would. The caller provides the database (pytest-django's ``db``) and the settings."""
     from project.asgi import application
 
     for name, path in models.items():
         call_command("import_model", name, str(path), stdout=StringIO())
-    server = InProcessServer(f"http://{host}", ASGIApplicationTransport(application))
+    server = InProcessServer(f"http://{host}", ASGIApplicationTransport(application), home)
     with requests_keep_the_connection(), server.http:
         yield server

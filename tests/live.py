@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -131,6 +132,11 @@ class LiveServer(RequestMethods):
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return httpx.request(method, url, **kwargs)
+
+    def stream(
+        self, method: str, url: str, **kwargs: Any
+    ) -> AbstractContextManager[httpx.Response]:
+        return httpx.stream(method, url, **kwargs)
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.http_methods import RequestMethods
 from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 
@@ -23,9 +24,9 @@ def deep_schema(depth: int) -> dict[str, Any]:
     return schema
 
 
-def post_raw(web: InProcessServer, path: str, text: str) -> httpx.Response:
-    return web.post(
-        f"{web.base_url}{path}",
+def post_raw(server: RequestMethods, path: str, text: str) -> httpx.Response:
+    return server.post(
+        f"{server.base_url}{path}",
         content=text.encode(),
         headers={"Content-Type": "application/json"},
         timeout=60,
@@ -124,6 +125,9 @@ OPENAI_CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("a numeric prompt", "/v1/completions", {"model": "tiny", "prompt": 12345}, "prompt"),
     ("a numeric user", "/v1/chat/completions", chat(user=12345), "user"),
     ("n over the limit", "/v1/chat/completions", chat(n=1000), "n"),
+]
+# What only the worker can check (it holds the model's vocabulary).
+OPENAI_WORKER_CASES = [
     (
         "a token id out of range",
         "/v1/completions",
@@ -133,7 +137,6 @@ OPENAI_CASES: list[tuple[str, str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.live
 @pytest.mark.parametrize(
     ("path", "body", "param"),
     [case[1:] for case in OPENAI_CASES],
@@ -145,12 +148,23 @@ def test_openai_refuses_with_400_naming_the_param(
     assert_openai_400(post_raw(web, path, json.dumps(body)), param)
 
 
+@pytest.mark.live
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [case[1:] for case in OPENAI_WORKER_CASES],
+    ids=[case[0] for case in OPENAI_WORKER_CASES],
+)
+def test_openai_refuses_with_400_naming_the_param_at_the_worker(
+    server: LiveServer, path: str, body: dict[str, Any], param: str
+) -> None:
+    assert_openai_400(post_raw(server, path, json.dumps(body)), param)
+
+
 # Lone surrogates: JSON can escape them, UTF-8 cannot encode them. ``json.dumps`` writes the
 # escape as it stands.
 SURROGATE = json.dumps("a\ud800b")
 
 
-@pytest.mark.live
 @pytest.mark.parametrize(
     ("path", "text", "param"),
     [
@@ -170,7 +184,6 @@ def test_openai_refuses_lone_surrogates(
     assert_openai_400(post_raw(web, path, text), param)
 
 
-@pytest.mark.live
 @pytest.mark.parametrize(
     ("path", "text"),
     [
@@ -268,7 +281,6 @@ OLLAMA_CASES: list[tuple[str, str, str, str]] = [
 ]
 
 
-@pytest.mark.live
 @pytest.mark.parametrize(
     ("path", "text", "mentions"),
     [case[1:] for case in OLLAMA_CASES],
@@ -284,30 +296,30 @@ GRAMMAR_REFUSED = [{"foo": {}}, {"": None}]
 @pytest.mark.live
 @pytest.mark.parametrize("schema", GRAMMAR_REFUSED, ids=["unknown-key", "empty-key"])
 def test_a_schema_llama_cpp_cannot_convert_is_400_naming_response_format(
-    web: InProcessServer, schema: dict[str, Any]
+    server: LiveServer, schema: dict[str, Any]
 ) -> None:
     body = chat(
         response_format={"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
     )
-    response = post_raw(web, "/v1/chat/completions", json.dumps(body))
+    response = post_raw(server, "/v1/chat/completions", json.dumps(body))
     assert_openai_400(response, "response_format.json_schema.schema")
     assert response.json()["error"]["code"] == "invalid_schema"
 
 
 @pytest.mark.live
 def test_tool_parameters_llama_cpp_cannot_convert_are_400_naming_tools(
-    web: InProcessServer,
+    server: LiveServer,
 ) -> None:
     body = chat(tools=[tool({"foo": 1})], tool_choice="required")
-    assert_openai_400(post_raw(web, "/v1/chat/completions", json.dumps(body)), "tools")
+    assert_openai_400(post_raw(server, "/v1/chat/completions", json.dumps(body)), "tools")
 
 
 @pytest.mark.live
 def test_an_ollama_format_llama_cpp_cannot_convert_is_400_naming_format(
-    web: InProcessServer,
+    server: LiveServer,
 ) -> None:
     body = {"model": "tiny", "prompt": "hi", "stream": False, "format": {"foo": {}}}
-    assert_ollama_400(post_raw(web, "/api/generate", json.dumps(body)), "format")
+    assert_ollama_400(post_raw(server, "/api/generate", json.dumps(body)), "format")
 
 
 @pytest.mark.live
