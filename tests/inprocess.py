@@ -124,7 +124,8 @@ class InProcessServer(RequestMethods):
 @contextmanager
 def in_process_server(host: str, home: Path, models: dict[str, Path]) -> Iterator[InProcessServer]:
     """The web process answering as ``host`` from ``home`` (its HERD_HOME), with ``models``
-    imported as ``herd import`` would. The caller provides the database (pytest-django's ``db``) and the settings."""
+    imported as ``herd import`` would. The caller provides the database (pytest-django's
+    ``db``) and the settings."""
     from project.asgi import application
 
     for name, path in models.items():
