@@ -167,6 +167,24 @@ def ollama_client(server: LiveServer) -> ollama.Client:
     return ollama.Client(host=server.base_url, timeout=60)
 
 
+@pytest.fixture
+def web_client(web: InProcessServer) -> OpenAI:
+    """The official ``openai`` client, of the web process in this one."""
+    return OpenAI(
+        base_url=f"{web.base_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        timeout=60,
+        http_client=web.http_client(),
+    )
+
+
+@pytest.fixture
+def web_ollama_client(web: InProcessServer) -> ollama.Client:
+    """The official ``ollama`` client, of the web process in this one."""
+    return ollama.Client(host=web.base_url, timeout=60, transport=web.transport)
+
+
 @pytest.fixture(scope="session")
 def keyed_server(
     tmp_path_factory: pytest.TempPathFactory, tiny_gguf: Path, slow_gguf: Path

@@ -22,9 +22,9 @@ def test_an_unknown_model_is_a_404_naming_it(web: InProcessServer, path: str) ->
     assert reply.json() == {"error": "model 'nope:7b' not found"}
 
 
-def test_the_ollama_client_sees_the_404(ollama_client: ollama.Client) -> None:
+def test_the_ollama_client_sees_the_404(web_ollama_client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.chat(model="nope", messages=HELLO)
+        web_ollama_client.chat(model="nope", messages=HELLO)
     assert caught.value.status_code == 404
     assert caught.value.error == "model 'nope' not found"
 
