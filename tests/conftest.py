@@ -13,7 +13,15 @@ from openai import OpenAI
 from tests.broker import Broker, start_broker
 from tests.hub_server import FakeHub, populate
 from tests.inprocess import InProcessServer, in_process_server
-from tests.keyed import KEYED_ORIGIN, KEYED_PARALLEL, KeyedServer, start_keyed_server
+from tests.keyed import (
+    KEY_CACHE_SECONDS,
+    KEYED_ORIGIN,
+    KEYED_PARALLEL,
+    KeyedServer,
+    KeyedWeb,
+    make_keyed_web,
+    start_keyed_server,
+)
 from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
 from tests.tiny_gguf import write_tiny_gguf
 
@@ -183,6 +191,20 @@ def web_client(web: InProcessServer) -> OpenAI:
 def web_ollama_client(web: InProcessServer) -> ollama.Client:
     """The official ``ollama`` client, of the web process in this one."""
     return ollama.Client(host=web.base_url, timeout=60, transport=web.transport)
+
+
+@pytest.fixture
+def keyed_web(web: InProcessServer, settings: Any) -> KeyedWeb:
+    """The web process in this one, set as ``keyed_server`` is (keys required, its origin, no
+    key cache), with the same staff user and key: for the refusals it decides alone."""
+    settings.HERD_AUTH = "required"
+    settings.HERD_AUTH_REQUIRED = True
+    settings.HERD_KEY_CACHE_SECONDS = float(KEY_CACHE_SECONDS)
+    settings.HERD_ORIGINS = [KEYED_ORIGIN]
+    settings.CORS_ALLOW_ALL_ORIGINS = False
+    settings.CORS_ALLOWED_ORIGINS = [KEYED_ORIGIN]
+    settings.HERD_PARALLEL = KEYED_PARALLEL
+    return make_keyed_web(web)
 
 
 @pytest.fixture(scope="session")
