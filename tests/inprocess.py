@@ -106,6 +106,13 @@ class InProcessServer(RequestMethods):
     def __post_init__(self) -> None:
         self.http = httpx.Client(transport=self.transport)
 
+    @property
+    def port(self) -> int:
+        """The port of ``base_url``, which a test puts in a Host header as a client would."""
+        port = httpx.URL(self.base_url).port
+        assert port is not None, self.base_url
+        return port
+
     def http_client(self) -> httpx2.Client:
         """A client for the ``http_client`` of the official clients built on ``httpx2``
         (OpenAI, Anthropic); for one that takes httpx's options, ``transport`` (Ollama's)."""
