@@ -10,6 +10,7 @@ import httpx
 import ollama
 import pytest
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 from tests.pulling import pull_whole, repo_folder
 from tests.tiny_gguf import CHAT_TEMPLATE
@@ -124,35 +125,35 @@ def test_delete_unloads_the_model_and_removes_its_file_once_unused(
     assert "delete-me:latest" not in openai_ids(pull_server)
 
 
-def test_unknown_and_malformed_names_get_ollamas_errors(pull_server: LiveServer) -> None:
-    base = pull_server.base_url
+def test_unknown_and_malformed_names_get_ollamas_errors(pull_web: InProcessServer) -> None:
+    base = pull_web.base_url
     cases = [
-        (httpx.post(f"{base}/api/show", json={"model": "nope"}), 404, "model 'nope' not found"),
-        (httpx.post(f"{base}/api/show", json={"model": "../x"}), 400, "invalid model name"),
-        (httpx.post(f"{base}/api/show", json={}), 400, "model is required"),
+        (pull_web.post(f"{base}/api/show", json={"model": "nope"}), 404, "model 'nope' not found"),
+        (pull_web.post(f"{base}/api/show", json={"model": "../x"}), 400, "invalid model name"),
+        (pull_web.post(f"{base}/api/show", json={}), 400, "model is required"),
         (
-            httpx.post(f"{base}/api/copy", json={"source": "nope", "destination": "b"}),
+            pull_web.post(f"{base}/api/copy", json={"source": "nope", "destination": "b"}),
             404,
             "model 'nope' not found",
         ),
         (
-            httpx.post(f"{base}/api/copy", json={"source": "nope", "destination": "a/../b"}),
+            pull_web.post(f"{base}/api/copy", json={"source": "nope", "destination": "a/../b"}),
             400,
             "invalid model name",
         ),
-        (httpx.post(f"{base}/api/copy", json={"source": "x"}), 400, "destination is required"),
+        (pull_web.post(f"{base}/api/copy", json={"source": "x"}), 400, "destination is required"),
         (
-            httpx.request("DELETE", f"{base}/api/delete", json={"model": "nope"}),
+            pull_web.request("DELETE", f"{base}/api/delete", json={"model": "nope"}),
             404,
             "model 'nope' not found",
         ),
         (
-            httpx.request("DELETE", f"{base}/api/delete", json={"model": "a b"}),
+            pull_web.request("DELETE", f"{base}/api/delete", json={"model": "a b"}),
             400,
             "invalid model name",
         ),
-        (httpx.post(f"{base}/api/delete", json={"model": "nope"}), 405, "not allowed"),
-        (httpx.post(f"{base}/api/tags"), 405, "not allowed"),
+        (pull_web.post(f"{base}/api/delete", json={"model": "nope"}), 405, "not allowed"),
+        (pull_web.post(f"{base}/api/tags"), 405, "not allowed"),
     ]
     for response, status, message in cases:
         assert response.status_code == status, response.text

@@ -16,7 +16,7 @@ def test_it_retrieves_one_model_by_name(client: OpenAI) -> None:
     assert model.object == "model"
 
 
-def test_it_answers_404_for_an_unknown_model(client: OpenAI) -> None:
+def test_it_answers_404_for_an_unknown_model(web_client: OpenAI) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
-        client.models.retrieve("nope:1")
+        web_client.models.retrieve("nope:1")
     assert caught.value.body["code"] == "model_not_found"  # type: ignore[index]
