@@ -246,18 +246,18 @@ def test_a_file_over_the_upload_limit_is_413(web_api: OpenAI) -> None:
     assert caught.value.status_code == 413
 
 
-def test_batches_are_listed_newest_first_with_after_and_limit(api: OpenAI) -> None:
-    input_id = upload(api, [chat_line("a")])
+def test_batches_are_listed_newest_first_with_after_and_limit(web_api: OpenAI) -> None:
+    input_id = upload(web_api, [chat_line("a")])
     made = [
-        api.batches.create(
+        web_api.batches.create(
             input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h"
         ).id
         for _ in range(3)
     ]
-    first = api.batches.list(limit=2)
+    first = web_api.batches.list(limit=2)
     assert [b.id for b in first.data] == made[::-1][:2]
     assert first.has_more
-    after = api.batches.list(limit=2, after=made[1])
+    after = web_api.batches.list(limit=2, after=made[1])
     assert after.data[0].id == made[0]
 
 
