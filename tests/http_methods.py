@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
+import httpx2
 
 
 class RequestMethods:
@@ -23,6 +24,11 @@ class RequestMethods:
     ) -> AbstractContextManager[httpx.Response]:
         """``httpx.stream``: the response, its body read as the test iterates."""
         raise NotImplementedError
+
+    def http_client(self) -> httpx2.Client | None:
+        """What to pass an official client built on ``httpx2`` (OpenAI's, Anthropic's) as its
+        ``http_client``: None, its own, to reach a server over a socket."""
+        return None
 
     def get(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("GET", url, **kwargs)

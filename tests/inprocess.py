@@ -113,7 +113,7 @@ class InProcessServer(RequestMethods):
         assert port is not None, self.base_url
         return port
 
-    def http_client(self) -> httpx2.Client:
+    def http_client(self) -> httpx2.Client | None:
         """A client for the ``http_client`` of the official clients built on ``httpx2``
         (OpenAI, Anthropic); for one that takes httpx's options, ``transport`` (Ollama's)."""
         return httpx2.Client(transport=Httpx2Bridge(self.transport))

@@ -24,6 +24,11 @@ def client(pull_server: LiveServer) -> ollama.Client:
 
 
 @pytest.fixture
+def pull_web_client(pull_web: InProcessServer) -> ollama.Client:
+    return ollama.Client(host=pull_web.base_url, timeout=60, transport=pull_web.transport)
+
+
+@pytest.fixture
 def tiny(pull_server: LiveServer) -> str:
     assert pull_whole(pull_server, TINY).json() == {"status": "success"}
     return TINY
@@ -160,13 +165,15 @@ def test_unknown_and_malformed_names_get_ollamas_errors(pull_web: InProcessServe
         assert message in response.json()["error"]
 
 
-def test_the_client_raises_ollamas_error_for_an_unknown_model(client: ollama.Client) -> None:
+def test_the_client_raises_ollamas_error_for_an_unknown_model(
+    pull_web_client: ollama.Client,
+) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        client.show("nope:1")
+        pull_web_client.show("nope:1")
     assert caught.value.status_code == 404
     assert caught.value.error == "model 'nope:1' not found"
     started = time.monotonic()
     with pytest.raises(ollama.ResponseError) as caught:
-        client.pull("hf.co/tester/missing-GGUF")
+        pull_web_client.pull("hf.co/tester/missing-GGUF")
     assert caught.value.status_code == 404
     assert time.monotonic() - started < 10
