@@ -50,8 +50,8 @@ def templated(
         server.herd("import", name, str(tiny_gguf), "--template", str(folder / name))
 
 
-def test_show_lists_tools_for_a_chat_model(ollama_client: ollama.Client) -> None:
-    assert ollama_client.show("tiny").capabilities == ["completion", "tools", "embedding"]
+def test_show_lists_tools_for_a_chat_model(web_ollama_client: ollama.Client) -> None:
+    assert web_ollama_client.show("tiny").capabilities == ["completion", "tools", "embedding"]
 
 
 def test_a_model_that_lists_insert_takes_a_suffix(
