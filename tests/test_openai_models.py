@@ -5,13 +5,13 @@ import pytest
 from openai import OpenAI
 
 
-def test_it_lists_ready_models(client: OpenAI) -> None:
-    ids = {m.id for m in client.models.list().data}
+def test_it_lists_ready_models(web_client: OpenAI) -> None:
+    ids = {m.id for m in web_client.models.list().data}
     assert {"tiny:latest", "slow:latest"} <= ids
 
 
-def test_it_retrieves_one_model_by_name(client: OpenAI) -> None:
-    model = client.models.retrieve("tiny:latest")
+def test_it_retrieves_one_model_by_name(web_client: OpenAI) -> None:
+    model = web_client.models.retrieve("tiny:latest")
     assert model.id == "tiny:latest"
     assert model.object == "model"
 
