@@ -14,7 +14,10 @@ import httpx2
 class RequestMethods:
     """``get``, ``post``... over the subclass's ``request``."""
 
-    base_url: str
+    @property
+    def base_url(self) -> str:
+        """``http://host:port``, where a client sends its requests."""
+        raise NotImplementedError
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         raise NotImplementedError

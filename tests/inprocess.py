@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from io import StringIO
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ import httpx
 import httpx2
 from asgiref.sync import async_to_sync
 from django.core import signals
-from django.core.management import call_command
 from django.db import close_old_connections
 
 from tests.http_methods import RequestMethods
@@ -96,15 +95,20 @@ def requests_keep_the_connection() -> Iterator[None]:
 
 @dataclass
 class InProcessServer(RequestMethods):
-    """The web process in this one (see the module docstring). ``base_url`` names the host
-    the settings answer to (``HERD_HOST``), as a client of the live server would."""
+    """The web process in this one (see the module docstring). ``origin`` (the ``base_url``)
+    names the host the settings answer to (``HERD_HOST``), as a client of the live server's
+    names its host and port."""
 
-    base_url: str
+    origin: str
     transport: ASGIApplicationTransport
     home: Path
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(transport=self.transport)
+
+    @property
+    def base_url(self) -> str:
+        return self.origin
 
     @property
     def port(self) -> int:
@@ -128,15 +132,25 @@ class InProcessServer(RequestMethods):
         return self.http.stream(method, url, **kwargs)
 
 
+@cache
+def digest_of(path: Path) -> str:
+    """The sha256 ``herd import`` records, for a file the tests write once and never change."""
+    from models_app.services import file_sha256
+
+    return file_sha256(path)
+
+
 @contextmanager
 def in_process_server(host: str, home: Path, models: dict[str, Path]) -> Iterator[InProcessServer]:
     """The web process answering as ``host`` from ``home`` (its HERD_HOME), with ``models``
     imported as ``herd import`` would. The caller provides the database (pytest-django's
     ``db``) and the settings."""
+    from models_app.services import do_import_model
     from project.asgi import application
 
     for name, path in models.items():
-        call_command("import_model", name, str(path), stdout=StringIO())
+        # What ``herd import`` does, with the file's digest read once a session.
+        do_import_model(name, path, sha256=digest_of(path))
     server = InProcessServer(f"http://{host}", ASGIApplicationTransport(application), home)
     with requests_keep_the_connection(), server.http:
         yield server

@@ -43,6 +43,12 @@ LIMIT_CLOCK_AT = datetime(2030, 1, 1, 12, 0, 1, tzinfo=UTC).timestamp()
 class KeyedCalls(RequestMethods):
     """Calls with a key, to a keyed server live or in process."""
 
+    staff_secret: str = ""
+
+    def create_key(self, name: str, *flags: str) -> str:
+        """``herd keys create NAME FLAGS...``; the secret it prints last."""
+        raise NotImplementedError
+
     def call(
         self,
         method: str,
@@ -172,8 +178,6 @@ def start_keyed_server(
 class KeyedWeb(KeyedCalls, InProcessServer):
     """The keyed server's web process in this one (``keyed_web``): for what it decides about
     keys before any worker is asked. Keys are made with the same ``keys`` command."""
-
-    staff_secret: str = ""
 
     def create_key(self, name: str, *flags: str) -> str:
         """``herd keys create NAME FLAGS...`` (the command, in process); the secret."""

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from tests.keyed import KEYED_ORIGIN, KeyedServer, KeyedWeb
+from tests.keyed import KEYED_ORIGIN, KeyedCalls, KeyedServer, KeyedWeb
 from tests.test_anthropic_errors import anthropic_error
 from tests.test_metrics import scrape, value
 from tests.test_usage import wait_for_records
@@ -17,7 +17,7 @@ from tests.test_usage import wait_for_records
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
 
 
-def claude(server: KeyedServer, secret: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+def claude(server: KeyedCalls, secret: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
     """The client as Claude Code makes it: the key in ``x-api-key`` (``api_key``), or in
     ``Authorization: Bearer`` (``auth_token``)."""
     if secret is not None and "auth_token" not in kwargs:
