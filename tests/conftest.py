@@ -3,20 +3,33 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import huggingface_hub
 import ollama
 import pytest
 from openai import OpenAI
 
 from tests.broker import Broker, start_broker
 from tests.hub_server import FakeHub, populate
-from tests.keyed import KEYED_ORIGIN, KEYED_PARALLEL, KeyedServer, start_keyed_server
+from tests.inprocess import InProcessServer, in_process_server
+from tests.keyed import (
+    KEY_CACHE_SECONDS,
+    KEYED_ORIGIN,
+    KEYED_PARALLEL,
+    KeyedServer,
+    KeyedWeb,
+    make_keyed_web,
+    start_keyed_server,
+)
 from tests.live import LIVE_FIXTURES, LiveGuard, LiveServer, drop_postgres_database, make_server
 from tests.tiny_gguf import write_tiny_gguf
 from tests.tiny_mmproj import write_tiny_mmproj
 
 # The server's body limit in the live tests, small enough to test 413 cheaply.
 LIVE_MAX_BODY = 1_000_000
+# Where the in-process web server looks for its broker: a port nothing listens on.
+NO_BROKER = "redis://127.0.0.1:1/0"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -96,6 +109,23 @@ def server(
         drop_postgres_database(live.env["DATABASE_URL"])
 
 
+@pytest.fixture
+def web(db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path) -> Iterator[InProcessServer]:
+    """The web process in this one (tests.inprocess), set as ``server`` is (keys off, the
+    same body limit, the same models), for the tests whose answer it decides before any
+    worker is asked: not live."""
+    settings.MAX_BODY_BYTES = LIVE_MAX_BODY
+    settings.HERD_AUTH = "off"
+    settings.HERD_AUTH_REQUIRED = False
+    # No broker: where the web process counts metrics it logs that it could not, as it does
+    # when its broker is down; a test that needs one fails rather than finding one that
+    # happens to run on this machine.
+    settings.REDIS_URL = NO_BROKER
+    models = {"tiny": tiny_gguf, "slow": slow_gguf}
+    with in_process_server(settings.HERD_HOST, settings.HERD_HOME, models) as web:
+        yield web
+
+
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     """A local stand-in for the Hugging Face hub (see tests.hub_server)."""
@@ -104,6 +134,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     fake.start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def pull_web(
+    web: InProcessServer, hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> InProcessServer:
+    """The web process in this one, asking the fake hub what ``pull_server`` asks it (for the
+    pulls it refuses before any is queued)."""
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    return web
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +180,38 @@ def client(server: LiveServer) -> OpenAI:
 def ollama_client(server: LiveServer) -> ollama.Client:
     """The official ``ollama`` client, pointed at the live server."""
     return ollama.Client(host=server.base_url, timeout=60)
+
+
+@pytest.fixture
+def web_client(web: InProcessServer) -> OpenAI:
+    """The official ``openai`` client, of the web process in this one."""
+    return OpenAI(
+        base_url=f"{web.base_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        timeout=60,
+        http_client=web.http_client(),
+    )
+
+
+@pytest.fixture
+def web_ollama_client(web: InProcessServer) -> ollama.Client:
+    """The official ``ollama`` client, of the web process in this one."""
+    return ollama.Client(host=web.base_url, timeout=60, transport=web.transport)
+
+
+@pytest.fixture
+def keyed_web(web: InProcessServer, settings: Any) -> KeyedWeb:
+    """The web process in this one, set as ``keyed_server`` is (keys required, its origin, no
+    key cache), with the same staff user and key: for the refusals it decides alone."""
+    settings.HERD_AUTH = "required"
+    settings.HERD_AUTH_REQUIRED = True
+    settings.HERD_KEY_CACHE_SECONDS = float(KEY_CACHE_SECONDS)
+    settings.HERD_ORIGINS = [KEYED_ORIGIN]
+    settings.CORS_ALLOW_ALL_ORIGINS = False
+    settings.CORS_ALLOWED_ORIGINS = [KEYED_ORIGIN]
+    settings.HERD_PARALLEL = KEYED_PARALLEL
+    return make_keyed_web(web)
 
 
 @pytest.fixture(scope="session")

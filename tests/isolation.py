@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from tests.keyed import KeyedServer
+from tests.keyed import KeyedCalls
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,13 @@ class Member:
     secret: str
 
 
-def new_member(server: KeyedServer, *flags: str) -> Member:
+def new_member(server: KeyedCalls, *flags: str) -> Member:
     """A key of a new user (made by the command, which creates the user)."""
     user = f"user-{uuid.uuid4().hex[:8]}"
     return Member(user, server.create_key(f"{user}-key", "--user", user, *flags))
 
 
-def another_key(server: KeyedServer, member: Member, **fields: Any) -> Member:
+def another_key(server: KeyedCalls, member: Member, **fields: Any) -> Member:
     """Another key of ``member``'s user (``allowed_models`` and the rest as ``fields``)."""
     body = {"name": f"{member.user}-{uuid.uuid4().hex[:6]}", "user": member.user, **fields}
     reply = server.call("POST", "/herd/keys", server.staff_secret, json=body)
@@ -50,7 +50,7 @@ def chat_line(custom_id: str, model: str, max_tokens: int = 2) -> dict[str, Any]
     }
 
 
-def upload_batch_input(server: KeyedServer, secret: str, lines: list[dict[str, Any]]) -> str:
+def upload_batch_input(server: KeyedCalls, secret: str, lines: list[dict[str, Any]]) -> str:
     content = "\n".join(json.dumps(line) for line in lines).encode()
     reply = server.call(
         "POST",
@@ -63,13 +63,13 @@ def upload_batch_input(server: KeyedServer, secret: str, lines: list[dict[str, A
     return str(reply.json()["id"])
 
 
-def create_batch(server: KeyedServer, secret: str, file_id: str) -> httpx.Response:
+def create_batch(server: KeyedCalls, secret: str, file_id: str) -> httpx.Response:
     body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions"}
     return server.call("POST", "/v1/batches", secret, json=body)
 
 
 def wait_for_batch(
-    server: KeyedServer, secret: str, batch_id: str, statuses: tuple[str, ...], timeout: float
+    server: KeyedCalls, secret: str, batch_id: str, statuses: tuple[str, ...], timeout: float
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:

@@ -10,12 +10,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
 
+from tests.http_methods import RequestMethods
+from tests.inprocess import InProcessServer
 from tests.live import REPO, LiveServer, free_port, make_server
 
 STAFF_USER = "admin"
@@ -35,7 +40,41 @@ KEYED_PARALLEL = 4
 LIMIT_CLOCK_AT = datetime(2030, 1, 1, 12, 0, 1, tzinfo=UTC).timestamp()
 
 
-class KeyedServer(LiveServer):
+class KeyedCalls(RequestMethods):
+    """Calls with a key, to a keyed server live or in process."""
+
+    staff_secret: str = ""
+
+    def create_key(self, name: str, *flags: str) -> str:
+        """``herd keys create NAME FLAGS...``; the secret it prints last."""
+        raise NotImplementedError
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        secret: str | None,
+        *,
+        base_url: str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if secret is not None:
+            headers["Authorization"] = f"Bearer {secret}"
+        return self.request(
+            method,
+            f"{base_url or self.base_url}{path}",
+            headers=headers,
+            timeout=60,
+            **kwargs,
+        )
+
+    def complete(self, secret: str, model: str = "tiny", **body: Any) -> httpx.Response:
+        payload = {"model": model, "prompt": "hello", "max_tokens": 4, **body}
+        return self.call("POST", "/v1/completions", secret, json=payload)
+
+
+class KeyedServer(KeyedCalls, LiveServer):
     """Ready when web answers (401, as no key is sent) and a worker has registered."""
 
     staff_secret: str = ""
@@ -69,30 +108,6 @@ class KeyedServer(LiveServer):
     def create_key(self, name: str, *flags: str) -> str:
         """``herd keys create NAME FLAGS...``; returns the secret from its last line."""
         return self.herd("keys", "create", name, *flags).stdout.strip().splitlines()[-1]
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        secret: str | None,
-        *,
-        base_url: str | None = None,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}))
-        if secret is not None:
-            headers["Authorization"] = f"Bearer {secret}"
-        return httpx.request(
-            method,
-            f"{base_url or self.base_url}{path}",
-            headers=headers,
-            timeout=60,
-            **kwargs,
-        )
-
-    def complete(self, secret: str, model: str = "tiny", **body: Any) -> httpx.Response:
-        payload = {"model": model, "prompt": "hello", "max_tokens": 4, **body}
-        return self.call("POST", "/v1/completions", secret, json=payload)
 
     @contextmanager
     def second_web(self) -> Iterator[str]:
@@ -158,3 +173,23 @@ def start_keyed_server(
     server.staff_secret = server.create_key("staff", "--user", STAFF_USER)
     server.start()
     return server
+
+
+class KeyedWeb(KeyedCalls, InProcessServer):
+    """The keyed server's web process in this one (``keyed_web``): for what it decides about
+    keys before any worker is asked. Keys are made with the same ``keys`` command."""
+
+    def create_key(self, name: str, *flags: str) -> str:
+        """``herd keys create NAME FLAGS...`` (the command, in process); the secret."""
+        out = StringIO()
+        call_command("keys", "create", name, *flags, stdout=out)
+        return out.getvalue().strip().splitlines()[-1]
+
+
+def make_keyed_web(web: InProcessServer) -> KeyedWeb:
+    """``web``, keyed: the staff user ``admin`` with its key, as ``start_keyed_server`` makes.
+    The caller sets the settings (``keyed_web``)."""
+    keyed = KeyedWeb(web.base_url, web.transport, web.home)
+    get_user_model().objects.create_superuser(STAFF_USER, "admin@example.com", STAFF_PASSWORD)
+    keyed.staff_secret = keyed.create_key("staff", "--user", STAFF_USER)
+    return keyed

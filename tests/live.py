@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import pytest
 import redis
+
+from tests.http_methods import RequestMethods
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,7 +106,7 @@ def drop_postgres_database(url: str) -> None:
 
 
 @dataclass
-class LiveServer:
+class LiveServer(RequestMethods):
     home: Path
     env: dict[str, str]
     port: int
@@ -126,6 +129,14 @@ class LiveServer:
         if self.env.get("REDIS_URL"):
             return self.env["REDIS_URL"]
         return (self.home / "run" / "valkey.url").read_text().strip()
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, url, **kwargs)
+
+    def stream(
+        self, method: str, url: str, **kwargs: Any
+    ) -> AbstractContextManager[httpx.Response]:
+        return httpx.stream(method, url, **kwargs)
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.redis_url)

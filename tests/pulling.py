@@ -9,12 +9,15 @@ from typing import Any
 
 import httpx
 
+from tests.http_methods import RequestMethods
 from tests.live import LiveServer
 
 
-def pull_stream(server: LiveServer, model: str) -> tuple[int, list[dict[str, Any]], httpx.Headers]:
+def pull_stream(
+    server: RequestMethods, model: str
+) -> tuple[int, list[dict[str, Any]], httpx.Headers]:
     """POST /api/pull with streaming; the status, every NDJSON object, and the headers."""
-    with httpx.stream(
+    with server.stream(
         "POST", f"{server.base_url}/api/pull", json={"model": model}, timeout=120
     ) as response:
         if response.status_code != 200:
@@ -24,21 +27,21 @@ def pull_stream(server: LiveServer, model: str) -> tuple[int, list[dict[str, Any
         return response.status_code, events, response.headers
 
 
-def pull_whole(server: LiveServer, model: str) -> httpx.Response:
+def pull_whole(server: RequestMethods, model: str) -> httpx.Response:
     """POST /api/pull with ``"stream": false``."""
-    return httpx.post(
+    return server.post(
         f"{server.base_url}/api/pull", json={"model": model, "stream": False}, timeout=120
     )
 
 
-def tags(server: LiveServer) -> dict[str, dict[str, Any]]:
-    models = httpx.get(f"{server.base_url}/api/tags", timeout=10).json()["models"]
+def tags(server: RequestMethods) -> dict[str, dict[str, Any]]:
+    models = server.get(f"{server.base_url}/api/tags", timeout=10).json()["models"]
     return {m["name"]: m for m in models}
 
 
-def pulls(server: LiveServer, name: str | None = None) -> list[dict[str, Any]]:
+def pulls(server: RequestMethods, name: str | None = None) -> list[dict[str, Any]]:
     params = {"name": name} if name else {}
-    response = httpx.get(f"{server.base_url}/api/pulls/", params=params, timeout=10)
+    response = server.get(f"{server.base_url}/api/pulls/", params=params, timeout=10)
     response.raise_for_status()
     return list(response.json())
 

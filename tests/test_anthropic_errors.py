@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
 from inference_app.anthropic.format import MessageFormat
@@ -16,6 +15,7 @@ from inference_app.replies import WorkerError
 from project.edge.families import ANTHROPIC, error_body
 from project.errors import ApiError
 from tests.conftest import LIVE_MAX_BODY
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 from workers.broker.wire import Error
 
@@ -27,7 +27,20 @@ TOOL: Any = {"name": "get_time", "input_schema": {"type": "object", "properties"
 
 
 @pytest.fixture
-def claude(server: LiveServer) -> anthropic.Anthropic:
+def claude(web: InProcessServer) -> anthropic.Anthropic:
+    """The client of the web process in this one: for the errors it answers alone."""
+    return anthropic.Anthropic(
+        base_url=web.base_url,
+        api_key="unused",
+        max_retries=0,
+        timeout=60,
+        http_client=web.http_client(),
+    )
+
+
+@pytest.fixture
+def live_claude(server: LiveServer) -> anthropic.Anthropic:
+    """The client of the live server: for the errors a worker answers."""
     return anthropic.Anthropic(
         base_url=server.base_url, api_key="unused", max_retries=0, timeout=60
     )
@@ -55,14 +68,14 @@ def bad_request(
     return anthropic_error(raised.value.body, "invalid_request_error")
 
 
-def test_max_tokens_is_required(claude: anthropic.Anthropic) -> None:
-    message = bad_request(claude, {"model": "tiny", "messages": HELLO})
+def test_max_tokens_is_required(live_claude: anthropic.Anthropic) -> None:
+    message = bad_request(live_claude, {"model": "tiny", "messages": HELLO})
     assert message.startswith("max_tokens:")
     assert "max_tokens: " in bad_request(
-        claude, {"model": "tiny", "messages": HELLO, "max_tokens": 0}
+        live_claude, {"model": "tiny", "messages": HELLO, "max_tokens": 0}
     )
     # count_tokens has none: the same body is counted.
-    assert post(claude, {"model": "tiny", "messages": HELLO}, "/v1/messages/count_tokens")
+    assert post(live_claude, {"model": "tiny", "messages": HELLO}, "/v1/messages/count_tokens")
 
 
 def test_a_tool_result_must_answer_an_earlier_tool_use(claude: anthropic.Anthropic) -> None:
@@ -152,14 +165,14 @@ def test_an_unknown_model_is_not_found(claude: anthropic.Anthropic) -> None:
         assert "no-such-model" in anthropic_error(raised.value.body, "not_found_error")
 
 
-def test_a_prompt_over_the_context_is_a_400(claude: anthropic.Anthropic) -> None:
+def test_a_prompt_over_the_context_is_a_400(live_claude: anthropic.Anthropic) -> None:
     long: Any = [{"role": "user", "content": "word " * 6000}]
     with pytest.raises(anthropic.BadRequestError) as raised:
-        claude.messages.create(model="tiny", max_tokens=4, messages=long)
+        live_claude.messages.create(model="tiny", max_tokens=4, messages=long)
     assert "maximum context length" in anthropic_error(raised.value.body, "invalid_request_error")
     # Streamed, too: the worker refuses before the stream begins.
     with pytest.raises(anthropic.BadRequestError):
-        claude.messages.create(model="tiny", max_tokens=4, messages=long, stream=True)
+        live_claude.messages.create(model="tiny", max_tokens=4, messages=long, stream=True)
 
 
 def test_a_body_over_the_limit_is_request_too_large(claude: anthropic.Anthropic) -> None:
@@ -186,10 +199,10 @@ def test_a_body_over_the_limit_is_request_too_large(claude: anthropic.Anthropic)
     ids=["not-json", "not-an-object", "empty", "lone-surrogate", "nested-past-the-parser"],
 )
 def test_a_body_that_is_not_a_readable_json_object_is_a_400(
-    server: LiveServer, raw: bytes, says: str
+    web: InProcessServer, raw: bytes, says: str
 ) -> None:
-    reply = httpx.post(
-        f"{server.base_url}/v1/messages",
+    reply = web.post(
+        f"{web.base_url}/v1/messages",
         content=raw,
         headers={"content-type": "application/json"},
         timeout=30,
@@ -198,9 +211,9 @@ def test_a_body_that_is_not_a_readable_json_object_is_a_400(
     assert says in anthropic_error(reply.json(), "invalid_request_error")
 
 
-def test_other_methods_are_405s(server: LiveServer) -> None:
+def test_other_methods_are_405s(web: InProcessServer) -> None:
     for path in ("/v1/messages", "/v1/messages/count_tokens"):
-        reply = httpx.get(f"{server.base_url}{path}", timeout=30)
+        reply = web.get(f"{web.base_url}{path}", timeout=30)
         assert reply.status_code == 405
         assert "GET" in anthropic_error(reply.json(), "invalid_request_error")
 
@@ -208,14 +221,14 @@ def test_other_methods_are_405s(server: LiveServer) -> None:
 @pytest.mark.parametrize(
     "path", ["/v1/messages/batches", "/v1/messages/count_tokens/more", "/v1/messages/%2e%2e/x"]
 )
-def test_an_unrouted_path_under_messages_is_not_found(server: LiveServer, path: str) -> None:
-    reply = httpx.post(f"{server.base_url}{path}", json={}, timeout=30)
+def test_an_unrouted_path_under_messages_is_not_found(web: InProcessServer, path: str) -> None:
+    reply = web.post(f"{web.base_url}{path}", json={}, timeout=30)
     assert reply.status_code == 404
     assert "no such endpoint" in anthropic_error(reply.json(), "not_found_error")
 
 
-def test_the_rest_of_v1_keeps_openais_shape(server: LiveServer) -> None:
-    reply = httpx.post(f"{server.base_url}/v1/messagesx", json={}, timeout=30)
+def test_the_rest_of_v1_keeps_openais_shape(web: InProcessServer) -> None:
+    reply = web.post(f"{web.base_url}/v1/messagesx", json={}, timeout=30)
     assert reply.status_code == 404
     assert set(reply.json()) == {"error"} and reply.json()["error"]["code"] == "not_found"
 

@@ -7,38 +7,41 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
-from tests.keyed import KEYED_ORIGIN, KeyedServer
+from tests.keyed import KEYED_ORIGIN, KeyedCalls, KeyedServer, KeyedWeb
 from tests.test_anthropic_errors import anthropic_error
 from tests.test_metrics import scrape, value
 from tests.test_usage import wait_for_records
 
-pytestmark = pytest.mark.live
-
 HELLO: list[Any] = [{"role": "user", "content": "hello"}]
 
 
-def claude(server: KeyedServer, secret: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
+def claude(server: KeyedCalls, secret: str | None = None, **kwargs: Any) -> anthropic.Anthropic:
     """The client as Claude Code makes it: the key in ``x-api-key`` (``api_key``), or in
     ``Authorization: Bearer`` (``auth_token``)."""
     if secret is not None and "auth_token" not in kwargs:
         kwargs["api_key"] = secret
-    return anthropic.Anthropic(base_url=server.base_url, max_retries=0, timeout=60, **kwargs)
+    return anthropic.Anthropic(
+        base_url=server.base_url,
+        max_retries=0,
+        timeout=60,
+        http_client=server.http_client(),
+        **kwargs,
+    )
 
 
 def ask(client: anthropic.Anthropic, model: str = "tiny") -> anthropic.types.Message:
     return client.messages.create(model=model, max_tokens=3, messages=HELLO)
 
 
-def test_a_request_without_a_key_is_an_authentication_error(keyed_server: KeyedServer) -> None:
+def test_a_request_without_a_key_is_an_authentication_error(keyed_web: KeyedWeb) -> None:
     for path in ("/v1/messages", "/v1/messages/count_tokens", "/v1/messages/x"):
-        reply = keyed_server.call("POST", path, None, json={"model": "tiny", "messages": HELLO})
+        reply = keyed_web.call("POST", path, None, json={"model": "tiny", "messages": HELLO})
         assert reply.status_code == 401
         assert "x-api-key" in anthropic_error(reply.json(), "authentication_error")
     with pytest.raises(anthropic.AuthenticationError) as raised:
-        ask(claude(keyed_server, "herd-not-a-key-anybody-has"))
+        ask(claude(keyed_web, "herd-not-a-key-anybody-has"))
     assert anthropic_error(raised.value.body, "authentication_error") == "invalid API key"
 
 
@@ -125,13 +128,13 @@ def test_metrics_count_the_messages_endpoints(keyed_server: KeyedServer) -> None
     assert delta("herd_request_duration_seconds_count", **tiny, endpoint="/v1/messages") == 2
 
 
-def test_cors_lets_browsers_send_anthropics_headers(keyed_server: KeyedServer) -> None:
+def test_cors_lets_browsers_send_anthropics_headers(keyed_web: KeyedWeb) -> None:
     preflight = {
         "Origin": KEYED_ORIGIN,
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "x-api-key, anthropic-version, anthropic-beta",
     }
-    reply = httpx.options(f"{keyed_server.base_url}/v1/messages", headers=preflight, timeout=10)
+    reply = keyed_web.options(f"{keyed_web.base_url}/v1/messages", headers=preflight, timeout=10)
     assert reply.status_code == 200
     assert reply.headers["Access-Control-Allow-Origin"] == KEYED_ORIGIN
     allowed = {h.strip() for h in reply.headers["Access-Control-Allow-Headers"].split(",")}

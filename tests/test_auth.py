@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 
-from tests.keyed import KeyedServer
+from tests.keyed import KeyedServer, KeyedWeb
 from tests.waiting import wait_until
-
-pytestmark = pytest.mark.live
 
 
 def assert_openai_error(reply: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -21,23 +18,23 @@ def assert_openai_error(reply: httpx.Response, status: int, code: str) -> dict[s
     return dict(error)
 
 
-def test_a_request_without_a_key_gets_401_in_openai_shape(keyed_server: KeyedServer) -> None:
-    reply = keyed_server.call("GET", "/v1/models", None)
+def test_a_request_without_a_key_gets_401_in_openai_shape(keyed_web: KeyedWeb) -> None:
+    reply = keyed_web.call("GET", "/v1/models", None)
     error = assert_openai_error(reply, 401, "missing_api_key")
     assert "Authorization" in str(error["message"])
     assert reply.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_request_without_a_key_gets_401_in_ollama_shape(keyed_server: KeyedServer) -> None:
+def test_a_request_without_a_key_gets_401_in_ollama_shape(keyed_web: KeyedWeb) -> None:
     for method, path in (("GET", "/api/tags"), ("POST", "/api/generate")):
-        reply = keyed_server.call(method, path, None, json={"model": "tiny", "prompt": "hi"})
+        reply = keyed_web.call(method, path, None, json={"model": "tiny", "prompt": "hi"})
         assert reply.status_code == 401
         assert set(reply.json()) == {"error"}
         assert "API key" in reply.json()["error"]
 
 
-def test_an_unknown_key_gets_401(keyed_server: KeyedServer) -> None:
-    reply = keyed_server.call("GET", "/v1/models", "herd-not-a-key-anybody-has")
+def test_an_unknown_key_gets_401(keyed_web: KeyedWeb) -> None:
+    reply = keyed_web.call("GET", "/v1/models", "herd-not-a-key-anybody-has")
     assert_openai_error(reply, 401, "invalid_api_key")
 
 
@@ -49,30 +46,28 @@ def test_a_valid_key_is_accepted_as_bearer_or_x_api_key(keyed_server: KeyedServe
     assert keyed_server.complete(secret).status_code == 200
 
 
-def test_an_expired_key_gets_401(keyed_server: KeyedServer) -> None:
-    secret = keyed_server.create_key("old", "--expires", "2020-01-01")
-    error = assert_openai_error(keyed_server.complete(secret), 401, "invalid_api_key")
+def test_an_expired_key_gets_401(keyed_web: KeyedWeb) -> None:
+    secret = keyed_web.create_key("old", "--expires", "2020-01-01")
+    error = assert_openai_error(keyed_web.complete(secret), 401, "invalid_api_key")
     assert "expired" in str(error["message"])
 
 
-def test_a_key_stops_working_when_it_expires(keyed_server: KeyedServer) -> None:
+def test_a_key_stops_working_when_it_expires(keyed_web: KeyedWeb) -> None:
     expires = time.time() + 3
     soon = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(expires))
     # Made over the API, which is quicker than starting `herd keys` on a busy machine.
-    created = keyed_server.call(
-        "POST", "/herd/keys", keyed_server.staff_secret, json={"name": "brief", "expires_at": soon}
+    created = keyed_web.call(
+        "POST", "/herd/keys", keyed_web.staff_secret, json={"name": "brief", "expires_at": soon}
     )
     assert created.status_code == 201
     secret = created.json()["secret"]
-    assert keyed_server.call("GET", "/v1/models", secret).status_code == 200
+    assert keyed_web.call("GET", "/v1/models", secret).status_code == 200
     wait_until(
-        lambda: keyed_server.call("GET", "/v1/models", secret).status_code == 401,
+        lambda: keyed_web.call("GET", "/v1/models", secret).status_code == 401,
         max(0.0, expires - time.time()) + 30,
         "the key expired",
     )
-    error = assert_openai_error(
-        keyed_server.call("GET", "/v1/models", secret), 401, "invalid_api_key"
-    )
+    error = assert_openai_error(keyed_web.call("GET", "/v1/models", secret), 401, "invalid_api_key")
     assert "expired" in str(error["message"])
 
 
@@ -120,28 +115,28 @@ def test_a_key_limited_to_some_models_gets_403_for_others(keyed_server: KeyedSer
     assert ollama.json() == {"error": "this API key may not use the model 'slow'"}
 
 
-def test_a_key_limited_to_some_models_sees_only_those(keyed_server: KeyedServer) -> None:
-    secret = keyed_server.create_key("sees-tiny", "--models", "tiny")
-    listed = keyed_server.call("GET", "/v1/models", secret).json()
+def test_a_key_limited_to_some_models_sees_only_those(keyed_web: KeyedWeb) -> None:
+    secret = keyed_web.create_key("sees-tiny", "--models", "tiny")
+    listed = keyed_web.call("GET", "/v1/models", secret).json()
     assert [m["id"] for m in listed["data"]] == ["tiny:latest"]
-    assert keyed_server.call("GET", "/v1/models/tiny", secret).status_code == 200
-    assert_openai_error(keyed_server.call("GET", "/v1/models/slow", secret), 404, "model_not_found")
-    tags = keyed_server.call("GET", "/api/tags", secret).json()
+    assert keyed_web.call("GET", "/v1/models/tiny", secret).status_code == 200
+    assert_openai_error(keyed_web.call("GET", "/v1/models/slow", secret), 404, "model_not_found")
+    tags = keyed_web.call("GET", "/api/tags", secret).json()
     assert [m["name"] for m in tags["models"]] == ["tiny:latest"]
-    everything = keyed_server.call("GET", "/v1/models", keyed_server.staff_secret).json()
+    everything = keyed_web.call("GET", "/v1/models", keyed_web.staff_secret).json()
     assert {"tiny:latest", "slow:latest"} <= {m["id"] for m in everything["data"]}
 
 
-def test_managing_models_needs_a_staff_key(keyed_server: KeyedServer) -> None:
-    secret = keyed_server.create_key("not-staff")
-    reply = keyed_server.call("POST", "/api/pull", secret, json={"model": "tiny"})
+def test_managing_models_needs_a_staff_key(keyed_web: KeyedWeb) -> None:
+    secret = keyed_web.create_key("not-staff")
+    reply = keyed_web.call("POST", "/api/pull", secret, json={"model": "tiny"})
     assert reply.status_code == 403
     assert "staff" in reply.json()["error"]
-    reply = keyed_server.call("DELETE", "/api/delete", secret, json={"model": "nothing-here"})
+    reply = keyed_web.call("DELETE", "/api/delete", secret, json={"model": "nothing-here"})
     assert reply.status_code == 403
     # A staff key gets past the key check (and to the view, which finds no such model).
-    staff = keyed_server.call(
-        "DELETE", "/api/delete", keyed_server.staff_secret, json={"model": "nothing-here"}
+    staff = keyed_web.call(
+        "DELETE", "/api/delete", keyed_web.staff_secret, json={"model": "nothing-here"}
     )
     assert staff.status_code not in (401, 403)
 
@@ -154,15 +149,15 @@ def test_metrics_needs_a_key(keyed_server: KeyedServer) -> None:
     assert "herd_requests_total" in reply.text
 
 
-def test_pages_outside_the_apis_need_no_key(keyed_server: KeyedServer) -> None:
-    assert keyed_server.call("GET", "/", None).status_code == 200
-    assert keyed_server.call("GET", "/openapi.json", None).status_code == 200
+def test_pages_outside_the_apis_need_no_key(keyed_web: KeyedWeb) -> None:
+    assert keyed_web.call("GET", "/", None).status_code == 200
+    assert keyed_web.call("GET", "/openapi.json", None).status_code == 200
 
 
-def test_file_uploads_pass_the_key_check(keyed_server: KeyedServer) -> None:
-    secret = keyed_server.create_key("uploader", "--models", "tiny")
+def test_file_uploads_pass_the_key_check(keyed_web: KeyedWeb) -> None:
+    secret = keyed_web.create_key("uploader", "--models", "tiny")
     line = b'{"custom_id": "a", "method": "POST", "url": "/v1/completions", "body": {}}\n'
-    reply = keyed_server.call(
+    reply = keyed_web.call(
         "POST",
         "/v1/files",
         secret,
@@ -170,5 +165,5 @@ def test_file_uploads_pass_the_key_check(keyed_server: KeyedServer) -> None:
         files={"file": ("lines.jsonl", line, "application/jsonl")},
     )
     assert reply.status_code == 200, reply.text
-    anonymous = keyed_server.call("POST", "/v1/files", None, data={"purpose": "batch"})
+    anonymous = keyed_web.call("POST", "/v1/files", None, data={"purpose": "batch"})
     assert anonymous.status_code == 401

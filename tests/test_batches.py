@@ -16,6 +16,7 @@ import pytest
 from openai import OpenAI
 from openai.types import Batch
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer, live_fixture, make_server
 
 MAX_UPLOAD = 300_000
@@ -48,6 +49,20 @@ def batch_server(
 def api(batch_server: LiveServer) -> OpenAI:
     return OpenAI(
         base_url=f"{batch_server.base_url}/v1", api_key="unused", max_retries=0, timeout=60
+    )
+
+
+@pytest.fixture
+def web_api(web: InProcessServer, settings: Any) -> OpenAI:
+    """The client of the web process in this one, with ``batch_server``'s upload limit: for
+    what that process decides before any line is queued."""
+    settings.HERD_MAX_UPLOAD = MAX_UPLOAD
+    return OpenAI(
+        base_url=f"{web.base_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        timeout=60,
+        http_client=web.http_client(),
     )
 
 
@@ -166,11 +181,11 @@ def test_an_embeddings_batch_returns_vectors(api: OpenAI) -> None:
     ],
 )
 def test_an_invalid_file_fails_the_batch_and_nothing_runs(
-    api: OpenAI, lines: list[Any], code: str, line_number: int
+    web_api: OpenAI, lines: list[Any], code: str, line_number: int
 ) -> None:
     good = [chat_line(f"ok-{i}") for i in range(3)]
-    batch = api.batches.create(
-        input_file_id=upload(api, good + lines if lines else []),
+    batch = web_api.batches.create(
+        input_file_id=upload(web_api, good + lines if lines else []),
         endpoint="/v1/chat/completions",
         completion_window="24h",
     )
@@ -183,62 +198,66 @@ def test_an_invalid_file_fails_the_batch_and_nothing_runs(
     assert batch.output_file_id is None and batch.failed_at
 
 
-def test_batch_creation_rejects_bad_arguments(api: OpenAI) -> None:
-    input_id = upload(api, [chat_line("a")])
+def test_batch_creation_rejects_bad_arguments(web_api: OpenAI) -> None:
+    input_id = upload(web_api, [chat_line("a")])
     with pytest.raises(openai.BadRequestError) as caught:
-        api.batches.create(
+        web_api.batches.create(
             input_file_id=input_id,
             endpoint="/v1/nope",  # type: ignore[arg-type]
             completion_window="24h",
         )
     assert caught.value.body["param"] == "endpoint"  # type: ignore[index]
     with pytest.raises(openai.NotFoundError):
-        api.batches.create(
+        web_api.batches.create(
             input_file_id="file-missing", endpoint="/v1/chat/completions", completion_window="24h"
         )
-    user_file = api.files.create(file=("x.jsonl", io.BytesIO(b"{}")), purpose="user_data")
+    user_file = web_api.files.create(file=("x.jsonl", io.BytesIO(b"{}")), purpose="user_data")
     with pytest.raises(openai.BadRequestError):
-        api.batches.create(
+        web_api.batches.create(
             input_file_id=user_file.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
 
 
-def test_the_files_api_stores_lists_serves_and_deletes(api: OpenAI) -> None:
-    created = api.files.create(file=("notes.jsonl", io.BytesIO(b'{"a": 1}\n')), purpose="user_data")
+def test_the_files_api_stores_lists_serves_and_deletes(web_api: OpenAI) -> None:
+    created = web_api.files.create(
+        file=("notes.jsonl", io.BytesIO(b'{"a": 1}\n')), purpose="user_data"
+    )
     assert (created.object, created.filename, created.bytes, created.purpose) == (
         "file",
         "notes.jsonl",
         9,
         "user_data",
     )
-    assert api.files.retrieve(created.id).id == created.id
-    assert created.id in [f.id for f in api.files.list()]
-    assert api.files.content(created.id).text == '{"a": 1}\n'
-    assert api.files.delete(created.id).deleted is True
+    assert web_api.files.retrieve(created.id).id == created.id
+    assert created.id in [f.id for f in web_api.files.list()]
+    assert web_api.files.content(created.id).text == '{"a": 1}\n'
+    assert web_api.files.delete(created.id).deleted is True
     with pytest.raises(openai.NotFoundError):
-        api.files.retrieve(created.id)
+        web_api.files.retrieve(created.id)
     with pytest.raises(openai.BadRequestError):
-        api.files.create(file=("x", io.BytesIO(b"x")), purpose="fine-tune")
+        web_api.files.create(file=("x", io.BytesIO(b"x")), purpose="fine-tune")
 
 
-def test_a_file_over_the_upload_limit_is_413(api: OpenAI) -> None:
+def test_a_file_over_the_upload_limit_is_413(web_api: OpenAI) -> None:
     with pytest.raises(openai.APIStatusError) as caught:
-        api.files.create(file=("big.jsonl", io.BytesIO(b"x" * (MAX_UPLOAD + 1))), purpose="batch")
+        web_api.files.create(
+            file=("big.jsonl", io.BytesIO(b"x" * (MAX_UPLOAD + 1))), purpose="batch"
+        )
     assert caught.value.status_code == 413
 
 
-def test_batches_are_listed_newest_first_with_after_and_limit(api: OpenAI) -> None:
-    input_id = upload(api, [chat_line("a")])
+def test_batches_are_listed_newest_first_with_after_and_limit(web_api: OpenAI) -> None:
+    input_id = upload(web_api, [chat_line("a")])
     made = [
-        api.batches.create(
+        web_api.batches.create(
             input_file_id=input_id, endpoint="/v1/chat/completions", completion_window="24h"
         ).id
         for _ in range(3)
     ]
-    first = api.batches.list(limit=2)
+    first = web_api.batches.list(limit=2)
     assert [b.id for b in first.data] == made[::-1][:2]
     assert first.has_more
-    after = api.batches.list(limit=2, after=made[1])
+    after = web_api.batches.list(limit=2, after=made[1])
     assert after.data[0].id == made[0]
 
 

@@ -50,8 +50,8 @@ def templated(
         server.herd("import", name, str(tiny_gguf), "--template", str(folder / name))
 
 
-def test_show_lists_tools_for_a_chat_model(ollama_client: ollama.Client) -> None:
-    assert ollama_client.show("tiny").capabilities == ["completion", "tools", "embedding"]
+def test_show_lists_tools_for_a_chat_model(web_ollama_client: ollama.Client) -> None:
+    assert web_ollama_client.show("tiny").capabilities == ["completion", "tools", "embedding"]
 
 
 def test_a_model_that_lists_insert_takes_a_suffix(
@@ -67,9 +67,9 @@ def test_a_model_that_lists_insert_takes_a_suffix(
     assert filled.prompt_eval_count != plain.prompt_eval_count  # the template wrote the suffix
 
 
-def test_a_model_without_insert_refuses_a_suffix(ollama_client: ollama.Client) -> None:
+def test_a_model_without_insert_refuses_a_suffix(web_ollama_client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.generate(model="tiny", prompt="def f(", suffix="return 1")
+        web_ollama_client.generate(model="tiny", prompt="def f(", suffix="return 1")
     assert caught.value.status_code == 400
     assert "does not support insert" in caught.value.error
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import ollama
 import openai
 import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 from tests.tiny_gguf import write_tiny_gguf
 
@@ -166,12 +166,11 @@ def test_suffix_on_a_model_without_fim_tokens_is_a_400_naming_suffix(client: Ope
     assert "fill-in-the-middle" in error["message"]
 
 
-@pytest.mark.live
 def test_ollama_suffix_on_a_model_whose_template_has_none_is_a_400_naming_suffix(
-    ollama_client: ollama.Client,
+    web_ollama_client: ollama.Client,
 ) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.generate(model="tiny", prompt="def f(", suffix="):")
+        web_ollama_client.generate(model="tiny", prompt="def f(", suffix="):")
     assert caught.value.status_code == 400
     assert caught.value.error.startswith("suffix: ")
 
@@ -195,10 +194,9 @@ def test_embedding_dimensions_the_model_cannot_give_are_a_400(client: OpenAI) ->
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "dimensions"
 
 
-@pytest.mark.live
-def test_ollama_embed_dimensions_the_model_cannot_give_are_a_400(server: LiveServer) -> None:
-    reply = httpx.post(
-        f"{server.base_url}/api/embed",
+def test_ollama_embed_dimensions_the_model_cannot_give_are_a_400(web: InProcessServer) -> None:
+    reply = web.post(
+        f"{web.base_url}/api/embed",
         json={"model": "tiny", "input": "hi", "dimensions": 3},
         timeout=60,
     )

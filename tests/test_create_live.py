@@ -86,16 +86,16 @@ def test_a_digest_mismatch_leaves_no_file(server: LiveServer) -> None:
     assert list((models_dir(server) / ".partial").glob("blob-*")) == []
 
 
-def test_the_client_sees_ollamas_errors(ollama_client: ollama.Client) -> None:
+def test_the_client_sees_ollamas_errors(web_ollama_client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as unknown:
-        ollama_client.create(model="x", from_="no-such-model")
+        web_ollama_client.create(model="x", from_="no-such-model")
     assert unknown.value.status_code == 404
     assert "model 'no-such-model' not found" in unknown.value.error
     with pytest.raises(ollama.ResponseError) as no_blob:
-        ollama_client.create(model="x", files={"m.gguf": f"sha256:{'1' * 64}"})
+        web_ollama_client.create(model="x", files={"m.gguf": f"sha256:{'1' * 64}"})
     assert no_blob.value.status_code == 400 and "not found" in no_blob.value.error
     with pytest.raises(ollama.ResponseError) as bad_type:
-        ollama_client.create(model="x", from_="tiny", quantize="q9_z")
+        web_ollama_client.create(model="x", from_="tiny", quantize="q9_z")
     assert bad_type.value.status_code == 400
     assert "unsupported quantization type q9_z" in bad_type.value.error
 

@@ -18,7 +18,7 @@ from project.edge import fallback
 from project.edge.endpoint import api_endpoint
 from project.edge.families import OLLAMA, OPENAI
 from tests.conftest import LIVE_MAX_BODY
-from tests.live import LiveServer
+from tests.inprocess import InProcessServer
 
 # Far deeper than Python's JSON parser recurses (it raises RecursionError past about 1,000).
 DEEP = "[" * 50_000 + "]" * 50_000
@@ -61,52 +61,56 @@ def assert_ollama_error(response: httpx.Response, status: int) -> str:
         "/v1/%2E%2E/x",
     ],
 )
-def test_an_unrouted_v1_path_is_openais_404(server: LiveServer, path: str) -> None:
+def test_an_unrouted_v1_path_is_openais_404(web: InProcessServer, path: str) -> None:
     for method in ("GET", "POST"):
-        reply = httpx.request(method, f"{server.base_url}{path}", timeout=30)
+        reply = web.request(method, f"{web.base_url}{path}", timeout=30)
         error = assert_openai_error(reply, 404)
         assert error["code"] == "not_found"
 
 
 @pytest.mark.parametrize("path", ["/api/nothing", "/api/chat/extra", "/api/..%2F..%2Fadmin"])
-def test_an_unrouted_api_path_is_ollamas_404(server: LiveServer, path: str) -> None:
+def test_an_unrouted_api_path_is_ollamas_404(web: InProcessServer, path: str) -> None:
     for method in ("GET", "POST", "DELETE"):
-        reply = httpx.request(method, f"{server.base_url}{path}", timeout=30)
+        reply = web.request(method, f"{web.base_url}{path}", timeout=30)
         assert "no such endpoint" in assert_ollama_error(reply, 404)
 
 
-def test_pages_keep_djangos_own_404(server: LiveServer) -> None:
-    reply = httpx.get(f"{server.base_url}/no-such-page/", timeout=30)
+def test_pages_keep_djangos_own_404(web: InProcessServer) -> None:
+    reply = web.get(f"{web.base_url}/no-such-page/", timeout=30)
     assert reply.status_code == 404
     assert not reply.headers["content-type"].startswith("application/json")
 
 
 @pytest.mark.parametrize("path", OPENAI_POSTS)
-def test_a_deeply_nested_body_is_a_400_on_every_openai_post(server: LiveServer, path: str) -> None:
+def test_a_deeply_nested_body_is_a_400_on_every_openai_post(
+    web: InProcessServer, path: str
+) -> None:
     body = '{"model": "tiny", "input": ' + DEEP + "}"
     headers = {"content-type": "application/json"}
-    reply = httpx.post(f"{server.base_url}{path}", content=body, headers=headers, timeout=60)
+    reply = web.post(f"{web.base_url}{path}", content=body, headers=headers, timeout=60)
     assert "nested too deeply" in assert_openai_error(reply, 400)["message"]
 
 
 @pytest.mark.parametrize("path", OLLAMA_POSTS)
-def test_a_deeply_nested_body_is_a_400_on_every_ollama_post(server: LiveServer, path: str) -> None:
+def test_a_deeply_nested_body_is_a_400_on_every_ollama_post(
+    web: InProcessServer, path: str
+) -> None:
     body = '{"model": "tiny", "messages": ' + DEEP + "}"
     headers = {"content-type": "application/json"}
-    reply = httpx.post(f"{server.base_url}{path}", content=body, headers=headers, timeout=60)
+    reply = web.post(f"{web.base_url}{path}", content=body, headers=headers, timeout=60)
     assert "nested too deeply" in assert_ollama_error(reply, 400)
 
 
-def test_a_deeply_nested_delete_body_is_a_400(server: LiveServer) -> None:
+def test_a_deeply_nested_delete_body_is_a_400(web: InProcessServer) -> None:
     body = '{"model": ' + DEEP + "}"
-    reply = httpx.request("DELETE", f"{server.base_url}/api/delete", content=body, timeout=60)
+    reply = web.request("DELETE", f"{web.base_url}/api/delete", content=body, timeout=60)
     assert "nested too deeply" in assert_ollama_error(reply, 400)
 
 
-def test_a_batch_body_over_the_limit_is_openais_413(server: LiveServer) -> None:
+def test_a_batch_body_over_the_limit_is_openais_413(web: InProcessServer) -> None:
     body = json.dumps({"input_file_id": "x" * (LIVE_MAX_BODY + 10), "endpoint": "/v1/completions"})
     headers = {"content-type": "application/json"}
-    reply = httpx.post(f"{server.base_url}/v1/batches", content=body, headers=headers, timeout=60)
+    reply = web.post(f"{web.base_url}/v1/batches", content=body, headers=headers, timeout=60)
     assert assert_openai_error(reply, 413)["code"] == "request_too_large"
 
 

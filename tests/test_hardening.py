@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from accounts.hosts import (
@@ -18,7 +17,7 @@ from accounts.hosts import (
     default_auth_mode,
     is_loopback,
 )
-from tests.keyed import KEYED_ORIGIN, KeyedServer
+from tests.keyed import KEYED_ORIGIN, KeyedServer, KeyedWeb
 from tests.live import REPO
 
 
@@ -59,35 +58,34 @@ def test_no_secret_reaches_any_log(keyed_server: KeyedServer) -> None:
     assert wrong not in text
 
 
-@pytest.mark.live
-def test_cors_allows_herd_origins_only(keyed_server: KeyedServer) -> None:
+def test_cors_allows_herd_origins_only(keyed_web: KeyedWeb) -> None:
     preflight = {
         "Origin": KEYED_ORIGIN,
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",
     }
-    reply = httpx.options(
-        f"{keyed_server.base_url}/v1/chat/completions", headers=preflight, timeout=10
+    reply = keyed_web.options(
+        f"{keyed_web.base_url}/v1/chat/completions", headers=preflight, timeout=10
     )
     assert reply.status_code == 200
     assert reply.headers["Access-Control-Allow-Origin"] == KEYED_ORIGIN
     assert "authorization" in reply.headers["Access-Control-Allow-Headers"]
     # A refusal still carries the header, so the page can read why.
-    refused = keyed_server.call("GET", "/v1/models", None, headers={"Origin": KEYED_ORIGIN})
+    refused = keyed_web.call("GET", "/v1/models", None, headers={"Origin": KEYED_ORIGIN})
     assert refused.status_code == 401
     assert refused.headers["Access-Control-Allow-Origin"] == KEYED_ORIGIN
     assert "retry-after" in refused.headers["Access-Control-Expose-Headers"]
 
     elsewhere = {**preflight, "Origin": "https://evil.example"}
-    reply = httpx.options(
-        f"{keyed_server.base_url}/v1/chat/completions", headers=elsewhere, timeout=10
+    reply = keyed_web.options(
+        f"{keyed_web.base_url}/v1/chat/completions", headers=elsewhere, timeout=10
     )
     # Answered, but without the allow headers: a browser refuses the call all the same.
     assert reply.status_code == 200
     assert "Access-Control-Allow-Origin" not in reply.headers
     assert "Access-Control-Allow-Headers" not in reply.headers
-    other = keyed_server.call(
-        "GET", "/v1/models", keyed_server.staff_secret, headers={"Origin": "https://evil.example"}
+    other = keyed_web.call(
+        "GET", "/v1/models", keyed_web.staff_secret, headers={"Origin": "https://evil.example"}
     )
     assert other.status_code == 200
     assert "Access-Control-Allow-Origin" not in other.headers

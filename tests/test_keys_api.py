@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.keyed import KeyedServer
-
-pytestmark = pytest.mark.live
+from tests.keyed import KeyedServer, KeyedWeb
 
 
 def test_staff_create_a_key_and_see_its_secret_once(keyed_server: KeyedServer) -> None:
@@ -60,20 +56,20 @@ def test_key_creation_and_revocation_are_audited(keyed_server: KeyedServer) -> N
     assert {e["action"] for e in revoked} == {"key_revoked"}
 
 
-def test_the_staff_endpoints_refuse_others(keyed_server: KeyedServer) -> None:
-    plain = keyed_server.create_key("not-staff-either")
+def test_the_staff_endpoints_refuse_others(keyed_web: KeyedWeb) -> None:
+    plain = keyed_web.create_key("not-staff-either")
     for method, path in (("GET", "/herd/keys"), ("GET", "/herd/usage"), ("GET", "/herd/audit")):
-        assert keyed_server.call(method, path, None).status_code == 401
-        assert keyed_server.call(method, path, "herd-wrong").status_code == 401
-        assert keyed_server.call(method, path, plain).status_code == 403
-    made = keyed_server.call("POST", "/herd/keys", plain, json={"name": "sneaky"})
+        assert keyed_web.call(method, path, None).status_code == 401
+        assert keyed_web.call(method, path, "herd-wrong").status_code == 401
+        assert keyed_web.call(method, path, plain).status_code == 403
+    made = keyed_web.call("POST", "/herd/keys", plain, json={"name": "sneaky"})
     assert made.status_code == 403
 
 
-def test_creating_a_key_with_a_taken_name_is_a_400(keyed_server: KeyedServer) -> None:
+def test_creating_a_key_with_a_taken_name_is_a_400(keyed_web: KeyedWeb) -> None:
     body = {"name": "api-twice"}
-    first = keyed_server.call("POST", "/herd/keys", keyed_server.staff_secret, json=body)
+    first = keyed_web.call("POST", "/herd/keys", keyed_web.staff_secret, json=body)
     assert first.status_code == 201
-    again = keyed_server.call("POST", "/herd/keys", keyed_server.staff_secret, json=body)
+    again = keyed_web.call("POST", "/herd/keys", keyed_web.staff_secret, json=body)
     assert again.status_code == 400
     assert "exists already" in again.text

@@ -106,17 +106,19 @@ def test_logprobs_without_top_logprobs_gives_an_empty_top_list(client: OpenAI) -
 
 
 @pytest.mark.parametrize("top", [-1, 21])
-def test_top_logprobs_out_of_range_is_a_400(client: OpenAI, top: int) -> None:
+def test_top_logprobs_out_of_range_is_a_400(web_client: OpenAI, top: int) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
+        web_client.chat.completions.create(
             model="tiny", messages=HELLO, max_tokens=3, logprobs=True, top_logprobs=top
         )
     assert caught.value.body["param"] == "top_logprobs"  # type: ignore[index]
 
 
-def test_top_logprobs_needs_logprobs(client: OpenAI) -> None:
+def test_top_logprobs_needs_logprobs(web_client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=3, top_logprobs=2)
+        web_client.chat.completions.create(
+            model="tiny", messages=HELLO, max_tokens=3, top_logprobs=2
+        )
 
 
 def test_the_ollama_api_gives_logprobs_too(server: LiveServer) -> None:

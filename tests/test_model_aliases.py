@@ -11,6 +11,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from models_app.models import ModelRecord
+from tests.http_methods import RequestMethods
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 
 SONNET = "claude-sonnet-4-5-20250929"
@@ -21,8 +23,8 @@ def create(server: LiveServer, **body: object) -> httpx.Response:
     return httpx.post(f"{server.base_url}/api/create", json={"stream": False, **body}, timeout=60)
 
 
-def messages(server: LiveServer, model: str) -> httpx.Response:
-    return httpx.post(
+def messages(server: RequestMethods, model: str) -> httpx.Response:
+    return server.post(
         f"{server.base_url}/v1/messages",
         json={"model": model, "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]},
         timeout=60,
@@ -58,8 +60,8 @@ def test_an_alias_set_by_api_create_reaches_the_model(server: LiveServer) -> Non
     assert messages(server, SONNET).status_code == 404
 
 
-def test_an_unknown_claude_name_is_a_404_in_anthropics_shape(server: LiveServer) -> None:
-    reply = messages(server, "claude-opus-9-unknown")
+def test_an_unknown_claude_name_is_a_404_in_anthropics_shape(web: InProcessServer) -> None:
+    reply = messages(web, "claude-opus-9-unknown")
     assert reply.status_code == 404
     body = reply.json()
     assert body["type"] == "error" and body["error"]["type"] == "not_found_error"

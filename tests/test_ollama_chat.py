@@ -185,10 +185,10 @@ def test_a_conversation_is_rendered_with_the_chat_template(ollama_client: ollama
     assert longer.prompt_eval_count > one.prompt_eval_count + 8
 
 
-def test_images_on_a_model_without_vision_are_a_clear_400(ollama_client: ollama.Client) -> None:
+def test_images_on_a_model_without_vision_are_a_clear_400(web_ollama_client: ollama.Client) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
     with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.chat(
+        web_ollama_client.chat(
             model="tiny", messages=[{"role": "user", "content": "what is this?", "images": [png]}]
         )
     assert caught.value.status_code == 400

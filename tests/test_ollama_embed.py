@@ -57,8 +57,8 @@ def test_the_older_endpoint_gives_the_same_direction_unnormalized(
     assert all(math.isclose(a / length, b, abs_tol=1e-5) for a, b in zip(raw, unit, strict=True))
 
 
-def test_an_unknown_model_is_a_404(ollama_client: ollama.Client) -> None:
+def test_an_unknown_model_is_a_404(web_ollama_client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.embed(model="nope", input="x")
+        web_ollama_client.embed(model="nope", input="x")
     assert caught.value.status_code == 404
     assert caught.value.error == "model 'nope' not found"

@@ -62,8 +62,8 @@ def test_format_json_constrains_a_generation(ollama_client: ollama.Client) -> No
     json.loads(reply.response or "")
 
 
-def test_images_on_a_model_without_vision_are_a_clear_400(ollama_client: ollama.Client) -> None:
+def test_images_on_a_model_without_vision_are_a_clear_400(web_ollama_client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        ollama_client.generate(model="tiny", prompt="what is this?", images=[b"\x89PNG\r\n"])
+        web_ollama_client.generate(model="tiny", prompt="what is this?", images=[b"\x89PNG\r\n"])
     assert caught.value.status_code == 400
     assert "does not support images" in caught.value.error

@@ -10,6 +10,7 @@ import httpx
 import ollama
 import pytest
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 from tests.pulling import pull_whole, repo_folder
 from tests.tiny_gguf import CHAT_TEMPLATE
@@ -20,6 +21,11 @@ TINY = "hf.co/tester/tiny-GGUF:Q8_0"
 @pytest.fixture
 def client(pull_server: LiveServer) -> ollama.Client:
     return ollama.Client(host=pull_server.base_url, timeout=60)
+
+
+@pytest.fixture
+def pull_web_client(pull_web: InProcessServer) -> ollama.Client:
+    return ollama.Client(host=pull_web.base_url, timeout=60, transport=pull_web.transport)
 
 
 @pytest.fixture
@@ -125,48 +131,50 @@ def test_delete_unloads_the_model_and_removes_its_file_once_unused(
     assert "delete-me:latest" not in openai_ids(pull_server)
 
 
-def test_unknown_and_malformed_names_get_ollamas_errors(pull_server: LiveServer) -> None:
-    base = pull_server.base_url
+def test_unknown_and_malformed_names_get_ollamas_errors(pull_web: InProcessServer) -> None:
+    base = pull_web.base_url
     cases = [
-        (httpx.post(f"{base}/api/show", json={"model": "nope"}), 404, "model 'nope' not found"),
-        (httpx.post(f"{base}/api/show", json={"model": "../x"}), 400, "invalid model name"),
-        (httpx.post(f"{base}/api/show", json={}), 400, "model is required"),
+        (pull_web.post(f"{base}/api/show", json={"model": "nope"}), 404, "model 'nope' not found"),
+        (pull_web.post(f"{base}/api/show", json={"model": "../x"}), 400, "invalid model name"),
+        (pull_web.post(f"{base}/api/show", json={}), 400, "model is required"),
         (
-            httpx.post(f"{base}/api/copy", json={"source": "nope", "destination": "b"}),
+            pull_web.post(f"{base}/api/copy", json={"source": "nope", "destination": "b"}),
             404,
             "model 'nope' not found",
         ),
         (
-            httpx.post(f"{base}/api/copy", json={"source": "nope", "destination": "a/../b"}),
+            pull_web.post(f"{base}/api/copy", json={"source": "nope", "destination": "a/../b"}),
             400,
             "invalid model name",
         ),
-        (httpx.post(f"{base}/api/copy", json={"source": "x"}), 400, "destination is required"),
+        (pull_web.post(f"{base}/api/copy", json={"source": "x"}), 400, "destination is required"),
         (
-            httpx.request("DELETE", f"{base}/api/delete", json={"model": "nope"}),
+            pull_web.request("DELETE", f"{base}/api/delete", json={"model": "nope"}),
             404,
             "model 'nope' not found",
         ),
         (
-            httpx.request("DELETE", f"{base}/api/delete", json={"model": "a b"}),
+            pull_web.request("DELETE", f"{base}/api/delete", json={"model": "a b"}),
             400,
             "invalid model name",
         ),
-        (httpx.post(f"{base}/api/delete", json={"model": "nope"}), 405, "not allowed"),
-        (httpx.post(f"{base}/api/tags"), 405, "not allowed"),
+        (pull_web.post(f"{base}/api/delete", json={"model": "nope"}), 405, "not allowed"),
+        (pull_web.post(f"{base}/api/tags"), 405, "not allowed"),
     ]
     for response, status, message in cases:
         assert response.status_code == status, response.text
         assert message in response.json()["error"]
 
 
-def test_the_client_raises_ollamas_error_for_an_unknown_model(client: ollama.Client) -> None:
+def test_the_client_raises_ollamas_error_for_an_unknown_model(
+    pull_web_client: ollama.Client,
+) -> None:
     with pytest.raises(ollama.ResponseError) as caught:
-        client.show("nope:1")
+        pull_web_client.show("nope:1")
     assert caught.value.status_code == 404
     assert caught.value.error == "model 'nope:1' not found"
     started = time.monotonic()
     with pytest.raises(ollama.ResponseError) as caught:
-        client.pull("hf.co/tester/missing-GGUF")
+        pull_web_client.pull("hf.co/tester/missing-GGUF")
     assert caught.value.status_code == 404
     assert time.monotonic() - started < 10

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import ollama
 
+from tests.inprocess import InProcessServer
 from tests.live import REPO, LiveServer
 
 
@@ -66,10 +67,10 @@ def test_version_answers_the_ollama_api_version_and_herds_own_in_a_header(
     assert shown == f"herd version {importlib.metadata.version('herd')} (Ollama API {followed})\n"
 
 
-def test_the_root_answers_get_and_head_as_ollama_does(server: LiveServer) -> None:
-    got = httpx.get(f"{server.base_url}/", timeout=10)
+def test_the_root_answers_get_and_head_as_ollama_does(web: InProcessServer) -> None:
+    got = web.get(f"{web.base_url}/", timeout=10)
     assert got.status_code == 200
     assert got.text == "Ollama is running"
-    head = httpx.head(f"{server.base_url}/", timeout=10)
+    head = web.head(f"{web.base_url}/", timeout=10)
     assert head.status_code == 200
     assert head.content == b""

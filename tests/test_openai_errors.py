@@ -6,13 +6,15 @@ import httpx
 import pytest
 
 from tests.conftest import LIVE_MAX_BODY
+from tests.http_methods import RequestMethods
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 
 HELLO = [{"role": "user", "content": "hi"}]
 
 
-def post(server: LiveServer, path: str, body: object) -> httpx.Response:
-    return httpx.post(f"{server.base_url}{path}", json=body, timeout=30)
+def post(server: RequestMethods, path: str, body: object) -> httpx.Response:
+    return server.post(f"{server.base_url}{path}", json=body, timeout=30)
 
 
 def assert_openai_error(
@@ -49,8 +51,8 @@ def assert_nothing_enqueued_since(server: LiveServer, before: set[str]) -> None:
     )
 
 
-def test_an_unknown_model_is_404_model_not_found(server: LiveServer) -> None:
-    response = post(server, "/v1/chat/completions", {"model": "ghost", "messages": HELLO})
+def test_an_unknown_model_is_404_model_not_found(web: InProcessServer) -> None:
+    response = post(web, "/v1/chat/completions", {"model": "ghost", "messages": HELLO})
     assert_openai_error(response, 404, "model", "model_not_found")
     assert response.json()["error"]["type"] == "invalid_request_error"
 
@@ -119,9 +121,9 @@ def test_an_invalid_parameter_is_400_naming_it(
     assert_nothing_enqueued_since(server, before)
 
 
-def test_a_body_that_is_not_json_is_400(server: LiveServer) -> None:
-    response = httpx.post(
-        f"{server.base_url}/v1/chat/completions",
+def test_a_body_that_is_not_json_is_400(web: InProcessServer) -> None:
+    response = web.post(
+        f"{web.base_url}/v1/chat/completions",
         content=b"{nope",
         headers={"content-type": "application/json"},
         timeout=30,
@@ -129,9 +131,9 @@ def test_a_body_that_is_not_json_is_400(server: LiveServer) -> None:
     assert_openai_error(response, 400, None, "invalid_json")
 
 
-def test_a_body_over_the_limit_is_413(server: LiveServer) -> None:
+def test_a_body_over_the_limit_is_413(web: InProcessServer) -> None:
     huge = [{"role": "user", "content": "x" * (LIVE_MAX_BODY + 10)}]
-    response = post(server, "/v1/chat/completions", {"model": "tiny", "messages": huge})
+    response = post(web, "/v1/chat/completions", {"model": "tiny", "messages": huge})
     assert_openai_error(response, 413, None, "request_too_large")
 
 
@@ -147,6 +149,6 @@ def test_a_prompt_longer_than_the_context_is_400(server: LiveServer) -> None:
     assert_openai_error(response, 400, "messages", "context_length_exceeded")
 
 
-def test_a_wrong_method_is_405(server: LiveServer) -> None:
-    response = httpx.get(f"{server.base_url}/v1/chat/completions", timeout=30)
+def test_a_wrong_method_is_405(web: InProcessServer) -> None:
+    response = web.get(f"{web.base_url}/v1/chat/completions", timeout=30)
     assert_openai_error(response, 405, None)

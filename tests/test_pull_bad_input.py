@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.live import LiveServer
+from tests.inprocess import InProcessServer
 from tests.pulling import pull_stream, pull_whole, pulls, tags
 
 
@@ -32,19 +31,19 @@ from tests.pulling import pull_stream, pull_whole, pulls, tags
     ],
 )
 def test_it_refuses_and_writes_nothing(
-    pull_server: LiveServer, model: str, status: int, message: str
+    pull_web: InProcessServer, model: str, status: int, message: str
 ) -> None:
-    before = (pulls(pull_server), tags(pull_server), files_in(pull_server))
-    got, (body,), _ = pull_stream(pull_server, model)
+    before = (pulls(pull_web), tags(pull_web), files_in(pull_web))
+    got, (body,), _ = pull_stream(pull_web, model)
     assert got == status
     assert message in body["error"]
-    whole = pull_whole(pull_server, model)
+    whole = pull_whole(pull_web, model)
     assert whole.status_code == status
     assert message in whole.json()["error"]
-    assert (pulls(pull_server), tags(pull_server), files_in(pull_server)) == before
+    assert (pulls(pull_web), tags(pull_web), files_in(pull_web)) == before
 
 
-def files_in(server: LiveServer) -> list[Path]:
+def files_in(server: InProcessServer) -> list[Path]:
     return sorted((server.home / "models").rglob("*"))
 
 
@@ -57,19 +56,19 @@ def files_in(server: LiveServer) -> list[Path]:
         ({"model": "hf.co/tester/tiny-GGUF", "stream": "yes"}, "stream must be true or false"),
     ],
 )
-def test_it_refuses_a_malformed_body(pull_server: LiveServer, body: object, message: str) -> None:
-    response = httpx.post(f"{pull_server.base_url}/api/pull", json=body, timeout=10)
+def test_it_refuses_a_malformed_body(pull_web: InProcessServer, body: object, message: str) -> None:
+    response = pull_web.post(f"{pull_web.base_url}/api/pull", json=body, timeout=10)
     assert response.status_code == 400
     assert response.json() == {"error": message}
 
 
-def test_it_refuses_a_body_that_is_not_json(pull_server: LiveServer) -> None:
-    response = httpx.post(f"{pull_server.base_url}/api/pull", content=b"{nope", timeout=10)
+def test_it_refuses_a_body_that_is_not_json(pull_web: InProcessServer) -> None:
+    response = pull_web.post(f"{pull_web.base_url}/api/pull", content=b"{nope", timeout=10)
     assert response.status_code == 400
     assert "JSON" in response.json()["error"]
 
 
-def test_it_only_accepts_post(pull_server: LiveServer) -> None:
-    response = httpx.get(f"{pull_server.base_url}/api/pull", timeout=10)
+def test_it_only_accepts_post(pull_web: InProcessServer) -> None:
+    response = pull_web.get(f"{pull_web.base_url}/api/pull", timeout=10)
     assert response.status_code == 405
     assert "error" in response.json()

@@ -92,9 +92,9 @@ def test_reasoning_effort_none_asks_the_template_not_to_reason(
     assert (high.choices[0].message.model_extra or {})["reasoning_content"] == REASONING
 
 
-def test_reasoning_effort_on_a_model_that_does_not_reason_is_a_400(client: OpenAI) -> None:
+def test_reasoning_effort_on_a_model_that_does_not_reason_is_a_400(web_client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
+        web_client.chat.completions.create(
             model="tiny",
             messages=ASK,
             reasoning_effort="low",
@@ -215,10 +215,10 @@ def test_responses_stream_reasoning_text_events(client: OpenAI, thinkers: None) 
 
 
 def test_responses_refuse_reasoning_effort_for_a_model_that_does_not_reason(
-    client: OpenAI,
+    web_client: OpenAI,
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.responses.create(model="tiny", input="Is it?", reasoning={"effort": "high"})
+        web_client.responses.create(model="tiny", input="Is it?", reasoning={"effort": "high"})
     assert caught.value.param == "reasoning.effort"
 
 

@@ -20,6 +20,7 @@ from openai import OpenAI
 from openai.types.responses import Response, ResponseOutputMessage, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 
 WEATHER = {
@@ -356,11 +357,9 @@ def test_a_json_schema_format_gives_json_that_validates(client: OpenAI) -> None:
     ],
 )
 def test_a_bad_request_is_answered_in_openais_error_shape(
-    server: LiveServer, fields: dict[str, Any], status: int, param: str | None
+    web: InProcessServer, fields: dict[str, Any], status: int, param: str | None
 ) -> None:
-    reply = httpx.post(
-        f"{server.base_url}/v1/responses", json={"model": "tiny", **fields}, timeout=30
-    )
+    reply = web.post(f"{web.base_url}/v1/responses", json={"model": "tiny", **fields}, timeout=30)
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -368,10 +367,10 @@ def test_a_bad_request_is_answered_in_openais_error_shape(
         assert (error["param"] or "").startswith(param), error
 
 
-def test_missing_model_or_input_is_a_400_through_the_client(client: OpenAI) -> None:
+def test_missing_model_or_input_is_a_400_through_the_client(web_client: OpenAI) -> None:
     for fields in ({"input": "hi"}, {"model": "tiny"}):
         with pytest.raises(openai.BadRequestError) as caught:
-            client.post("/responses", body=fields, cast_to=Response)
+            web_client.post("/responses", body=fields, cast_to=Response)
         body: Any = caught.value.body
         assert body["param"] == ("model" if "input" in fields else "input")
 

@@ -13,28 +13,27 @@ import subprocess
 import uuid
 
 import httpx
-import pytest
 
 from accounts.hosts import default_allowed_hosts
+from tests.http_methods import RequestMethods
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
-
-pytestmark = pytest.mark.live
 
 EVIL = "http://evil.example"
 
 
-def post(server: LiveServer, path: str, body: str, **headers: str) -> httpx.Response:
-    return httpx.post(
+def post(server: RequestMethods, path: str, body: str, **headers: str) -> httpx.Response:
+    return server.post(
         f"{server.base_url}{path}", content=body.encode(), headers=headers, timeout=60
     )
 
 
-def model_names(server: LiveServer) -> set[str]:
-    tags = httpx.get(f"{server.base_url}/api/tags", timeout=30).json()
+def model_names(server: RequestMethods) -> set[str]:
+    tags = server.get(f"{server.base_url}/api/tags", timeout=30).json()
     return {model["name"] for model in tags["models"]}
 
 
-def test_another_sites_page_cannot_copy_create_pull_or_run_models(server: LiveServer) -> None:
+def test_another_sites_page_cannot_copy_create_pull_or_run_models(web: InProcessServer) -> None:
     stolen = f"stolen-{uuid.uuid4().hex[:6]}"
     attacks = [
         ("/api/copy", f'{{"source": "tiny", "destination": "{stolen}"}}'),
@@ -48,30 +47,28 @@ def test_another_sites_page_cannot_copy_create_pull_or_run_models(server: LiveSe
     ]
     for path, body in attacks:
         # A form's or fetch's simple request: text/plain, no preflight.
-        reply = post(server, path, body, Origin=EVIL, **{"Content-Type": "text/plain"})
+        reply = post(web, path, body, Origin=EVIL, **{"Content-Type": "text/plain"})
         assert reply.status_code == 403, (path, reply.text)
         # Declared as JSON it is no simple request (the browser asks first, and CORS says
-        # no), and the server refuses the origin all the same.
-        as_json = post(server, path, body, Origin=EVIL, **{"Content-Type": "application/json"})
+        # no), and the web refuses the origin all the same.
+        as_json = post(web, path, body, Origin=EVIL, **{"Content-Type": "application/json"})
         assert as_json.status_code == 403, (path, as_json.text)
     error = reply.json()["error"]
     assert "evil.example" in error["message"] and error["code"] == "origin_not_allowed"
-    assert stolen not in {name.split(":")[0] for name in model_names(server)}
-    assert "tiny:latest" in model_names(server)
+    assert stolen not in {name.split(":")[0] for name in model_names(web)}
+    assert "tiny:latest" in model_names(web)
 
 
-def test_a_json_endpoint_takes_no_form_or_text_body(server: LiveServer) -> None:
+def test_a_json_endpoint_takes_no_form_or_text_body(web: InProcessServer) -> None:
     body = '{"source": "tiny", "destination": "never"}'
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
-        # From a page (a browser sends Origin with every POST), even the server's own.
-        reply = post(
-            server, "/api/copy", body, Origin=server.base_url, **{"Content-Type": content_type}
-        )
+        # From a page (a browser sends Origin with every POST), even the web's own.
+        reply = post(web, "/api/copy", body, Origin=web.base_url, **{"Content-Type": content_type})
         assert reply.status_code == 415, reply.text
         assert set(reply.json()) == {"error"}
-    reply = post(server, "/api/copy", body, **{"Content-Type": "text/plain"})
+    reply = post(web, "/api/copy", body, **{"Content-Type": "text/plain"})
     assert reply.status_code == 415, reply.text
-    reply = post(server, "/v1/completions", '{"model": "tiny"}', **{"Content-Type": "text/plain"})
+    reply = post(web, "/v1/completions", '{"model": "tiny"}', **{"Content-Type": "text/plain"})
     assert reply.status_code == 415
     assert reply.json()["error"]["code"] == "unsupported_media_type"
 
@@ -92,17 +89,17 @@ def test_the_servers_own_origin_and_reads_are_let_through(server: LiveServer) ->
     assert "Access-Control-Allow-Origin" not in read.headers
 
 
-def test_a_host_that_is_not_this_machine_is_refused(server: LiveServer) -> None:
+def test_a_host_that_is_not_this_machine_is_refused(web: InProcessServer) -> None:
     for path in ("/api/tags", "/v1/models"):
-        reply = httpx.get(
-            f"{server.base_url}{path}", headers={"Host": f"evil.example:{server.port}"}, timeout=30
+        reply = web.get(
+            f"{web.base_url}{path}", headers={"Host": f"evil.example:{web.port}"}, timeout=30
         )
         assert reply.status_code == 403, reply.text
         assert "evil.example" in str(reply.json()["error"])
-    page = httpx.get(f"{server.base_url}/", headers={"Host": "evil.example"}, timeout=30)
+    page = web.get(f"{web.base_url}/", headers={"Host": "evil.example"}, timeout=30)
     assert page.status_code == 400
-    for host in (f"localhost:{server.port}", f"127.0.0.1:{server.port}"):
-        reply = httpx.get(f"{server.base_url}/api/tags", headers={"Host": host}, timeout=30)
+    for host in (f"localhost:{web.port}", f"127.0.0.1:{web.port}"):
+        reply = web.get(f"{web.base_url}/api/tags", headers={"Host": host}, timeout=30)
         assert reply.status_code == 200, host
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests.isolation import (
     another_key,
     chat_line,
@@ -17,9 +15,7 @@ from tests.isolation import (
     upload_batch_input,
     wait_for_batch,
 )
-from tests.keyed import KeyedServer
-
-pytestmark = pytest.mark.live
+from tests.keyed import KeyedServer, KeyedWeb
 
 
 def test_another_user_finds_none_of_a_users_files_and_batches(keyed_server: KeyedServer) -> None:
@@ -72,20 +68,18 @@ def test_another_user_finds_none_of_a_users_files_and_batches(keyed_server: Keye
     )
 
 
-def test_another_user_cannot_cancel_a_running_batch(keyed_server: KeyedServer) -> None:
-    bob, alice = new_member(keyed_server), new_member(keyed_server)
+def test_another_user_cannot_cancel_a_running_batch(keyed_web: KeyedWeb) -> None:
+    bob, alice = new_member(keyed_web), new_member(keyed_web)
     # Long enough to be running, or waiting, when Alice tries.
     lines = [chat_line(f"line-{n}", "slow", max_tokens=64) for n in range(24)]
-    file_id = upload_batch_input(keyed_server, bob.secret, lines)
-    batch_id = create_batch(keyed_server, bob.secret, file_id).json()["id"]
-    cancel = keyed_server.call("POST", f"/v1/batches/{batch_id}/cancel", alice.secret)
+    file_id = upload_batch_input(keyed_web, bob.secret, lines)
+    batch_id = create_batch(keyed_web, bob.secret, file_id).json()["id"]
+    cancel = keyed_web.call("POST", f"/v1/batches/{batch_id}/cancel", alice.secret)
     assert cancel.status_code == 404, cancel.text
-    status = keyed_server.call("GET", f"/v1/batches/{batch_id}", bob.secret).json()["status"]
+    status = keyed_web.call("GET", f"/v1/batches/{batch_id}", bob.secret).json()["status"]
     assert status not in ("cancelling", "cancelled")
     # Bob cancels it himself, so that it does not hold the lane.
-    assert (
-        keyed_server.call("POST", f"/v1/batches/{batch_id}/cancel", bob.secret).status_code == 200
-    )
+    assert keyed_web.call("POST", f"/v1/batches/{batch_id}/cancel", bob.secret).status_code == 200
 
 
 def test_a_teams_keys_share_their_files_and_batches_and_no_one_else_sees_them(

@@ -12,42 +12,38 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from tests.isolation import chat_line, create_batch, new_member, upload_batch_input
-from tests.keyed import KeyedServer
-
-pytestmark = pytest.mark.live
+from tests.keyed import KeyedServer, KeyedWeb
 
 # HERD_MAX_KEEP_ALIVE's default.
 MAX_KEEP_ALIVE = 3600
 
 
 def test_a_batch_on_a_file_whose_content_is_gone_is_a_400_and_leaves_no_batch(
-    keyed_server: KeyedServer,
+    keyed_web: KeyedWeb,
 ) -> None:
-    member = new_member(keyed_server)
-    file_id = upload_batch_input(keyed_server, member.secret, [chat_line("one", "tiny")])
-    (keyed_server.home / "files" / file_id).unlink()
-    reply = create_batch(keyed_server, member.secret, file_id)
+    member = new_member(keyed_web)
+    file_id = upload_batch_input(keyed_web, member.secret, [chat_line("one", "tiny")])
+    (keyed_web.home / "files" / file_id).unlink()
+    reply = create_batch(keyed_web, member.secret, file_id)
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == "input_file_id"
-    batches = keyed_server.call("GET", "/v1/batches", member.secret).json()["data"]
+    batches = keyed_web.call("GET", "/v1/batches", member.secret).json()["data"]
     assert [b for b in batches if b["input_file_id"] == file_id] == []
 
 
 def test_an_ordinary_key_sees_no_server_paths_and_the_models_of_api_tags(
-    keyed_server: KeyedServer,
+    keyed_web: KeyedWeb,
 ) -> None:
     for flags in ((), ("--models", "tiny")):
-        secret = new_member(keyed_server, *flags).secret
-        records = keyed_server.call("GET", "/api/models/", secret).json()
+        secret = new_member(keyed_web, *flags).secret
+        records = keyed_web.call("GET", "/api/models/", secret).json()
         assert records and all("path" not in record for record in records)
-        tags = keyed_server.call("GET", "/api/tags", secret).json()["models"]
+        tags = keyed_web.call("GET", "/api/tags", secret).json()["models"]
         assert {r["name"] for r in records} == {t["name"] for t in tags}
-        one = keyed_server.call("GET", f"/api/models/{records[0]['id']}/", secret).json()
+        one = keyed_web.call("GET", f"/api/models/{records[0]['id']}/", secret).json()
         assert "path" not in one
-    staff = keyed_server.call("GET", "/api/models/", keyed_server.staff_secret).json()
+    staff = keyed_web.call("GET", "/api/models/", keyed_web.staff_secret).json()
     assert all(record["path"] for record in staff)
 
 

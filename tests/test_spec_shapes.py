@@ -20,6 +20,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from tests.inprocess import InProcessServer
 from tests.live import LiveServer
 
 SPEC = Path(__file__).with_name("specs") / "openai-herd.yaml"
@@ -127,20 +128,19 @@ def test_embeddings_match_the_document(server: LiveServer, encoding: str) -> Non
     assert violations("CreateEmbeddingResponse", reply) == []
 
 
-@pytest.mark.live
-def test_lists_and_files_match_the_document(server: LiveServer) -> None:
-    base = server.base_url
-    uploaded = httpx.post(
+def test_lists_and_files_match_the_document(web: InProcessServer) -> None:
+    base = web.base_url
+    uploaded = web.post(
         f"{base}/v1/files",
         files={"file": ("a.jsonl", b"{}\n")},
         data={"purpose": "batch"},
         timeout=30,
     ).json()
     assert violations("OpenAIFile", uploaded) == []
-    listed = httpx.get(f"{base}/v1/files", timeout=30).json()
+    listed = web.get(f"{base}/v1/files", timeout=30).json()
     assert violations("ListFilesResponse", listed) == []
-    batches = httpx.get(f"{base}/v1/batches", timeout=30).json()
+    batches = web.get(f"{base}/v1/batches", timeout=30).json()
     assert violations("ListBatchesResponse", batches) == []
-    models = httpx.get(f"{base}/v1/models", timeout=30).json()
+    models = web.get(f"{base}/v1/models", timeout=30).json()
     assert violations("ListModelsResponse", models) == []
-    httpx.delete(f"{base}/v1/files/{uploaded['id']}", timeout=30)
+    web.delete(f"{base}/v1/files/{uploaded['id']}", timeout=30)

@@ -148,17 +148,17 @@ def test_a_tool_result_is_fed_back_as_a_tool_message(client: OpenAI) -> None:
     ],
 )
 def test_a_bad_tool_request_is_a_400_naming_the_param(
-    client: OpenAI, kwargs: dict[str, Any], param: str
+    web_client: OpenAI, kwargs: dict[str, Any], param: str
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        ask(client, **kwargs)
+        ask(web_client, **kwargs)
     body: Any = caught.value.body
     assert body["param"].startswith(param)
 
 
-def test_tool_choice_without_tools_is_a_400(client: OpenAI) -> None:
+def test_tool_choice_without_tools_is_a_400(web_client: OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(
+        web_client.chat.completions.create(
             model="tiny", messages=ASK, tool_choice="required", max_tokens=5
         )
     assert "tool_choice" in str(caught.value)
