@@ -135,7 +135,7 @@ class InProcessServer(RequestMethods):
 @cache
 def digest_of(path: Path) -> str:
     """The sha256 ``herd import`` records, for a file the tests write once and never change."""
-    from models_app.services import file_sha256
+    from models_app.registration import file_sha256
 
     return file_sha256(path)
 
@@ -145,7 +145,7 @@ def in_process_server(host: str, home: Path, models: dict[str, Path]) -> Iterato
     """The web process answering as ``host`` from ``home`` (its HERD_HOME), with ``models``
     imported as ``herd import`` would. The caller provides the database (pytest-django's
     ``db``) and the settings."""
-    from models_app.services import do_import_model
+    from models_app.registration import do_import_model
     from project.asgi import application
 
     for name, path in models.items():
