@@ -21,7 +21,9 @@ from tests.isolation import (
     upload_batch_input,
     wait_for_batch,
 )
-from tests.keyed import KeyedCalls, KeyedServer, KeyedWeb
+from tests.keyed import KeyedServer
+
+pytestmark = pytest.mark.live
 
 HELLO = [{"role": "user", "content": "hello"}]
 # Each endpoint that runs a model, with a body naming the model the key may not use.
@@ -40,7 +42,7 @@ DISGUISES = ("multipart/form-data; boundary=x", "multipart/mixed; boundary=x", "
 
 
 @pytest.fixture(scope="module")
-def tiny_only(keyed_server: KeyedCalls) -> str:
+def tiny_only(keyed_server: KeyedServer) -> str:
     return new_member(keyed_server, "--models", "tiny").secret
 
 
@@ -59,13 +61,13 @@ def assert_family_error(path: str, reply: httpx.Response, status: int) -> str:
 
 
 def test_a_scoped_key_cannot_use_another_model_by_declaring_another_content_type(
-    keyed_web: KeyedWeb, tiny_only: str
+    keyed_server: KeyedServer, tiny_only: str
 ) -> None:
     for path, body in FORBIDDEN_CALLS:
-        as_json = keyed_web.call("POST", path, tiny_only, json=body)
+        as_json = keyed_server.call("POST", path, tiny_only, json=body)
         assert "slow" in assert_family_error(path, as_json, 403)
         for content_type in DISGUISES:
-            disguised = keyed_web.call(
+            disguised = keyed_server.call(
                 "POST",
                 path,
                 tiny_only,
@@ -75,7 +77,7 @@ def test_a_scoped_key_cannot_use_another_model_by_declaring_another_content_type
             message = assert_family_error(path, disguised, 415)
             assert "application/json" in message
         # curl -d's form declaration is read as JSON: the model check sees the same body.
-        as_curl_sends_it = keyed_web.call(
+        as_curl_sends_it = keyed_server.call(
             "POST",
             path,
             tiny_only,
@@ -85,13 +87,13 @@ def test_a_scoped_key_cannot_use_another_model_by_declaring_another_content_type
         assert "slow" in assert_family_error(path, as_curl_sends_it, 403)
 
 
-def test_the_scoped_key_still_uses_its_own_model(keyed_web: KeyedWeb, tiny_only: str) -> None:
+def test_the_scoped_key_still_uses_its_own_model(keyed_server: KeyedServer, tiny_only: str) -> None:
     body = {"model": "tiny", "messages": HELLO, "max_tokens": 2}
-    reply = keyed_web.call("POST", "/v1/chat/completions", tiny_only, json=body)
+    reply = keyed_server.call("POST", "/v1/chat/completions", tiny_only, json=body)
     assert reply.status_code == 200, reply.text
     # A JSON media type with parameters, or a +json one, is JSON.
     for content_type in ("application/json; charset=utf-8", "application/vnd.herd+json"):
-        reply = keyed_web.call(
+        reply = keyed_server.call(
             "POST",
             "/v1/chat/completions",
             tiny_only,
@@ -102,39 +104,39 @@ def test_the_scoped_key_still_uses_its_own_model(keyed_web: KeyedWeb, tiny_only:
 
 
 def test_a_batch_line_for_another_model_fails_the_batch_and_nothing_runs(
-    keyed_web: KeyedWeb, tiny_only: str
+    keyed_server: KeyedServer, tiny_only: str
 ) -> None:
     lines = [chat_line("allowed", "tiny"), chat_line("smuggled", "slow")]
-    file_id = upload_batch_input(keyed_web, tiny_only, lines)
-    created = create_batch(keyed_web, tiny_only, file_id)
+    file_id = upload_batch_input(keyed_server, tiny_only, lines)
+    created = create_batch(keyed_server, tiny_only, file_id)
     assert created.status_code == 200, created.text
-    batch = wait_for_batch(keyed_web, tiny_only, created.json()["id"], ("failed",), 30)
+    batch = wait_for_batch(keyed_server, tiny_only, created.json()["id"], ("failed",), 30)
     (error,) = batch["errors"]["data"]
     assert error["code"] == "model_not_allowed" and error["line"] == 2
     assert batch["request_counts"]["total"] == 0
 
 
 def test_a_scoped_staff_key_cannot_copy_or_create_from_another_model(
-    keyed_web: KeyedWeb,
+    keyed_server: KeyedServer,
 ) -> None:
     fork = f"forked-{uuid.uuid4().hex[:6]}"
     # The key may make ``fork``, from ``tiny`` only.
     allowed = ["tiny", f"{fork}:latest"]
-    staff = keyed_web.call(
+    staff = keyed_server.call(
         "POST",
         "/herd/keys",
-        keyed_web.staff_secret,
+        keyed_server.staff_secret,
         json={"name": f"staff-tiny-{uuid.uuid4().hex[:6]}", "allowed_models": allowed},
     )
     assert staff.status_code == 201, staff.text
     secret = staff.json()["secret"]
     copy = {"source": "slow", "destination": f"stolen-{uuid.uuid4().hex[:6]}"}
-    reply = keyed_web.call("POST", "/api/copy", secret, json=copy)
+    reply = keyed_server.call("POST", "/api/copy", secret, json=copy)
     assert "slow" in assert_family_error("/api/copy", reply, 403)
     create = {"model": fork, "from": "slow", "stream": False}
-    reply = keyed_web.call("POST", "/api/create", secret, json=create)
+    reply = keyed_server.call("POST", "/api/create", secret, json=create)
     assert "slow" in assert_family_error("/api/create", reply, 403)
-    tags = keyed_web.call("GET", "/api/tags", keyed_web.staff_secret).json()
+    tags = keyed_server.call("GET", "/api/tags", keyed_server.staff_secret).json()
     names = {model["name"].split(":")[0] for model in tags["models"]}
     assert copy["destination"] not in names and create["model"] not in names
 
