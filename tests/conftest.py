@@ -110,10 +110,14 @@ def server(
 
 
 @pytest.fixture
-def web(db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path) -> Iterator[InProcessServer]:
+def web(
+    transactional_db: None, settings: Any, tiny_gguf: Path, slow_gguf: Path
+) -> Iterator[InProcessServer]:
     """The web process in this one (tests.inprocess), set as ``server`` is (keys off, the
     same body limit, the same models), for the tests whose answer it decides before any
-    worker is asked: not live."""
+    worker is asked: not live. Its database is flushed after each test rather than rolled
+    back: the usage middleware writes from a thread of its own, on a connection of its own,
+    and what it wrote must not reach the next test."""
     settings.MAX_BODY_BYTES = LIVE_MAX_BODY
     settings.HERD_AUTH = "off"
     settings.HERD_AUTH_REQUIRED = False
